@@ -1,0 +1,97 @@
+"""Small shared helpers: atomic writes and the environment versions every result records.
+
+Everything the suite writes (checkpoints, configs, result records, caches, figures) goes through a
+temporary file in the destination folder followed by ``os.replace``, so a crash or a concurrent writer
+never leaves a half-written file where a good one was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars and paths appear in configs and records; store them as plain JSON values.
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"cannot store {type(obj).__name__} as JSON: {obj!r}")
+
+
+def environment_versions() -> dict[str, str]:
+    """Versions recorded with every result (keys without the ``env.`` prefix)."""
+    import numpy
+    import sklearn
+
+    import benchmark
+
+    versions = {
+        "suite": benchmark.__version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "sklearn": sklearn.__version__,
+    }
+    try:
+        import torch
+
+        versions["torch"] = torch.__version__
+    except ImportError:  # the datasets and metrics layers work without torch
+        versions["torch"] = "absent"
+    return versions
+
+
+def cache_dir() -> Path:
+    """Folder for derived files (render caches, converted datasets): ``$DBENCH_CACHE_DIR`` or ``~/.cache/dbench``."""
+    return Path(os.environ.get("DBENCH_CACHE_DIR") or Path.home() / ".cache" / "dbench")
+
+
+def data_dir() -> Path:
+    """Folder searched for the official dataset files: ``$DBENCH_DATA_DIR`` or ``~/.cache/dbench/data``."""
+    return Path(os.environ.get("DBENCH_DATA_DIR") or Path.home() / ".cache" / "dbench" / "data")
