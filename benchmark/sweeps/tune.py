@@ -1,0 +1,553 @@
+"""Ray Tune adapter: one Tune trial per grid point of a :class:`~benchmark.sweeps.spec.SweepSpec`.
+
+The only module of the suite that imports ``ray`` (inside functions, so importing it is cheap).
+
+Each trial (:func:`_trial`) trains into its own run directory on the sweep's storage
+(``<storage>/<name>/runs/<trial id>``), reporting step and loss to Tune from the training loop's
+callbacks and a checkpoint to Tune after every training checkpoint; then it evaluates its metrics with
+:func:`benchmark.metrics.evaluate`, writing the same result records as ``dbench evaluate`` into
+``<storage>/<name>/results``. Because the run directory is derived from the trial's config and training
+resumes from the checkpoint it finds there, any restart (Ray's retry after a crash, ``--resume`` after a
+killed driver, a fresh Tune run when Ray's own state is unusable) continues where the trial's last
+checkpoint left it; records that exist are never recomputed; a trial whose training is done and whose
+records all exist returns at once. Ray's experiment state is a convenience, never the source of truth
+(see ``docs/RAY.md`` in the shared docs: a SIGKILLed driver leaves it stale).
+
+Every attempt of a trial appends one JSON line per event to ``<storage>/<name>/trials/<trial id>.jsonl``
+(``start`` with the step it resumed from, ``trained``, ``evaluated`` with the records it wrote, ``skip``,
+``error``): the audit trail that shows each trial was trained and evaluated exactly once.
+
+Crash injection (for tests and drills): ``DBENCH_SWEEP_CRASH="<trial id>@<step>[,<trial id>@<step>...]"``
+in the driver's environment makes that trial raise :class:`InjectedCrash` once, at the first logged step
+at or after ``<step>``; the marker ``<storage>/<name>/faults/<trial id>@<step>.json`` records that it fired,
+so the retried attempt runs through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import math
+import os
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from benchmark.sweeps.spec import SpecError, SweepSpec, Trial
+
+CRASH_ENV = "DBENCH_SWEEP_CRASH"
+
+# Settings that keep Ray quiet and predictable (docs/RAY.md); only set where the user has not set them.
+QUIET_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS": "0",
+    "TUNE_WARN_THRESHOLD_S": "10",
+    "RAY_DISABLE_DOCKER_CPU_WARNING": "1",
+    # CPU-only trials would otherwise see every GPU and "auto" would put them on one.
+    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "1",
+}
+# A local instance we start ourselves needs no token (token auth is on by default since Ray 2.59).
+LOCAL_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_LOG_TO_DRIVER": "0"}
+
+_REPORT_EVERY_S = 2.0  # progress reports from the loop are throttled; checkpoints are always reported
+
+
+class InjectedCrash(RuntimeError):
+    """Raised inside a trial by the crash-injection mechanism (``DBENCH_SWEEP_CRASH``)."""
+
+
+@dataclass
+class SweepOutcome:
+    """What :func:`run_sweep` returns (and prints)."""
+
+    root: str
+    results_dir: str
+    num_trials: int
+    done: list = field(default_factory=list)  # trial ids trained and with every record present
+    incomplete: list = field(default_factory=list)  # trial ids still to finish (interrupted or errored)
+    failed_records: list = field(default_factory=list)  # record paths with status "failed"
+    errors: dict = field(default_factory=dict)  # trial id -> error text from Ray
+    interrupted: bool = False
+    restored: bool = False  # Ray's experiment state was restored (--resume)
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.incomplete and not self.failed_records and not self.interrupted
+
+
+# -- per-trial work (runs inside a Ray worker, but is plain Python) ------------------------------------------
+
+
+def trial_status(trial: Trial, spec: SweepSpec) -> dict:
+    """On-disk state of a trial: ``trained`` (done.json present), ``records`` present, ``missing`` ones."""
+    trained = os.path.exists(os.path.join(trial.run_dir, "done.json"))
+    present, missing = [], []
+    for rep in spec.representations:
+        for metric in spec.metrics:
+            hits = glob.glob(os.path.join(glob.escape(trial.results_dir), glob.escape(trial.trial_id) + "-" + "?" * 8,
+                                          f"{rep}__{metric}.json"))
+            (present if hits else missing).append(hits[0] if hits else f"{rep}__{metric}")
+    return {"trained": trained, "records": present, "missing": missing, "complete": trained and not missing}
+
+
+def _event(spec: SweepSpec, trial: Trial, **event: Any) -> None:
+    path = os.path.join(spec.root, "trials", f"{trial.trial_id}.jsonl")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    line = json.dumps({"time": time.time(), "pid": os.getpid(), **event}, sort_keys=True, default=str)
+    # One small O_APPEND write per event: one writer per trial, and appends of this size are not interleaved.
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
+def read_events(spec: SweepSpec, trial_id: str) -> list[dict]:
+    """The audit trail of one trial (see the module docstring)."""
+    path = os.path.join(spec.root, "trials", f"{trial_id}.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def parse_crash_env(value: str | None) -> dict[str, int]:
+    """``"<trial id>@<step>,..."`` -> {trial id: step}."""
+    out: dict[str, int] = {}
+    for item in (value or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        tid, sep, step = item.rpartition("@")
+        if not sep or not tid or not step.isdigit():
+            raise ValueError(f"{CRASH_ENV}: expected '<trial id>@<step>[,...]', got {item!r}")
+        out[tid] = int(step)
+    return out
+
+
+class _TuneReporter:
+    """Training callbacks that report progress and checkpoints to Tune, and inject a crash when asked."""
+
+    def __init__(self, spec: SweepSpec, trial: Trial, crash_step: int | None):
+        from ray import tune
+
+        self._tune = tune
+        self.spec, self.trial, self.crash_step = spec, trial, crash_step
+        self.total = int(trial.config.get("steps") or 0)
+        self._last = 0.0
+        self.step = 0
+        self.loss = float("nan")
+
+    def _metrics(self, phase: str) -> dict:
+        return {"step": self.step, "steps_total": self.total, "loss": self.loss, "phase": phase}
+
+    def on_log(self, step: int, terms: dict) -> None:
+        self.step, self.loss = int(step), float(terms.get("loss", float("nan")))
+        if self.crash_step is not None and step >= self.crash_step:
+            marker = os.path.join(self.spec.faults_dir, f"{self.trial.trial_id}@{self.crash_step}.json")
+            if not os.path.exists(marker):
+                from benchmark._io import atomic_write_json
+
+                atomic_write_json(marker, {"trial_id": self.trial.trial_id, "step": int(step), "time": time.time()})
+                _event(self.spec, self.trial, event="crash", step=int(step))
+                raise InjectedCrash(f"injected crash in trial {self.trial.trial_id} at step {step} ({CRASH_ENV})")
+        now = time.monotonic()
+        if now - self._last >= _REPORT_EVERY_S:
+            self._last = now
+            self._tune.report(self._metrics("train"))
+
+    def on_checkpoint(self, step: int, run_dir: str) -> None:
+        # The run directory is the trial's real state; the Tune checkpoint names it and its step, so Tune
+        # knows the trial has progress to resume from (and a user can see which step each trial reached).
+        self.step = int(step)
+        with tempfile.TemporaryDirectory(prefix="dbench-ckpt-") as d:
+            with open(os.path.join(d, "dbench_checkpoint.json"), "w", encoding="utf-8") as f:
+                json.dump({"trial_id": self.trial.trial_id, "step": int(step), "run_dir": str(run_dir)}, f)
+            self._tune.report(self._metrics("train"), checkpoint=self._tune.Checkpoint.from_directory(d))
+        self._last = time.monotonic()
+
+
+def _trial(params: dict, *, spec_dict: dict, crashes: dict) -> None:
+    """The Tune function trainable: train (resuming from the run dir), then evaluate. Idempotent."""
+    from ray import tune
+
+    from benchmark.sweeps.spec import parse_spec
+
+    spec = parse_spec(spec_dict, source=f"sweep {spec_dict['name']}")
+    trials = {t.trial_id: t for t in spec.trials()}
+    tid = params["trial_id"]
+    if tid not in trials:
+        raise SpecError(f"trial {tid} is not in the sweep spec any more; run the sweep without --resume")
+    trial = trials[tid]
+
+    import torch
+
+    # One thread per CPU the trial holds: more threads than CPUs on a shared node runs many times slower.
+    torch.set_num_threads(max(1, int(spec.cpu)))
+
+    status = trial_status(trial, spec)
+    if status["complete"]:
+        _event(spec, trial, event="skip", reason="trained and all records present")
+        tune.report({"step": int(trial.config.get("steps") or 0), "steps_total": int(trial.config.get("steps") or 0),
+                     "loss": float("nan"), "phase": "done", "records": len(status["records"])})
+        return
+
+    from benchmark.config import TrainConfig
+    from benchmark.training import train
+
+    ckpt = tune.get_checkpoint()
+    tune_step = None
+    if ckpt is not None:
+        with ckpt.as_directory() as d:
+            with contextlib.suppress(OSError, ValueError):
+                tune_step = json.loads(Path(d, "dbench_checkpoint.json").read_text())["step"]
+    run_dir = trial.run_dir
+    _event(spec, trial, event="start", tune_checkpoint_step=tune_step, trained=status["trained"],
+           has_checkpoint=os.path.exists(os.path.join(run_dir, "checkpoint.pt")))
+
+    config = TrainConfig.from_dict(dict(trial.config))
+    reporter = _TuneReporter(spec, trial, crashes.get(tid))
+    try:
+        if not status["trained"]:
+            summary = train(config, run_dir, callbacks=[reporter], progress=False)
+            _event(spec, trial, event="trained", step=summary.get("step"), summary=summary)
+        tune.report({**reporter._metrics("evaluate"), "step": reporter.total})
+
+        from benchmark.metrics import evaluate
+
+        before = set(status["records"])
+        # All metrics and representations in one call: they share one encoding of the dataset's grid.
+        evaluate(run_dir, metrics=list(spec.metrics), representation=list(spec.representations),
+                 seed=spec.eval_seed, results_dir=trial.results_dir, device=config.device,
+                 **{k: dict(v) for k, v in spec.overrides.items()})
+        after = trial_status(trial, spec)
+        written = sorted(set(after["records"]) - before)
+        failed = [p for p in after["records"] if _record_failed(p)]
+        _event(spec, trial, event="evaluated", written=[os.path.relpath(p, trial.results_dir) for p in written],
+               failed=[os.path.relpath(p, trial.results_dir) for p in failed])
+        if after["missing"]:
+            raise RuntimeError(f"trial {tid}: evaluation did not write records {after['missing']}")
+    except BaseException as exc:
+        _event(spec, trial, event="error", error=f"{type(exc).__name__}: {exc}")
+        raise
+    tune.report({**reporter._metrics("done"), "step": reporter.total, "records": len(after["records"]),
+                 "failed_records": len(failed)})
+
+
+def _record_failed(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f).get("status") != "ok"
+    except (OSError, ValueError):
+        return True
+
+
+# -- progress in the driver ------------------------------------------------------------------------------------
+
+
+def _progress_callback(spec: SweepSpec, out: TextIO, interval_s: float):
+    from ray.tune import Callback
+
+    class Progress(Callback):
+        """Prints pending/running/done/failed counts, per-trial step and loss, and an estimate of time left."""
+
+        def __init__(self):
+            self.start = time.monotonic()
+            self.last_print = 0.0
+            self.latest: dict[str, dict] = {}
+            self.first_step: dict[str, tuple[float, int]] = {}
+            self.total_steps = int(spec.config.get("steps") or 0)
+
+        def _tid(self, trial) -> str:
+            return trial.config.get("trial_id", str(trial))
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            tid = self._tid(trial)
+            self.latest[tid] = {k: result.get(k) for k in ("step", "loss", "phase")}
+            self.first_step.setdefault(tid, (time.monotonic(), int(result.get("step") or 0)))
+            self._maybe_print(trials)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self.latest.setdefault(self._tid(trial), {})["phase"] = "done"
+            self._maybe_print(trials, force=True)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            print(f"  trial {self._tid(trial)} failed: see {getattr(trial, 'path', '')}", file=out, flush=True)
+            self._maybe_print(trials, force=True)
+
+        def on_step_end(self, iteration, trials, **info):
+            self._maybe_print(trials)
+
+        def _maybe_print(self, trials, force=False):
+            now = time.monotonic()
+            if not force and now - self.last_print < interval_s:
+                return
+            self.last_print = now
+            counts = {"pending": 0, "running": 0, "done": 0, "failed": 0}
+            for t in trials:
+                counts[{"PENDING": "pending", "RUNNING": "running", "TERMINATED": "done", "ERROR": "failed"}.get(
+                    t.status, "pending")] += 1
+            line = (f"[{time.strftime('%H:%M:%S')}] {spec.name}: {counts['pending']} pending, {counts['running']} "
+                    f"running, {counts['done']} done, {counts['failed']} failed | elapsed {_hms(now - self.start)}"
+                    f" | left {self._eta(trials, now)}")
+            print(line, file=out, flush=True)
+            for t in trials:
+                if t.status == "RUNNING":
+                    r = self.latest.get(self._tid(t), {})
+                    loss = r.get("loss")
+                    loss_s = f"{loss:.2f}" if isinstance(loss, (int, float)) and math.isfinite(loss) else "-"
+                    print(f"    {self._tid(t)}: {r.get('phase') or 'starting'} step {r.get('step') or 0}/"
+                          f"{self.total_steps} loss {loss_s}", file=out, flush=True)
+
+        def _eta(self, trials, now) -> str:
+            # Steps still to train over the aggregate step rate seen so far (evaluation time is inside that
+            # rate once trials have finished); "?" until some progress has been seen.
+            if not self.total_steps:
+                return "?"
+            remaining, progressed = 0, 0
+            for t in trials:
+                r = self.latest.get(self._tid(t), {})
+                step = int(r.get("step") or 0)
+                if t.status == "TERMINATED" or r.get("phase") == "done":
+                    step = self.total_steps
+                remaining += max(0, self.total_steps - step)
+                progressed += step - self.first_step.get(self._tid(t), (now, step))[1]
+            elapsed = now - self.start
+            if remaining == 0:
+                return "0s"
+            if progressed <= 0 or elapsed <= 0:
+                return "?"
+            return "~" + _hms(remaining / (progressed / elapsed))
+
+    return Progress()
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+# -- the driver -------------------------------------------------------------------------------------------------
+
+
+def _init_ray(address: str | None, num_cpus: int | None) -> bool:
+    """Start a local Ray sized to the machine (address None) or join a cluster. Returns True if we started it."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    if address is None:
+        for key, value in LOCAL_ENV.items():
+            os.environ.setdefault(key, value)
+    if "TUNE_RESULT_DIR" in os.environ:  # it makes Tuner.fit raise in Ray 2.60; the spec's storage decides
+        print("note: ignoring TUNE_RESULT_DIR; results go to the sweep's storage", file=sys.stderr)
+        del os.environ["TUNE_RESULT_DIR"]
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    if address is None and num_cpus is not None:
+        kwargs["num_cpus"] = num_cpus
+    ray.init(address=address, **kwargs)
+    return True
+
+
+def run_sweep(
+    spec: SweepSpec,
+    *,
+    address: str | None = None,
+    resume: bool = False,
+    num_cpus: int | None = None,
+    progress_interval_s: float = 10.0,
+    out: TextIO | None = None,
+) -> SweepOutcome:
+    """Run (or continue, ``resume=True``) a sweep on Ray Tune and return its outcome.
+
+    ``address``: None starts a local Ray instance sized to the machine (or ``num_cpus`` CPUs), or reuses one
+    already initialised in this process; ``"auto"`` or ``"HOST:PORT"`` joins a running cluster.
+    ``resume``: continue the sweep stored under ``spec.root``: Ray's state is restored with
+    ``resume_errored=True`` when :meth:`Tuner.can_restore` accepts it; otherwise a fresh Tune run over the
+    trials not yet complete on storage. Without ``resume`` an existing Ray state under ``spec.root`` is an
+    error (pass ``resume=True`` to continue it, or choose another storage).
+    SIGTERM during the run is turned into SIGINT, which Tune handles gracefully (a final save).
+    """
+    if spec.is_remote:
+        raise SpecError(
+            f"{spec.source}: storage {spec.storage!r} is a URI; trials train into run directories that every "
+            "node can write, so use a shared filesystem path (see README, Sweeps)"
+        )
+    out = out or sys.stdout
+    t0 = time.monotonic()
+    crashes = parse_crash_env(os.environ.get(CRASH_ENV))
+    trials = spec.trials()
+    tune_dir = spec.tune_dir
+    state_exists = os.path.isdir(tune_dir) and any(Path(tune_dir).glob("experiment_state*.json"))
+    if state_exists and not resume:
+        raise SpecError(
+            f"sweep {spec.name!r} already has a Tune state at {tune_dir}; continue it with --resume "
+            "(finished trials are not re-run) or pass another --storage"
+        )
+    os.makedirs(spec.root, exist_ok=True)
+    from benchmark._io import atomic_write_json
+
+    atomic_write_json(os.path.join(spec.root, "sweep.json"), spec.to_dict())
+
+    incomplete = [t for t in trials if not trial_status(t, spec)["complete"]]
+    outcome = SweepOutcome(root=spec.root, results_dir=spec.results_dir, num_trials=len(trials))
+    print(f"sweep {spec.name}: {len(trials)} trials, {len(trials) - len(incomplete)} already complete on storage "
+          f"{spec.root}", file=out, flush=True)
+
+    if incomplete:
+        _init_ray(address, num_cpus)
+        from ray import tune
+
+        trainable = tune.with_resources(
+            tune.with_parameters(_trial, spec_dict=spec.to_dict(), crashes=crashes),
+            {"cpu": spec.cpu, "gpu": spec.gpu},
+        )
+        run_config = tune.RunConfig(
+            name="tune",
+            storage_path=spec.root,
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.num_to_keep),
+            callbacks=[_progress_callback(spec, out, progress_interval_s)],
+            verbose=0,
+        )
+        tuner = None
+        if resume and state_exists:
+            try:
+                if tune.Tuner.can_restore(tune_dir):
+                    tuner = tune.Tuner.restore(tune_dir, trainable=trainable, resume_errored=True)
+                    outcome.restored = True
+                    print(f"resuming from Ray's state in {tune_dir}", file=out, flush=True)
+            except Exception as exc:  # a driver killed mid-write can leave state Ray cannot read
+                print(f"Ray's state in {tune_dir} is unusable ({type(exc).__name__}: {exc}); "
+                      "continuing from the trials' run directories", file=out, flush=True)
+                tuner = None
+            if tuner is None:
+                aside = f"{tune_dir}.unusable-{time.strftime('%Y%m%dT%H%M%S')}"
+                os.replace(tune_dir, aside)
+                print(f"moved the unusable Ray state to {aside}", file=out, flush=True)
+        if tuner is None:
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"trial_id": tune.grid_search([t.trial_id for t in incomplete])},
+                tune_config=tune.TuneConfig(
+                    reuse_actors=True,
+                    max_concurrent_trials=spec.max_concurrent_trials,
+                    trial_name_creator=lambda t: t.config["trial_id"],
+                    trial_dirname_creator=lambda t: t.config["trial_id"],
+                ),
+                run_config=run_config,
+            )
+        interrupted = {"sigterm": False}
+
+        def _on_sigterm(signum, frame):  # Tune treats SIGINT gracefully (final save), SIGTERM not
+            interrupted["sigterm"] = True
+            signal.raise_signal(signal.SIGINT)
+
+        previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
+        try:
+            result_grid = tuner.fit()
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+            result_grid = None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        outcome.interrupted = outcome.interrupted or interrupted["sigterm"]
+        if result_grid is not None:
+            for r in result_grid:
+                if r.error is not None:
+                    tid = (r.config or {}).get("trial_id", "?")
+                    outcome.errors[tid] = f"{type(r.error).__name__}: {str(r.error).strip().splitlines()[-1:]}"
+
+    for t in trials:
+        st = trial_status(t, spec)
+        (outcome.done if st["complete"] else outcome.incomplete).append(t.trial_id)
+        outcome.failed_records += [p for p in st["records"] if _record_failed(p)]
+    if outcome.incomplete and not outcome.errors and not outcome.interrupted:
+        outcome.interrupted = True  # Tune stopped early (e.g. a SIGINT it handled itself)
+    outcome.elapsed_s = time.monotonic() - t0
+    return outcome
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+# -- the end of a sweep --------------------------------------------------------------------------------------
+
+# The headline value of each metric in the results table (every other key stays in the records).
+HEADLINE = {
+    "beta_vae": "metric.beta_vae.eval_accuracy",
+    "factor_vae": "metric.factor_vae.eval_accuracy",
+    "dci": "metric.dci.disentanglement",
+    "modularity": "metric.modularity",
+    "reconstruction": "metric.reconstruction.bernoulli_nll",
+    "unsupervised": "metric.unsupervised.gaussian_total_correlation",
+}
+
+
+def results_table(results_dir: str):
+    """The sweep's records as one row per run (dataset, model, hyperparameter, seed) and one column per
+    ``<representation>/<metric headline key>``; None when there are no records yet."""
+    import pandas as pd
+
+    from benchmark.reports import load_results
+
+    df = load_results(results_dir)
+    if df is None or len(df) == 0:
+        return None
+    df = df[df.get("status", "ok") == "ok"] if "status" in df else df
+    rows = []
+    for _, r in df.iterrows():
+        metric = r["eval.metric"]
+        key = HEADLINE.get(metric, f"metric.{metric}")
+        if key not in r or pd.isna(r.get(key)):
+            candidates = [c for c in r.index if c.startswith(f"metric.{metric}") and not pd.isna(r[c])]
+            if not candidates:
+                continue
+            key = sorted(candidates, key=len)[0]
+        hyper = "config.c_max" if r.get("config.model") == "annealed_vae" else "config.beta"
+        rows.append({
+            "dataset": r.get("config.dataset"), "model": r.get("config.model"),
+            "hyper": r.get(hyper), "seed": r.get("config.seed"),
+            "column": f"{r['eval.representation']}/{key[len('metric.'):]}", "value": float(r[key]),
+        })
+    if not rows:
+        return None
+    long = pd.DataFrame(rows)
+    return long.pivot_table(index=["dataset", "model", "hyper", "seed"], columns="column", values="value",
+                            aggfunc="first").sort_index()
+
+
+def print_outcome(spec: SweepSpec, outcome: SweepOutcome, out: TextIO | None = None) -> None:
+    """Where the results are, what finished, and the results table."""
+    out = out or sys.stdout
+    print("", file=out)
+    print(f"sweep {spec.name}: {len(outcome.done)}/{outcome.num_trials} trials done, {len(outcome.incomplete)} "
+          f"incomplete, {len(outcome.failed_records)} failed records, {_hms(outcome.elapsed_s)}", file=out)
+    for tid, err in outcome.errors.items():
+        print(f"  failed trial {tid}: {err}", file=out)
+    for path in outcome.failed_records:
+        print(f"  failed record {path}", file=out)
+    print(f"run directories: {spec.runs_dir}", file=out)
+    print(f"results:         {spec.results_dir}", file=out)
+    if outcome.incomplete:
+        print(f"continue with:   dbench sweep {spec.source} --storage {spec.storage} --resume", file=out)
+    table = results_table(spec.results_dir) if os.path.isdir(spec.results_dir) else None
+    if table is not None:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", 200, "display.max_columns", 50, "display.width", 200,
+                               "display.float_format", "{:.3f}".format):
+            print(table.to_string(), file=out)
+    out.flush()

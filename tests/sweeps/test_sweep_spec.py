@@ -1,0 +1,177 @@
+"""Sweep specs: validation before anything starts, grid expansion, stable trial ids, the presets, --dry-run."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from benchmark.sweeps.spec import (
+    SpecError,
+    config_hash,
+    load_spec,
+    parse_spec,
+    trial_id,
+    trial_table,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _spec(**over):
+    data = {
+        "name": "t",
+        "config": {"dataset": "dsprites_procedural", "model": "beta_vae", "steps": 10},
+        "grid": {"beta": [1, 4], "seed": [0, 1]},
+        "evaluation": {"metrics": ["mig"], "representations": ["mean"]},
+        "storage": {"path": "/tmp/x"},
+    }
+    for k, v in over.items():
+        data[k] = v
+    return data
+
+
+def _cli(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    return subprocess.run([sys.executable, "-m", "benchmark", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=120)
+
+
+def test_grid_expands_in_file_order_with_stable_ids_and_run_dirs(tmp_path):
+    spec = parse_spec(_spec(storage={"path": str(tmp_path)}))
+    trials = spec.trials()
+    assert [(t.config["beta"], t.config["seed"]) for t in trials] == [(1, 0), (1, 1), (4, 0), (4, 1)]
+    t = trials[2]
+    h = config_hash({"dataset": "dsprites_procedural", "model": "beta_vae", "steps": 10, "beta": 4, "seed": 0})
+    assert t.trial_id == f"dsprites_procedural-beta_vae-beta4-seed0-{h}"
+    assert t.run_dir == os.path.join(str(tmp_path), "t", "runs", t.trial_id)
+    assert t.results_dir == os.path.join(str(tmp_path), "t", "results")
+    # Same config -> same id on another call; a changed fixed field -> a new id.
+    assert parse_spec(_spec(storage={"path": str(tmp_path)})).trials()[2].trial_id == t.trial_id
+    other = _spec(config={"dataset": "dsprites_procedural", "model": "beta_vae", "steps": 11})
+    assert parse_spec(other).trials()[2].trial_id != t.trial_id
+
+
+def test_operational_fields_do_not_change_the_trial_id():
+    base = {"dataset": "dsprites_procedural", "beta": 4.0, "seed": 0}
+    assert trial_id({**base, "device": "cuda", "log_every": 7}, {"beta": 4.0}) == trial_id(base, {"beta": 4.0})
+    assert trial_id(base, {"beta": 4.0}).startswith("dsprites_procedural-model-beta4-")
+    assert trial_id({**base, "beta": 0.5}, {"beta": 0.5}).split("-")[2] == "beta0.5"
+
+
+@pytest.mark.parametrize(
+    "over, needle",
+    [
+        ({"grids": {}}, "unknown key 'grids'; valid keys: name, description, config, grid"),
+        ({"config": {"betta": 4}}, "unknown config field 'config.betta'; valid fields: dataset"),
+        ({"grid": {"sed": [0, 1]}}, "unknown config field 'grid.sed'"),
+        ({"evaluation": {"metrics": ["migg"]}}, "unknown metric 'migg'; valid: all,"),
+        ({"evaluation": {"representations": ["median"]}}, "unknown 'median'; valid: mean, sampled"),
+        ({"evaluation": {"metric": ["mig"]}}, "unknown key evaluation.'metric'; valid keys: metrics, representations"),
+        ({"resources": {"gpus": 1}}, "unknown key resources.'gpus'; valid keys: cpu, gpu"),
+        ({"resources": {"cpu": -1}}, "resources.cpu must be a number >= 0"),
+        ({"failure": {"max_failures": "2"}}, "failure.max_failures must be an integer"),
+        ({"grid": {"dataset": ["dsprites_procedural", "mnist"]}}, "grid.dataset: unknown dataset 'mnist'; valid:"),
+        ({"config": {"dataset": "dsprites_procedural", "model": "vae"}}, "model"),
+        ({"grid": {"beta": []}}, "grid.beta must be a non-empty list"),
+        ({"grid": {"seed": {"range": "50"}}}, "grid.seed.range"),
+        ({"config": {"beta": 1}, "grid": {"beta": [1, 2]}}, "'beta' is both in 'config' and in 'grid'"),
+        ({"storage": {"path": "ftp://host/x"}}, "unsupported storage scheme 'ftp'"),
+        ({"name": "a b"}, "'name' must be a folder-safe name"),
+    ],
+)
+def test_bad_specs_fail_naming_the_key(over, needle):
+    with pytest.raises(SpecError) as err:
+        parse_spec(_spec(**over), source="bad.yaml")
+    assert needle in str(err.value)
+    assert str(err.value).startswith("bad.yaml: ")
+
+
+def test_range_grid_and_storage_override(tmp_path):
+    spec = parse_spec(_spec(grid={"seed": {"range": [3, 6]}}), storage=str(tmp_path / "s"))
+    assert [t.config["seed"] for t in spec.trials()] == [3, 4, 5]
+    assert spec.root == str(tmp_path / "s" / "t")
+    moved = spec.with_storage(str(tmp_path / "elsewhere"))
+    assert moved.trials()[0].run_dir.startswith(str(tmp_path / "elsewhere"))
+    assert moved.trials()[0].trial_id == spec.trials()[0].trial_id
+
+
+def test_relative_storage_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = parse_spec(_spec(storage={"path": "here"}))
+    assert spec.storage == str(tmp_path / "here")
+
+
+def test_spec_round_trips_through_to_dict():
+    spec = parse_spec(_spec())
+    again = parse_spec(spec.to_dict())
+    assert [t.trial_id for t in again.trials()] == [t.trial_id for t in spec.trials()]
+    assert again.metrics == spec.metrics and again.storage == spec.storage
+
+
+def test_locatello_preset_has_600_trials_with_the_study_grid():
+    spec = load_spec("locatello_beta_vae", storage="/data/sweeps")
+    trials = spec.trials()
+    assert len(trials) == 600 and len({t.trial_id for t in trials}) == 600
+    assert {t.config["dataset"] for t in trials} == {"dsprites", "shapes3d"}
+    assert sorted({t.config["beta"] for t in trials}) == [1, 2, 4, 6, 8, 16]
+    assert sorted({t.config["seed"] for t in trials}) == list(range(50))
+    assert {t.config["steps"] for t in trials} == {300000}
+    from benchmark.metrics import METRICS
+
+    assert spec.metrics == tuple(METRICS) and spec.representations == ("mean", "sampled")
+    assert spec.gpu == 0.25 and spec.cpu == 1
+    assert "600 trials; per trial 1 CPU, 0.25 GPU (4 trials share one GPU)" in spec.resources_summary()
+
+
+def test_quick_preset_is_offline_and_small():
+    spec = load_spec("quick")
+    trials = spec.trials()
+    assert len(trials) == 6
+    assert {t.config["dataset"] for t in trials} == {"dsprites_procedural"}
+    assert sorted({t.config["beta"] for t in trials}) == [1, 4, 16]
+    assert spec.gpu == 0
+
+
+def test_trial_table_lists_every_trial():
+    spec = parse_spec(_spec())
+    lines = trial_table(spec).splitlines()
+    assert lines[0].split() == ["#", "trial", "dataset", "model", "beta", "seed", "steps", "cpu", "gpu"]
+    assert len(lines) == 1 + 4
+    assert lines[4].split()[1] == spec.trials()[3].trial_id
+
+
+def test_cli_dry_run_of_locatello_lists_600_trials(tmp_path):
+    res = _cli("sweep", "locatello_beta_vae", "--dry-run", "--storage", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    rows = [line for line in res.stdout.splitlines() if line.split()[:1] and line.split()[0].isdigit()]
+    assert len(rows) == 600
+    assert rows[0].split()[-2:] == ["1", "0.25"]
+    assert "600 trials; per trial 1 CPU, 0.25 GPU" in res.stdout
+    assert "180,000,000 training steps" in res.stdout
+    assert not (tmp_path / "locatello_beta_vae").exists()  # a dry run writes nothing
+
+
+def test_cli_bad_spec_fails_before_ray_starts(tmp_path):
+    bad = _spec(storage={"path": str(tmp_path / "store")})
+    bad["evaluation"]["metrics"] = ["mig", "not_a_metric"]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    res = _cli("sweep", str(path))
+    assert res.returncode == 2
+    assert f"{path}: evaluation.metrics: unknown metric 'not_a_metric'; valid: all, " in res.stderr
+    assert not (tmp_path / "store").exists()
+    # And in one process: the whole CLI path up to the error never imports ray.
+    code = (
+        "import sys; from benchmark.cli import main; rc = main(['sweep', sys.argv[1]]); "
+        "assert rc == 2, rc; assert 'ray' not in sys.modules, 'ray was imported'; print('no ray')"
+    )
+    res = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": ROOT}, timeout=120)
+    assert res.returncode == 0 and "no ray" in res.stdout, res.stderr
+
+
+def test_missing_spec_names_the_presets():
+    with pytest.raises(SpecError, match="preset name .*locatello_beta_vae.*quick"):
+        load_spec("nope_not_here")
