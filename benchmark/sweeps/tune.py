@@ -51,6 +51,9 @@ QUIET_ENV = {
     "RAY_DISABLE_DOCKER_CPU_WARNING": "1",
     # CPU-only trials would otherwise see every GPU and "auto" would put them on one.
     "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "1",
+    # Tune forces a state snapshot when a trial has checkpointed num_to_keep times since the last one and
+    # warns when that happens often; with short test budgets it always does, and it is harmless here.
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
 }
 # A local instance we start ourselves needs no token (token auth is on by default since Ray 2.59).
 LOCAL_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_LOG_TO_DRIVER": "0"}
@@ -501,8 +504,10 @@ def results_table(results_dir: str):
     ``<representation>/<metric headline key>``; None when there are no records yet."""
     import pandas as pd
 
-    from benchmark.reports import load_results
-
+    try:
+        from benchmark.reports import load_results
+    except ImportError:  # the reports layer not installed: read the flat records directly
+        load_results = _read_records
     df = load_results(results_dir)
     if df is None or len(df) == 0:
         return None
@@ -527,6 +532,16 @@ def results_table(results_dir: str):
     long = pd.DataFrame(rows)
     return long.pivot_table(index=["dataset", "model", "hyper", "seed"], columns="column", values="value",
                             aggfunc="first").sort_index()
+
+
+def _read_records(results_dir: str):
+    import pandas as pd
+
+    rows = []
+    for path in sorted(glob.glob(os.path.join(glob.escape(results_dir), "*", "*.json"))):
+        with open(path, encoding="utf-8") as f:
+            rows.append(json.load(f))
+    return pd.DataFrame(rows)
 
 
 def print_outcome(spec: SweepSpec, outcome: SweepOutcome, out: TextIO | None = None) -> None:

@@ -72,8 +72,11 @@ def test_operational_fields_do_not_change_the_trial_id():
         ({"resources": {"gpus": 1}}, "unknown key resources.'gpus'; valid keys: cpu, gpu"),
         ({"resources": {"cpu": -1}}, "resources.cpu must be a number >= 0"),
         ({"failure": {"max_failures": "2"}}, "failure.max_failures must be an integer"),
-        ({"grid": {"dataset": ["dsprites_procedural", "mnist"]}}, "grid.dataset: unknown dataset 'mnist'; valid:"),
-        ({"config": {"dataset": "dsprites_procedural", "model": "vae"}}, "model"),
+        (
+            {"config": {"model": "beta_vae"}, "grid": {"dataset": ["dsprites_procedural", "mnist"]}},
+            "grid.dataset: unknown dataset 'mnist'; valid:",
+        ),
+        ({"config": {"dataset": "dsprites_procedural", "model": "vae"}}, "unknown model 'vae'; valid names: beta_vae"),
         ({"grid": {"beta": []}}, "grid.beta must be a non-empty list"),
         ({"grid": {"seed": {"range": "50"}}}, "grid.seed.range"),
         ({"config": {"beta": 1}, "grid": {"beta": [1, 2]}}, "'beta' is both in 'config' and in 'grid'"),
