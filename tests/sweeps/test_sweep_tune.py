@@ -186,6 +186,7 @@ def test_killed_driver_then_resume_finishes_every_trial_exactly_once(tmp_path, q
     assert any(s["complete"] for s in before.values())
     assert not all(s["complete"] for s in before.values())
     snapshot = {p: open(p, "rb").read() for p in all_records(spec.results_dir)}
+    events_before = {t.trial_id: len(read_events(spec, t.trial_id)) for t in spec.trials()}
 
     second = subprocess.Popen(cmd + ["--resume"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, start_new_session=True)
@@ -206,7 +207,16 @@ def test_killed_driver_then_resume_finishes_every_trial_exactly_once(tmp_path, q
     for t in spec.trials():
         events = read_events(spec, t.trial_id)
         assert [e["event"] for e in events].count("trained") == 1, events
-        written = [w for e in events if e["event"] == "evaluated" for w in e["written"]]
-        assert len(written) == len(set(written)) == len(METRICS) * 2, events
+        # Records are written once: those from before the kill were not rewritten (their bytes are equal,
+        # above) and the ones written after it are new; together they are all of the trial's records.
+        def written(evs):
+            return [os.path.join(spec.results_dir, w) for e in evs if e["event"] == "evaluated" for w in e["written"]]
+
+        after = written(events[events_before[t.trial_id]:])
+        mine = {p for p in records if os.path.basename(os.path.dirname(p)).startswith(t.trial_id + "-")}
+        kept = {p for p in snapshot if p in mine}
+        assert len(after) == len(set(after)) and not set(after) & kept, events
+        assert set(after) | kept == mine and len(mine) == len(METRICS) * 2, events
+        assert len(written(events)) == len(set(written(events))), events
         steps = [json.loads(line)["step"] for line in open(os.path.join(t.run_dir, "log.jsonl"))]
         assert steps == sorted(set(steps)) and steps[-1] == 60
