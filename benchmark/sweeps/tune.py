@@ -262,16 +262,26 @@ def _progress_callback(spec: SweepSpec, out: TextIO, interval_s: float):
             self.start = time.monotonic()
             self.last_print = 0.0
             self.latest: dict[str, dict] = {}
-            self.first_step: dict[str, tuple[float, int]] = {}
+            self.first_step: dict[str, tuple[float, int]] = {}  # first training report of this attempt
+            self.rate_at: dict[str, tuple[float, int]] = {}  # latest training report
+            self.eval_start: dict[str, float] = {}
+            self.eval_s: list[float] = []  # evaluation wall times of finished trials
             self.total_steps = int(spec.config.get("steps") or 0)
 
         def _tid(self, trial) -> str:
             return trial.config.get("trial_id", str(trial))
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
-            tid = self._tid(trial)
-            self.latest[tid] = {k: result.get(k) for k in ("step", "loss", "phase")}
-            self.first_step.setdefault(tid, (time.monotonic(), int(result.get("step") or 0)))
+            tid, now = self._tid(trial), time.monotonic()
+            phase, step = result.get("phase"), int(result.get("step") or 0)
+            self.latest[tid] = {"step": step, "loss": result.get("loss"), "phase": phase}
+            if phase == "train":
+                self.first_step.setdefault(tid, (now, step))
+                self.rate_at[tid] = (now, step)
+            elif phase == "evaluate":
+                self.eval_start.setdefault(tid, now)
+            elif phase == "done" and tid in self.eval_start:
+                self.eval_s.append(now - self.eval_start[tid])
             self._maybe_print(trials)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
@@ -307,24 +317,31 @@ def _progress_callback(spec: SweepSpec, out: TextIO, interval_s: float):
                           f"{self.total_steps} loss {loss_s}", file=out, flush=True)
 
         def _eta(self, trials, now) -> str:
-            # Steps still to train over the aggregate step rate seen so far (evaluation time is inside that
-            # rate once trials have finished); "?" until some progress has been seen.
+            # Steps left over the summed step rate of the trials training now, plus the evaluations left at the
+            # mean evaluation time seen so far, spread over the trials that run at once. "?" until measured.
             if not self.total_steps:
                 return "?"
-            remaining, progressed = 0, 0
+            remaining, rate, evals_left, running = 0, 0.0, 0, 0
             for t in trials:
-                r = self.latest.get(self._tid(t), {})
-                step = int(r.get("step") or 0)
+                tid, r = self._tid(t), self.latest.get(self._tid(t), {})
                 if t.status == "TERMINATED" or r.get("phase") == "done":
-                    step = self.total_steps
+                    continue
+                evals_left += 1
+                running += t.status == "RUNNING"
+                step = int(r.get("step") or 0) if r.get("phase") == "train" else (
+                    self.total_steps if r.get("phase") == "evaluate" else 0)
                 remaining += max(0, self.total_steps - step)
-                progressed += step - self.first_step.get(self._tid(t), (now, step))[1]
-            elapsed = now - self.start
-            if remaining == 0:
+                if tid in self.first_step and t.status == "RUNNING" and r.get("phase") == "train":
+                    (t0, s0), (t1, s1) = self.first_step[tid], self.rate_at[tid]
+                    if t1 > t0 and s1 > s0:
+                        rate += (s1 - s0) / (t1 - t0)
+            if evals_left == 0:
                 return "0s"
-            if progressed <= 0 or elapsed <= 0:
+            if remaining and rate <= 0:
                 return "?"
-            return "~" + _hms(remaining / (progressed / elapsed))
+            train_s = remaining / rate if remaining else 0.0
+            eval_s = (sum(self.eval_s) / len(self.eval_s)) * evals_left / max(1, running) if self.eval_s else 0.0
+            return "~" + _hms(train_s + eval_s) + ("" if self.eval_s else " + evaluation")
 
     return Progress()
 
