@@ -359,6 +359,11 @@ def parse_spec(data: Any, source: str = "<dict>", storage: str | None = None) ->
     options = st.get("options") or {}
     if not isinstance(options, Mapping):
         raise SpecError(f"{source}: storage.options must be a mapping of filesystem options")
+    if options and storage_abs.split("://", 1)[0] not in ("s3", "gs", "gcs"):
+        raise SpecError(
+            f"{source}: storage.options apply to s3:// and gs:// storage only (pyarrow S3FileSystem / "
+            f"GcsFileSystem arguments), not to {storage_abs!r}"
+        )
 
     max_failures = _integer((data.get("failure") or {}).get("max_failures", 2), source, "failure.max_failures",
                             minimum=-1)

@@ -26,6 +26,7 @@ so the retried attempt runs through.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import json
 import math
@@ -41,6 +42,7 @@ from typing import Any, TextIO
 from benchmark.sweeps.spec import SpecError, SweepSpec, Trial
 
 CRASH_ENV = "DBENCH_SWEEP_CRASH"
+SCRATCH_ENV = "DBENCH_SWEEP_SCRATCH"  # local mirror of URI storage (default: <cache dir>/sweep-scratch)
 
 # Settings that keep Ray quiet and predictable (docs/RAY.md); only set where the user has not set them.
 QUIET_ENV = {
@@ -77,6 +79,7 @@ class SweepOutcome:
     failed_records: list = field(default_factory=list)  # record paths with status "failed"
     errors: dict = field(default_factory=dict)  # trial id -> error text from Ray
     interrupted: bool = False
+    local_results_dir: str = ""  # where the records can be read here (a mirror of results_dir on URI storage)
     restored: bool = False  # Ray's experiment state was restored (--resume)
     elapsed_s: float = 0.0
 
@@ -86,6 +89,102 @@ class SweepOutcome:
 
 
 # -- per-trial work (runs inside a Ray worker, but is plain Python) ------------------------------------------
+
+
+class _Remote:
+    """A URI storage (``s3://``, ``gs://``, ``file://``) mirrored through a local scratch copy with pyarrow.
+
+    Training and evaluation need files they can open, so a trial works in a local copy of its part of the
+    sweep (``$DBENCH_SWEEP_SCRATCH`` or ``<cache dir>/sweep-scratch``) laid out exactly as on the storage:
+    it pulls its run directory, records and audit trail before it starts, and pushes each checkpoint, its
+    ``done.json``, its records and each audit event as soon as they exist. The storage stays the source of
+    truth: a trial restarted on another node pulls what the last one pushed.
+    """
+
+    def __init__(self, spec: SweepSpec, scratch: str | None = None):
+        import hashlib
+
+        import pyarrow.fs as pafs
+
+        self.pafs = pafs
+        self.fs, self.base = _filesystem(spec.storage, spec.storage_options)
+        scratch = scratch or os.environ.get(SCRATCH_ENV)
+        if not scratch:
+            from benchmark._io import cache_dir
+
+            scratch = str(cache_dir() / "sweep-scratch")
+        key = hashlib.sha256(spec.storage.encode()).hexdigest()[:8]
+        self.local = dataclasses.replace(spec, storage=os.path.abspath(os.path.join(scratch, key)))
+
+    def rpath(self, local_path: str) -> str:
+        rel = os.path.relpath(local_path, self.local.storage)
+        return "/".join([self.base.rstrip("/"), *rel.split(os.sep)])
+
+    def _exists(self, rpath: str):
+        return self.fs.get_file_info(rpath).type
+
+    def pull(self, local_path: str) -> None:
+        kind = self._exists(self.rpath(local_path))
+        if kind == self.pafs.FileType.NotFound:
+            return
+        if kind == self.pafs.FileType.Directory:
+            os.makedirs(local_path, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(local_path), exist_ok=True)
+        self.pafs.copy_files(self.rpath(local_path), local_path, source_filesystem=self.fs,
+                             destination_filesystem=self.pafs.LocalFileSystem())
+
+    def push(self, local_path: str) -> None:
+        if not os.path.exists(local_path):
+            return
+        target = self.rpath(local_path)
+        self.fs.create_dir(target.rsplit("/", 1)[0] if os.path.isfile(local_path) else target, recursive=True)
+        self.pafs.copy_files(local_path, target, source_filesystem=self.pafs.LocalFileSystem(),
+                             destination_filesystem=self.fs)
+
+    def _record_dirs(self, trial_id: str) -> list[str]:
+        results = self.rpath(self.local.results_dir)
+        if self._exists(results) != self.pafs.FileType.Directory:
+            return []
+        infos = self.fs.get_file_info(self.pafs.FileSelector(results, recursive=False))
+        return [i.base_name for i in infos if i.type == self.pafs.FileType.Directory
+                and i.base_name.startswith(trial_id + "-") and len(i.base_name) == len(trial_id) + 9]
+
+    def pull_trial(self, trial_id: str) -> None:
+        local = self.local
+        self.pull(os.path.join(local.runs_dir, trial_id))
+        self.pull(os.path.join(local.root, "trials", f"{trial_id}.jsonl"))
+        for d in self._record_dirs(trial_id):
+            self.pull(os.path.join(local.results_dir, d))
+        faults = self.rpath(local.faults_dir)
+        if self._exists(faults) == self.pafs.FileType.Directory:
+            for i in self.fs.get_file_info(self.pafs.FileSelector(faults)):
+                if i.base_name.startswith(trial_id + "@"):
+                    self.pull(os.path.join(local.faults_dir, i.base_name))
+
+    def pull_status(self, trials: list[Trial]) -> None:
+        """What the driver needs to tell finished trials: every done.json, the records, the audit trails."""
+        self.pull(self.local.results_dir)
+        self.pull(os.path.join(self.local.root, "trials"))
+        for t in trials:
+            self.pull(os.path.join(self.local.runs_dir, t.trial_id, "done.json"))
+
+
+def _filesystem(storage: str, options: dict):
+    """(pyarrow filesystem, path inside it) of a storage URI; ``options`` are the filesystem's arguments."""
+    import pyarrow.fs as pafs
+
+    scheme, rest = storage.split("://", 1)
+    if options:
+        classes = {"s3": pafs.S3FileSystem, "gs": pafs.GcsFileSystem, "gcs": pafs.GcsFileSystem}
+        if scheme not in classes:
+            raise SpecError(f"storage.options are only used for s3:// and gs:// storage, not {scheme}://")
+        try:
+            return classes[scheme](**options), rest
+        except TypeError as exc:
+            raise SpecError(f"storage.options: {exc}") from None
+    fs, path = pafs.FileSystem.from_uri(storage)
+    return fs, path
 
 
 def trial_status(trial: Trial, spec: SweepSpec) -> dict:
@@ -135,11 +234,12 @@ def parse_crash_env(value: str | None) -> dict[str, int]:
 class _TuneReporter:
     """Training callbacks that report progress and checkpoints to Tune, and inject a crash when asked."""
 
-    def __init__(self, spec: SweepSpec, trial: Trial, crash_step: int | None):
+    def __init__(self, spec: SweepSpec, trial: Trial, crash_step: int | None, event, push):
         from ray import tune
 
         self._tune = tune
         self.spec, self.trial, self.crash_step = spec, trial, crash_step
+        self.event, self.push = event, push
         self.total = int(trial.config.get("steps") or 0)
         self._last = 0.0
         self.step = 0
@@ -156,7 +256,8 @@ class _TuneReporter:
                 from benchmark._io import atomic_write_json
 
                 atomic_write_json(marker, {"trial_id": self.trial.trial_id, "step": int(step), "time": time.time()})
-                _event(self.spec, self.trial, event="crash", step=int(step))
+                self.push(marker)
+                self.event(event="crash", step=int(step))
                 raise InjectedCrash(f"injected crash in trial {self.trial.trial_id} at step {step} ({CRASH_ENV})")
         now = time.monotonic()
         if now - self._last >= _REPORT_EVERY_S:
@@ -167,6 +268,7 @@ class _TuneReporter:
         # The run directory is the trial's real state; the Tune checkpoint names it and its step, so Tune
         # knows the trial has progress to resume from (and a user can see which step each trial reached).
         self.step = int(step)
+        self.push(str(run_dir))  # on URI storage the checkpoint reaches the storage before Tune hears of it
         with tempfile.TemporaryDirectory(prefix="dbench-ckpt-") as d:
             with open(os.path.join(d, "dbench_checkpoint.json"), "w", encoding="utf-8") as f:
                 json.dump({"trial_id": self.trial.trial_id, "step": int(step), "run_dir": str(run_dir)}, f)
@@ -174,7 +276,7 @@ class _TuneReporter:
         self._last = time.monotonic()
 
 
-def _trial(params: dict, *, spec_dict: dict, crashes: dict) -> None:
+def _trial(params: dict, *, spec_dict: dict, crashes: dict, scratch: str | None = None) -> None:
     """The Tune function trainable: train (resuming from the run dir), then evaluate. Idempotent."""
     from ray import tune
 
@@ -186,6 +288,19 @@ def _trial(params: dict, *, spec_dict: dict, crashes: dict) -> None:
     if tid not in trials:
         raise SpecError(f"trial {tid} is not in the sweep spec any more; run the sweep without --resume")
     trial = trials[tid]
+    remote = _Remote(spec, scratch) if spec.is_remote else None
+    if remote is not None:  # work in a local mirror of this trial's part of the storage
+        remote.pull_trial(tid)
+        spec = remote.local
+        trial = next(t for t in spec.trials() if t.trial_id == tid)
+
+    def push(path: str) -> None:
+        if remote is not None:
+            remote.push(path)
+
+    def event(**e: Any) -> None:
+        _event(spec, trial, **e)
+        push(os.path.join(spec.root, "trials", f"{tid}.jsonl"))
 
     import torch
 
@@ -194,7 +309,7 @@ def _trial(params: dict, *, spec_dict: dict, crashes: dict) -> None:
 
     status = trial_status(trial, spec)
     if status["complete"]:
-        _event(spec, trial, event="skip", reason="trained and all records present")
+        event(event="skip", reason="trained and all records present")
         tune.report({"step": int(trial.config.get("steps") or 0), "steps_total": int(trial.config.get("steps") or 0),
                      "loss": float("nan"), "phase": "done", "records": len(status["records"])})
         return
@@ -209,15 +324,16 @@ def _trial(params: dict, *, spec_dict: dict, crashes: dict) -> None:
             with contextlib.suppress(OSError, ValueError):
                 tune_step = json.loads(Path(d, "dbench_checkpoint.json").read_text())["step"]
     run_dir = trial.run_dir
-    _event(spec, trial, event="start", tune_checkpoint_step=tune_step, trained=status["trained"],
-           has_checkpoint=os.path.exists(os.path.join(run_dir, "checkpoint.pt")))
+    event(event="start", tune_checkpoint_step=tune_step, trained=status["trained"],
+          has_checkpoint=os.path.exists(os.path.join(run_dir, "checkpoint.pt")))
 
     config = TrainConfig.from_dict(dict(trial.config))
-    reporter = _TuneReporter(spec, trial, crashes.get(tid))
+    reporter = _TuneReporter(spec, trial, crashes.get(tid), event, push)
     try:
         if not status["trained"]:
             summary = train(config, run_dir, callbacks=[reporter], progress=False)
-            _event(spec, trial, event="trained", step=summary.get("step"), summary=summary)
+            push(run_dir)
+            event(event="trained", step=summary.get("step"), summary=summary)
         tune.report({**reporter._metrics("evaluate"), "step": reporter.total})
 
         from benchmark.metrics import evaluate
@@ -230,12 +346,14 @@ def _trial(params: dict, *, spec_dict: dict, crashes: dict) -> None:
         after = trial_status(trial, spec)
         written = sorted(set(after["records"]) - before)
         failed = [p for p in after["records"] if _record_failed(p)]
-        _event(spec, trial, event="evaluated", written=[os.path.relpath(p, trial.results_dir) for p in written],
-               failed=[os.path.relpath(p, trial.results_dir) for p in failed])
+        for d in sorted({os.path.dirname(p) for p in written}):
+            push(d)
+        event(event="evaluated", written=[os.path.relpath(p, trial.results_dir) for p in written],
+              failed=[os.path.relpath(p, trial.results_dir) for p in failed])
         if after["missing"]:
             raise RuntimeError(f"trial {tid}: evaluation did not write records {after['missing']}")
     except BaseException as exc:
-        _event(spec, trial, event="error", error=f"{type(exc).__name__}: {exc}")
+        event(event="error", error=f"{type(exc).__name__}: {exc}")
         raise
     tune.report({**reporter._metrics("done"), "step": reporter.total, "records": len(after["records"]),
                  "failed_records": len(failed)})
@@ -396,29 +514,34 @@ def run_sweep(
     error (pass ``resume=True`` to continue it, or choose another storage).
     SIGTERM during the run is turned into SIGINT, which Tune handles gracefully (a final save).
     """
-    if spec.is_remote:
-        raise SpecError(
-            f"{spec.source}: storage {spec.storage!r} is a URI; trials train into run directories that every "
-            "node can write, so use a shared filesystem path (see README, Sweeps)"
-        )
     out = out or sys.stdout
     t0 = time.monotonic()
     crashes = parse_crash_env(os.environ.get(CRASH_ENV))
     trials = spec.trials()
-    tune_dir = spec.tune_dir
-    state_exists = os.path.isdir(tune_dir) and any(Path(tune_dir).glob("experiment_state*.json"))
+    # On URI storage the driver reads the trials' state from a local mirror and hands Ray the filesystem.
+    scratch = os.environ.get(SCRATCH_ENV)  # None: each node picks its own cache dir
+    remote = _Remote(spec, scratch) if spec.is_remote else None
+    local = remote.local if remote else spec
+    fs = remote.fs if remote else None
+    tune_dir = remote.rpath(local.tune_dir) if remote else spec.tune_dir
+    state_exists = _has_tune_state(tune_dir, fs)
     if state_exists and not resume:
         raise SpecError(
-            f"sweep {spec.name!r} already has a Tune state at {tune_dir}; continue it with --resume "
+            f"sweep {spec.name!r} already has a Tune state at {spec.tune_dir}; continue it with --resume "
             "(finished trials are not re-run) or pass another --storage"
         )
-    os.makedirs(spec.root, exist_ok=True)
+    os.makedirs(local.root, exist_ok=True)
     from benchmark._io import atomic_write_json
 
-    atomic_write_json(os.path.join(spec.root, "sweep.json"), spec.to_dict())
+    atomic_write_json(os.path.join(local.root, "sweep.json"), spec.to_dict())
+    if remote:
+        remote.push(os.path.join(local.root, "sweep.json"))
+        remote.pull_status(trials)
 
-    incomplete = [t for t in trials if not trial_status(t, spec)["complete"]]
-    outcome = SweepOutcome(root=spec.root, results_dir=spec.results_dir, num_trials=len(trials))
+    local_trials = local.trials()  # the same trials, with paths in the local mirror on URI storage
+    incomplete = [t for t in local_trials if not trial_status(t, local)["complete"]]
+    outcome = SweepOutcome(root=spec.root, results_dir=spec.results_dir, num_trials=len(trials),
+                           local_results_dir=local.results_dir)
     print(f"sweep {spec.name}: {len(trials)} trials, {len(trials) - len(incomplete)} already complete on storage "
           f"{spec.root}", file=out, flush=True)
 
@@ -427,12 +550,13 @@ def run_sweep(
         from ray import tune
 
         trainable = tune.with_resources(
-            tune.with_parameters(_trial, spec_dict=spec.to_dict(), crashes=crashes),
+            tune.with_parameters(_trial, spec_dict=spec.to_dict(), crashes=crashes, scratch=scratch),
             {"cpu": spec.cpu, "gpu": spec.gpu},
         )
         run_config = tune.RunConfig(
             name="tune",
-            storage_path=spec.root,
+            storage_path=remote.rpath(local.root) if remote else spec.root,
+            storage_filesystem=fs,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.num_to_keep),
             callbacks=[_progress_callback(spec, out, progress_interval_s)],
@@ -441,8 +565,9 @@ def run_sweep(
         tuner = None
         if resume and state_exists:
             try:
-                if tune.Tuner.can_restore(tune_dir):
-                    tuner = tune.Tuner.restore(tune_dir, trainable=trainable, resume_errored=True)
+                if tune.Tuner.can_restore(tune_dir, storage_filesystem=fs):
+                    tuner = tune.Tuner.restore(tune_dir, trainable=trainable, resume_errored=True,
+                                               storage_filesystem=fs)
                     outcome.restored = True
                     print(f"resuming from Ray's state in {tune_dir}", file=out, flush=True)
             except Exception as exc:  # a driver killed mid-write can leave state Ray cannot read
@@ -451,7 +576,10 @@ def run_sweep(
                 tuner = None
             if tuner is None:
                 aside = f"{tune_dir}.unusable-{time.strftime('%Y%m%dT%H%M%S')}"
-                os.replace(tune_dir, aside)
+                if fs is not None:
+                    fs.move(tune_dir, aside)
+                else:
+                    os.replace(tune_dir, aside)
                 print(f"moved the unusable Ray state to {aside}", file=out, flush=True)
         if tuner is None:
             tuner = tune.Tuner(
@@ -485,16 +613,29 @@ def run_sweep(
             for r in result_grid:
                 if r.error is not None:
                     tid = (r.config or {}).get("trial_id", "?")
-                    outcome.errors[tid] = f"{type(r.error).__name__}: {str(r.error).strip().splitlines()[-1:]}"
+                    last = (str(r.error).strip().splitlines() or [""])[-1]
+                    outcome.errors[tid] = f"{type(r.error).__name__}: {last}"
 
-    for t in trials:
-        st = trial_status(t, spec)
+    if remote:
+        remote.pull_status(trials)
+    for t in local_trials:
+        st = trial_status(t, local)
         (outcome.done if st["complete"] else outcome.incomplete).append(t.trial_id)
         outcome.failed_records += [p for p in st["records"] if _record_failed(p)]
     if outcome.incomplete and not outcome.errors and not outcome.interrupted:
         outcome.interrupted = True  # Tune stopped early (e.g. a SIGINT it handled itself)
     outcome.elapsed_s = time.monotonic() - t0
     return outcome
+
+
+def _has_tune_state(tune_dir: str, fs) -> bool:
+    if fs is None:
+        return os.path.isdir(tune_dir) and any(Path(tune_dir).glob("experiment_state*.json"))
+    import pyarrow.fs as pafs
+
+    if fs.get_file_info(tune_dir).type != pafs.FileType.Directory:
+        return False
+    return any(i.base_name.startswith("experiment_state") for i in fs.get_file_info(pafs.FileSelector(tune_dir)))
 
 
 def _main_thread() -> bool:
@@ -575,7 +716,8 @@ def print_outcome(spec: SweepSpec, outcome: SweepOutcome, out: TextIO | None = N
     print(f"results:         {spec.results_dir}", file=out)
     if outcome.incomplete:
         print(f"continue with:   dbench sweep {spec.source} --storage {spec.storage} --resume", file=out)
-    table = results_table(spec.results_dir) if os.path.isdir(spec.results_dir) else None
+    local_results = outcome.local_results_dir or spec.results_dir
+    table = results_table(local_results) if os.path.isdir(local_results) else None
     if table is not None:
         import pandas as pd
 

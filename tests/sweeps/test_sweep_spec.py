@@ -82,6 +82,7 @@ def test_operational_fields_do_not_change_the_trial_id():
         ({"config": {"beta": 1}, "grid": {"beta": [1, 2]}}, "'beta' is both in 'config' and in 'grid'"),
         ({"storage": {"path": "ftp://host/x"}}, "unsupported storage scheme 'ftp'"),
         ({"name": "a b"}, "'name' must be a folder-safe name"),
+        ({"storage": {"path": "/tmp/x", "options": {"region": "x"}}}, "storage.options apply to s3:// and gs://"),
     ],
 )
 def test_bad_specs_fail_naming_the_key(over, needle):
