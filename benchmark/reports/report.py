@@ -90,7 +90,7 @@ def write_report(
     runs = runs_table(records)
     agg = tables.aggregate(runs, group_by=group_by, metrics=metrics)
     rank = tables.ranking(agg)
-    problems = tables.problems_table(runs, group_by=group_by)
+    problems = agg.attrs["problems"]
     result = ReportResult(out_dir=out, html=None, n_records=len(records), n_runs=runs["run"].nunique(),
                           n_failed=int((problems["kind"] == "failed").sum()),
                           n_missing=int((problems["kind"] == "missing").sum()), unreadable=unreadable)
@@ -131,18 +131,20 @@ def write_report(
 
 
 def _emit(fig, stem: str, title: str, caption: str, out: Path, result: ReportResult, embed: bool, dpi: int = 100):
-    result.files += [Path(p) for p in plots.save_figure(fig, out / "figures" / stem, ("pdf",))]
-    # One PNG rendering serves both the file and the page.
     import base64
     import io
 
+    from benchmark._io import atomic_write_bytes
+
+    # One PNG rendering serves both the file and the page.
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     png = buf.getvalue()
-    from benchmark._io import atomic_write_bytes
-
     atomic_write_bytes(out / "figures" / f"{stem}.png", png)
     result.files.append(out / "figures" / f"{stem}.png")
+    # The layout was solved by the first save; solving it again for the PDF would double the cost.
+    fig.set_layout_engine("none")
+    result.files += [Path(p) for p in plots.save_figure(fig, out / "figures" / stem, ("pdf",))]
     return html_mod.FigureEntry(title, caption, base64.b64encode(png).decode("ascii")) if embed else None
 
 
