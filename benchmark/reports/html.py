@@ -86,7 +86,7 @@ def comparability_warnings(runs: pd.DataFrame) -> list[str]:
                        f"{int(steps[steps < PROTOCOL_STEPS].max()):,} steps); their scores are not comparable "
                        "with Locatello et al. 2019.")
     for col in sorted(c for c in runs.columns if c.startswith("protocol.")):
-        vals = runs[col].dropna().astype(str).unique()
+        vals = _values(runs[col])
         if len(vals) > 1:
             out.append(f"protocol parameter {col} differs between records ({', '.join(sorted(vals)[:5])}); "
                        "rows of one table may not be comparable.")
@@ -104,11 +104,22 @@ def comparability_warnings(runs: pd.DataFrame) -> list[str]:
     return out
 
 
+def _values(series: pd.Series) -> list[str]:
+    """Distinct values as text; integers that pandas widened to float (NaN elsewhere) print as integers."""
+    out = set()
+    for v in series.dropna().unique():
+        if isinstance(v, float) and v.is_integer():
+            out.add(str(int(v)))
+        else:
+            out.add(str(v))
+    return sorted(out)
+
+
 def _protocol_table(runs: pd.DataFrame) -> str:
     cols = sorted(c for c in runs.columns if c.startswith("protocol."))
     rows = []
     for c in cols:
-        vals = runs[c].dropna().astype(str).unique()
+        vals = _values(runs[c])
         rows.append(f"<tr><td><code>{html.escape(c.removeprefix('protocol.'))}</code></td>"
                     f"<td>{html.escape(', '.join(sorted(vals)))}</td></tr>")
     metrics = runs.attrs.get("metric_keys", {})

@@ -147,6 +147,7 @@ def plot_tradeoff(
                 values = sorted(dm["hparam"].dropna().unique())
                 for i, v in enumerate(values or [np.nan]):
                     sel = dm[dm["hparam"] == v] if values else dm
+                    sel = sel[sel[xcol].notna() & sel[col].notna()]
                     color = cmap(i / max(len(values) - 1, 1))
                     h = ax.scatter(sel[xcol], sel[col], s=14, alpha=0.8, color=color, marker=markers[model],
                                    linewidths=0)
