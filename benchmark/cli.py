@@ -48,6 +48,8 @@ def _add_report(sub) -> None:
     p.add_argument("--max-checkpoint-runs", type=int, default=24, help="at most this many runs get checkpoint "
                    "figures (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed for point jitter and image choice (default: 0)")
+    p.add_argument("--jobs", type=int, default=None, help="processes rendering figures (default: up to 4, one per "
+                   "core); the report does not depend on it")
     p.set_defaults(func=_run_report)
 
 
@@ -60,7 +62,7 @@ def _run_report(args) -> int:
     try:
         res = write_report(args.results, args.out, group_by=split(args.group_by), metrics=split(args.metrics),
                            formats=split(args.format), checkpoint_figures=not args.no_checkpoints,
-                           max_checkpoint_runs=args.max_checkpoint_runs, seed=args.seed)
+                           max_checkpoint_runs=args.max_checkpoint_runs, seed=args.seed, jobs=args.jobs)
     except (ValueError, FileNotFoundError) as exc:
         print(f"dbench report: error: {exc}", file=sys.stderr)
         return 2

@@ -56,6 +56,7 @@ class PageContent:
     figures: list[FigureEntry] = field(default_factory=list)
     checkpoint_figures: list[FigureEntry] = field(default_factory=list)
     checkpoint_notes: list[str] = field(default_factory=list)
+    figure_notes: list[str] = field(default_factory=list)
     n_records: int = 0
     sources: list[str] = field(default_factory=list)
     unreadable: list = field(default_factory=list)
@@ -221,6 +222,7 @@ def render_html(content: PageContent) -> str:
               "<h3>Ranking</h3>", f'<div class="scroll">{ranking_html(content.rank)}</div>',
               "<h2>Failed and missing evaluations</h2>", _problems_html(content.problems),
               "<h2>Figures</h2>"]
+    parts += [f'<p class="note">{esc(n)}</p>' for n in content.figure_notes]
     parts += [_figure_html(f) for f in content.figures] or ["<p>No figures.</p>"]
     parts.append("<h2>Checkpoint figures</h2>")
     parts += [f'<p class="note">{esc(n)}</p>' for n in content.checkpoint_notes]

@@ -138,22 +138,29 @@ def plot_tradeoff(
     import matplotlib
 
     cmap = matplotlib.colormaps["viridis"]
+    from matplotlib.lines import Line2D
+
+    # colour of each (model, value): viridis over the model's sorted values. One scatter call per
+    # (panel, model) with a colour array: hundreds of small collections make saving several times slower.
+    colour_of: dict[tuple[str, float], tuple] = {}
     handles = {}
+    for model in sorted(data["model"].unique()):
+        values = sorted(data.loc[data["model"] == model, "hparam"].dropna().unique())
+        name = HYPERPARAMETER.get(model, "")
+        for i, v in enumerate(values):
+            colour_of[(model, v)] = cmap(i / max(len(values) - 1, 1))
+            handles[f"{model} {HPARAM_LABEL.get(name, name)}={v:g}"] = Line2D(
+                [], [], linestyle="", marker=markers[model], color=colour_of[(model, v)], markersize=5)
+        if not values:
+            handles[model] = Line2D([], [], linestyle="", marker=markers[model], color="C0", markersize=5)
     for r, dataset in enumerate(datasets):
         d = data[data["dataset"] == dataset]
         for c, (m, col) in enumerate(zip(metrics, cols)):
             ax = axes[r, c]
             for model, dm in d.groupby("model"):
-                values = sorted(dm["hparam"].dropna().unique())
-                for i, v in enumerate(values or [np.nan]):
-                    sel = dm[dm["hparam"] == v] if values else dm
-                    sel = sel[sel[xcol].notna() & sel[col].notna()]
-                    color = cmap(i / max(len(values) - 1, 1))
-                    h = ax.scatter(sel[xcol], sel[col], s=14, alpha=0.8, color=color, marker=markers[model],
-                                   linewidths=0)
-                    name = HYPERPARAMETER.get(model, "")
-                    label = f"{model} {HPARAM_LABEL.get(name, name)}={v:g}" if values else model
-                    handles.setdefault(label, h)
+                sel = dm[dm[xcol].notna() & dm[col].notna()]
+                colours = [colour_of.get((model, v), "C0") for v in sel["hparam"]]
+                ax.scatter(sel[xcol], sel[col], s=14, alpha=0.8, c=colours, marker=markers[model], linewidths=0)
             ax.set_xlabel(metric_label(reconstruction))
             ax.set_ylabel(metric_label(m))
             ax.set_title(dataset, fontsize=9)

@@ -58,6 +58,7 @@ def write_report(
     checkpoint_figures: bool = True,
     max_checkpoint_runs: int = 24,
     seed: int = 0,
+    jobs: int | None = None,
 ) -> ReportResult:
     """Load the records under ``results_dirs`` and write tables, figures and the page into ``out_dir``.
 
@@ -71,10 +72,14 @@ def write_report(
         (by the first of :data:`benchmark.reports.plots.SELECTION_METRICS`) whose ``run.dir`` exists;
         at most ``max_checkpoint_runs`` runs; skipped runs are listed on the page.
     seed: seeds the jitter of point clouds and the choice of images for checkpoint figures.
+    jobs: processes that render the result figures (default: up to 4, one per CPU core); the output
+        does not depend on it.
 
     Raises ``ValueError`` for an unknown format, group column or metric, or when no record was found.
     """
     formats = tuple(formats)
+    if jobs is None:
+        jobs = min(4, os.cpu_count() or 1)
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ValueError(f"unknown report format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
@@ -114,24 +119,25 @@ def write_report(
             put(f"tables/summary_{style}.tex", tables.to_latex(agg, style))
         put("tables/ranking.tex", tables.ranking_latex(rank))
 
-    figures = _result_figures(runs, agg, out, result, seed=seed, embed="html" in formats)
+    figures = _result_figures(runs, agg, out, result, seed=seed, embed="html" in formats, jobs=jobs)
     ck_figs, ck_notes = ([], ["Checkpoint figures were not requested."])
     if checkpoint_figures:
         ck_figs, ck_notes = _checkpoint_figures(runs, group_by, out, result, max_checkpoint_runs, seed,
                                                 embed="html" in formats)
-    result.notes = ck_notes
+    figure_notes = list(result.notes)
+    result.notes += ck_notes
     if "html" in formats:
         page = html_mod.render_html(html_mod.PageContent(
             runs=runs, agg=agg, rank=rank, problems=problems, figures=figures, checkpoint_figures=ck_figs,
-            checkpoint_notes=ck_notes, n_records=len(records), sources=records.attrs.get("sources", []),
+            checkpoint_notes=ck_notes, figure_notes=figure_notes, n_records=len(records), sources=records.attrs.get("sources", []),
             unreadable=unreadable))
         put("report.html", page)
         result.html = out / "report.html"
     return result
 
 
-def _emit(fig, stem: str, title: str, caption: str, out: Path, result: ReportResult, embed: bool, dpi: int = 100):
-    import base64
+def _render(fig, stem: str, out: Path, dpi: int = 100) -> tuple[bytes, list[Path]]:
+    """Write ``figures/<stem>.png`` and ``.pdf``; return the PNG bytes (for the page) and the paths."""
     import io
 
     from benchmark._io import atomic_write_bytes
@@ -141,48 +147,86 @@ def _emit(fig, stem: str, title: str, caption: str, out: Path, result: ReportRes
     fig.savefig(buf, format="png", dpi=dpi)
     png = buf.getvalue()
     atomic_write_bytes(out / "figures" / f"{stem}.png", png)
-    result.files.append(out / "figures" / f"{stem}.png")
     # The layout was solved by the first save; solving it again for the PDF would double the cost.
     fig.set_layout_engine("none")
-    result.files += [Path(p) for p in plots.save_figure(fig, out / "figures" / stem, ("pdf",))]
+    pdf = plots.save_figure(fig, out / "figures" / stem, ("pdf",))
+    return png, [out / "figures" / f"{stem}.png", *map(Path, pdf)]
+
+
+def _emit(fig, stem: str, title: str, caption: str, out: Path, result: ReportResult, embed: bool):
+    import base64
+
+    png, paths = _render(fig, stem, out)
+    result.files += paths
     return html_mod.FigureEntry(title, caption, base64.b64encode(png).decode("ascii")) if embed else None
 
 
-def _result_figures(runs, agg, out, result, *, seed, embed):
-    entries = []
+# The per-run table for worker processes: set before the pool forks, so workers share it copy-on-write
+# instead of receiving a pickled copy per task.
+_RUNS: pd.DataFrame | None = None
+
+
+def _figure_task(task: tuple) -> tuple:
+    """Build, save and encode one result figure (runs in a worker process or inline)."""
+    import base64
+
+    stem, title, caption, kind, kwargs, out = task
+    builder = {"box": plots.plot_metric_vs_hparam, "tradeoff": plots.plot_tradeoff,
+               "rankcorr": plots.plot_rank_correlation}[kind]
+    try:
+        fig = builder(_RUNS, **kwargs)
+    except ValueError as exc:
+        return stem, title, caption, None, [], f"no {title}: {exc}"
+    png, paths = _render(fig, stem, out)
+    return stem, title, caption, base64.b64encode(png).decode("ascii"), paths, None
+
+
+def _result_figures(runs, agg, out, result, *, seed, embed, jobs):
+    global _RUNS
     reps = list(dict.fromkeys(runs["representation"]))
     main_rep = "mean" if "mean" in reps else reps[0]
     keys = agg.attrs["metrics"]
+    scored = [k for k in keys if tables.direction(k) != 0]
+    disent = [k for k in scored if not k.startswith(plots._NOT_DISENTANGLEMENT)]
+    tasks = []
     # Box plots for the protocol's default representation only: one figure per metric key is the bulk
     # of the rendering time, and the tables already cover the other representation.
     for k in keys:
-        try:
-            fig = plots.plot_metric_vs_hparam(runs, k, representation=main_rep, seed=seed)
-        except ValueError as exc:
-            result.notes.append(f"no box plot for {k}: {exc}")
-            continue
-        entries.append(_emit(fig, f"metric_vs_hparam__{_safe(k)}__{main_rep}", f"{k} against the hyperparameter",
-                             f"{main_rep} representation; boxes: median and quartiles over seeds, whiskers 1.5 IQR; "
-                             "points: individual seeds.", out, result, embed))
+        tasks.append((f"metric_vs_hparam__{_safe(k)}__{main_rep}", f"{k} against the hyperparameter",
+                      f"{main_rep} representation; boxes: median and quartiles over seeds, whiskers 1.5 IQR; "
+                      "points: individual seeds.", "box", {"metric": k, "representation": main_rep, "seed": seed}, out))
     recon = next((k for k in ("reconstruction.bernoulli_nll", "reconstruction.mse") if f"metric.{k}" in runs), None)
     for rep in reps:
-        if recon is not None:
-            try:
-                fig = plots.plot_tradeoff(runs, [k for k in keys if not k.startswith(plots._NOT_DISENTANGLEMENT)
-                                                 and tables.direction(k) != 0] or None,
-                                          reconstruction=recon, representation=rep)
-                entries.append(_emit(fig, f"tradeoff__{rep}", f"Reconstruction–disentanglement trade-off ({rep})",
-                                     "One point per run, one colour per hyperparameter value.", out, result, embed))
-            except ValueError as exc:
-                result.notes.append(f"no trade-off plot for {rep}: {exc}")
-        try:
-            fig = plots.plot_rank_correlation(runs, [k for k in keys if tables.direction(k) != 0], representation=rep)
-            entries.append(_emit(fig, f"rank_correlation__{rep}", f"Spearman rank correlation between metrics ({rep})",
-                                 "Across all models of each dataset, ×100 (Locatello et al. 2019, Fig. 7).",
-                                 out, result, embed))
-        except ValueError as exc:
-            result.notes.append(f"no rank-correlation plot for {rep}: {exc}")
-    return [e for e in entries if e is not None]
+        if recon is not None and disent:
+            tasks.append((f"tradeoff__{rep}", f"Reconstruction–disentanglement trade-off ({rep})",
+                          "One point per run, one colour per hyperparameter value.", "tradeoff",
+                          {"metrics": disent, "reconstruction": recon, "representation": rep}, out))
+        tasks.append((f"rank_correlation__{rep}", f"Spearman rank correlation between metrics ({rep})",
+                      "Across all models of each dataset, ×100 (Locatello et al. 2019, Fig. 7).", "rankcorr",
+                      {"metrics": scored, "representation": rep}, out))
+    _RUNS = runs
+    try:
+        jobs = min(jobs or 1, len(tasks))
+        if jobs > 1 and "fork" in __import__("multiprocessing").get_all_start_methods():
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # matplotlib rendering is CPU-bound Python: processes, not threads. fork shares _RUNS.
+            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+                done = list(pool.map(_figure_task, tasks))
+        else:
+            done = [_figure_task(t) for t in tasks]
+    finally:
+        _RUNS = None
+    entries = []
+    for stem, title, caption, png64, paths, note in done:
+        if note:
+            result.notes.append(note)
+            continue
+        result.files += paths
+        if embed:
+            entries.append(html_mod.FigureEntry(title, caption, png64))
+    return entries
 
 
 def _checkpoint_figures(runs, group_by, out, result, limit, seed, embed):

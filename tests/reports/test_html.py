@@ -141,3 +141,13 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert (saturation > 0.5).sum() > 2000
     rgb = (img * 255).astype(np.uint32).reshape(-1, 3)
     assert len(np.unique(rgb[:, 0] << 16 | rgb[:, 1] << 8 | rgb[:, 2])) > 200
+
+
+def test_parallel_rendering_gives_the_same_figures(grid_results, tmp_path):
+    one = write_report(grid_results, tmp_path / "one", formats=("csv",), checkpoint_figures=False, jobs=1)
+    two = write_report(grid_results, tmp_path / "two", formats=("csv",), checkpoint_figures=False, jobs=2)
+    names = sorted(p.relative_to(one.out_dir) for p in one.files)
+    assert names == sorted(p.relative_to(two.out_dir) for p in two.files)
+    for rel in names:
+        if rel.suffix == ".png":
+            assert (one.out_dir / rel).read_bytes() == (two.out_dir / rel).read_bytes(), rel

@@ -40,8 +40,10 @@ def test_tradeoff_axes_and_one_colour_per_value(runs):
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == [r"annealed_vae $C_{\max}$=25", r"annealed_vae $C_{\max}$=50", r"beta_vae $\beta$=1",
                       r"beta_vae $\beta$=4"]
-    colours = {tuple(np.round(c.get_facecolor()[0], 3)) for c in ax.collections}
+    colours = {tuple(np.round(fc, 3)) for c in ax.collections for fc in c.get_facecolors()}
     assert len(colours) == 2  # viridis ends per model: same positions for each model's 2 values
+    handle_colours = [tuple(np.round(h.get_color(), 3)) for h in fig.legends[0].legend_handles]
+    assert handle_colours[0] == handle_colours[2] and handle_colours[0] != handle_colours[1]
     n_points = sum(len(c.get_offsets()) for c in ax.collections)
     assert n_points == 9  # runs with both mig and reconstruction: 3 + 2 + 1 + 3
 
