@@ -24,7 +24,8 @@ table.results,table.meta{border-collapse:collapse;margin:12px 0 20px;font-size:1
 table.results th,table.results td,table.meta th,table.meta td{border-top:1px solid #ddd;padding:3px 7px;
 text-align:right;white-space:nowrap}
 table.results th{border-bottom:2px solid #444;background:#f5f5f5}
-table.results td:first-child,table.results td:nth-child(2),table.meta td,table.meta th{text-align:left}
+table.results td:first-child,table.results td:nth-child(2),table.results th:first-child,
+table.results th:nth-child(2),table.meta td,table.meta th{text-align:left}
 caption{caption-side:top;text-align:left;font-size:12px;color:#444;padding:4px 0;max-width:1200px;
 white-space:normal}
 .scroll{overflow-x:auto}
@@ -33,6 +34,7 @@ white-space:normal}
 figure{margin:14px 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:12px;color:#444}
 code{background:#f3f3f3;padding:0 3px}
+.toc{font-size:13px}
 """
 
 
@@ -190,7 +192,8 @@ def _figure_html(f: FigureEntry) -> str:
 
 def render_html(content: PageContent) -> str:
     """The whole page as one string (UTF-8, HTML5). It references nothing outside itself: images are
-    ``data:image/png;base64`` URIs, styles are inline, there are no scripts and no links."""
+    ``data:image/png;base64`` URIs, styles are inline, there are no scripts, and the only links are
+    ``#fragment`` anchors of the page's own table of contents."""
     runs = content.runs
     esc = html.escape
     warnings_ = comparability_warnings(runs)
@@ -203,7 +206,13 @@ def render_html(content: PageContent) -> str:
         f"<p>{content.n_records:,} result records of {n_runs:,} runs "
         f"({len(runs):,} run × representation rows), generated {now} from "
         + ", ".join(f"<code>{esc(s)}</code>" for s in content.sources) + ".</p>",
-        "<h2>Warnings</h2>",
+        (
+            '<p class="toc">Contents: <a href="#warnings">warnings</a> · <a href="#tables">tables</a> · '
+            '<a href="#ranking">ranking</a> · <a href="#problems">failed and missing</a> · '
+            '<a href="#figures">figures</a> · <a href="#checkpoints">checkpoint figures</a> · '
+            '<a href="#protocol">protocol</a> · <a href="#provenance">provenance</a></p>'
+        ),
+        '<h2 id="warnings">Warnings</h2>',
     ]
     if warnings_:
         parts += [f'<p class="warning">{esc(w)}</p>' for w in warnings_]
@@ -215,18 +224,19 @@ def render_html(content: PageContent) -> str:
                      "not in this report:</p><ul>"
                      + "".join(f"<li><code>{esc(u.path)}</code>: {esc(u.reason)}</li>" for u in content.unreadable[:100])
                      + "</ul>")
-    parts += ["<h2>Tables</h2>", "<h3>Mean ± standard deviation</h3>",
+    parts += ['<h2 id="tables">Tables</h2>', "<h3>Mean ± standard deviation</h3>",
               f'<div class="scroll">{to_html(content.agg, "mean_std")}</div>',
               "<h3>Median [interquartile range]</h3>",
               f'<div class="scroll">{to_html(content.agg, "median_iqr")}</div>',
-              "<h3>Ranking</h3>", f'<div class="scroll">{ranking_html(content.rank)}</div>',
-              "<h2>Failed and missing evaluations</h2>", _problems_html(content.problems),
-              "<h2>Figures</h2>"]
+              '<h3 id="ranking">Ranking</h3>', f'<div class="scroll">{ranking_html(content.rank)}</div>',
+              '<h2 id="problems">Failed and missing evaluations</h2>', _problems_html(content.problems),
+              '<h2 id="figures">Figures</h2>']
     parts += [f'<p class="note">{esc(n)}</p>' for n in content.figure_notes]
     parts += [_figure_html(f) for f in content.figures] or ["<p>No figures.</p>"]
-    parts.append("<h2>Checkpoint figures</h2>")
+    parts.append('<h2 id="checkpoints">Checkpoint figures</h2>')
     parts += [f'<p class="note">{esc(n)}</p>' for n in content.checkpoint_notes]
     parts += [_figure_html(f) for f in content.checkpoint_figures]
-    parts += ["<h2>Protocol</h2>", _protocol_table(runs), "<h2>Provenance</h2>", _provenance_table(runs),
+    parts += ['<h2 id="protocol">Protocol</h2>', _protocol_table(runs), '<h2 id="provenance">Provenance</h2>',
+              _provenance_table(runs),
               "</body>", "</html>", ""]
     return "\n".join(parts)
