@@ -151,9 +151,15 @@ def _provenance_table(runs: pd.DataFrame) -> str:
     ds = runs[ds_cols].astype(str).value_counts().reset_index(name="rows") if ds_cols else pd.DataFrame()
     ds_rows = []
     for _, r in ds.iterrows():
-        src = r.get("dataset.source", "")
-        kind = "procedural twin" if str(src).startswith("procedural") else ("real file" if str(src).startswith("file:")
-                                                                          else "unknown")
+        src = str(r.get("dataset.source", ""))
+        if str(r.get("dataset.stand_in", "")) == "True":
+            kind = "procedural stand-in (not comparable with papers)"
+        elif src.startswith("procedural"):
+            kind = "procedural twin"
+        elif src.startswith("file:"):
+            kind = "real file"
+        else:
+            kind = "unknown"
         ds_rows.append(f"<tr><td>{html.escape(r['dataset'])}</td><td>{kind}</td>"
                        f"<td><code>{html.escape(str(src))}</code></td>"
                        f"<td>{html.escape(str(r.get('dataset.stand_in', '')))}</td><td>{r['rows']}</td></tr>")
