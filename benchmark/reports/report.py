@@ -93,6 +93,12 @@ def write_report(
             "RESULTS_DIR/<run.id>/<representation>__<metric>.json files written by `dbench evaluate`"
         )
     runs = runs_table(records)
+    if not tables.select_metrics(runs) and metrics is None:
+        failed = records[records["status"] == "failed"]
+        shown = "; ".join(f"{r['run.id']} {r['eval.representation']}/{r['eval.metric']}: {r.get('error', '')}"
+                          for _, r in failed.head(5).iterrows())
+        raise ValueError(f"all {len(failed)} of {len(records)} records are failed evaluations, so there is "
+                         f"nothing to tabulate; first failures: {shown}")
     agg = tables.aggregate(runs, group_by=group_by, metrics=metrics)
     rank = tables.ranking(agg)
     problems = agg.attrs["problems"]

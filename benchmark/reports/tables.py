@@ -266,6 +266,7 @@ def ranking(agg: pd.DataFrame) -> pd.DataFrame:
     wide = wide.reset_index()
     wide = wide.sort_values([*blocks, "mean_rank"], kind="stable").reset_index(drop=True)
     wide.columns.name = None
+    wide.attrs = {"metrics": metric_order}
     return wide
 
 
@@ -471,8 +472,8 @@ def to_html(agg: pd.DataFrame, style: str = "mean_std") -> str:
 def ranking_markdown(rank: pd.DataFrame) -> str:
     """The ranking view as one Markdown table (rank 1 = best)."""
     cols = list(rank.columns)
-    head = [metric_label(c, "md") if c not in ("dataset", "model", "hparam", "representation", "mean_rank")
-            else markdown_escape(c) for c in cols]
+    metrics = set(rank.attrs.get("metrics", ()))
+    head = [metric_label(c, "md") if c in metrics else markdown_escape(c) for c in cols]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for _, r in rank.iterrows():
         lines.append("| " + " | ".join(_fmt_rank_cell(r[c], c, "md") for c in cols) + " |")
@@ -482,12 +483,13 @@ def ranking_markdown(rank: pd.DataFrame) -> str:
 def ranking_latex(rank: pd.DataFrame) -> str:
     """The ranking view as one booktabs LaTeX table."""
     cols = list(rank.columns)
-    head = [metric_label(c, "tex") if c not in ("dataset", "model", "hparam", "representation", "mean_rank")
-            else latex_escape(c) for c in cols]
+    metrics = set(rank.attrs.get("metrics", ()))
+    n_labels = sum(1 for c in cols if c not in metrics and c != "mean_rank")
+    head = [metric_label(c, "tex") if c in metrics else latex_escape(c) for c in cols]
     lines = [r"\begin{table}[t]", r"\centering",
              r"\caption{Rank of each setting per metric within its dataset and representation "
              r"(1 = best mean in the metric's direction; ties share the lowest rank); mean\_rank averages them.}",
-             r"\resizebox{\linewidth}{!}{%", r"\begin{tabular}{" + "l" * 4 + "r" * (len(cols) - 4) + "}",
+             r"\resizebox{\linewidth}{!}{%", r"\begin{tabular}{" + "l" * n_labels + "r" * (len(cols) - n_labels) + "}",
              r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
     for _, r in rank.iterrows():
         lines.append(" & ".join(_fmt_rank_cell(r[c], c, "tex") for c in cols) + r" \\")
@@ -497,8 +499,8 @@ def ranking_latex(rank: pd.DataFrame) -> str:
 
 def ranking_html(rank: pd.DataFrame) -> str:
     cols = list(rank.columns)
-    head = "".join(f"<th>{metric_label(c, 'html') if c not in ('dataset', 'model', 'hparam', 'representation', 'mean_rank') else c}</th>"
-                   for c in cols)
+    metrics = set(rank.attrs.get("metrics", ()))
+    head = "".join(f"<th>{metric_label(c, 'html') if c in metrics else _html.escape(c)}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{_html.escape(_fmt_rank_cell(r[c], c, 'text'))}</td>" for c in cols) + "</tr>"
                    for _, r in rank.iterrows())
     return (f'<table class="results"><caption>Rank per metric within each dataset and representation '

@@ -53,3 +53,28 @@ def test_cli_metric_selection_and_errors(tmp_path):
     assert proc.returncode == 2 and "unknown report format(s) docx" in proc.stderr
     proc = _dbench("report", d, "--out", tmp_path / "o6", "--group-by", "dataset,nope")
     assert proc.returncode == 2 and "cannot group by nope" in proc.stderr
+
+
+def test_cli_all_failed_records_fail_clearly(tmp_path):
+    d = tmp_path / "r"
+    write_record(d, make_record(run_id="r0", metric="mig", status="failed", error="CheckpointError: truncated"))
+    proc = _dbench("report", d, "--out", tmp_path / "o")
+    assert proc.returncode == 2
+    assert "all 1 of 1 records are failed evaluations" in proc.stderr and "CheckpointError: truncated" in proc.stderr
+
+
+def test_cli_group_by_extra_column(tmp_path):
+    d = tmp_path / "r"
+    for seed in range(2):
+        for arch in ("conv", "mlp"):
+            rec = make_record(run_id=f"{arch}{seed}", metric="mig", seed=seed, values={"mig": 0.2 + 0.1 * seed})
+            rec["config.architecture"] = arch
+            write_record(d, rec)
+    out = tmp_path / "o"
+    proc = _dbench("report", d, "--out", out, "--group-by", "dataset,model,hparam,config.architecture,representation",
+                   "--format", "md,csv", "--no-checkpoints")
+    assert proc.returncode == 0, proc.stderr
+    summary = pd.read_csv(out / "tables" / "summary.csv")
+    assert sorted(summary["config.architecture"]) == ["conv", "mlp"] and list(summary["n"]) == [2, 2]
+    ranking_md = (out / "tables" / "ranking.md").read_text()
+    assert ranking_md.splitlines()[0].startswith("| dataset | representation | model | hparam | config.architecture | mig ↑")
