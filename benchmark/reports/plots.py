@@ -199,8 +199,10 @@ def plot_rank_correlation(
     k = max((len(m) for m in mats.values()), default=0)
     if k < 2:
         raise ValueError("rank correlation needs at least two metrics with 3 or more varying values")
-    size = 0.45 * k + 2.0
-    fig = Figure(figsize=(size * len(datasets) + 1.0, size), layout="constrained")
+    size = 0.45 * k + 1.0
+    # room for the longest (rotated) key on both axes: about 0.07 inch per character at font size 7
+    label = 0.075 * max((len(c) for m in mats.values() for c in m.columns), default=10)
+    fig = Figure(figsize=((size + label) * len(datasets) + 1.2, size + label + 0.6), layout="constrained")
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
     im = None
     for ax, d in zip(axes, datasets):

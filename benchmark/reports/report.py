@@ -110,8 +110,8 @@ def write_report(
         atomic_write_text(out / rel, text)
         result.files.append(out / rel)
 
-    put("tables/summary.csv", agg.to_csv(index=False))
     if "csv" in formats:
+        put("tables/summary.csv", agg.to_csv(index=False))
         keep = [c for c in runs.columns if not c.startswith(("protocol.", "env."))]
         put("tables/runs.csv", runs[keep].to_csv(index=False))
         put("tables/ranking.csv", rank.to_csv(index=False))
