@@ -223,7 +223,7 @@ def render_html(content: PageContent) -> str:
     if warnings_:
         parts += [f'<p class="warning">{esc(w)}</p>' for w in warnings_]
     else:
-        parts.append('<p class="note">No comparability warnings: official dataset files, full step budgets, '
+        parts.append('<p class="note">No comparability warnings: no stand-in dataset, full step budgets, '
                      "one protocol.</p>")
     if content.unreadable:
         parts.append(f'<p class="warning">{len(content.unreadable)} record file(s) could not be read and are '

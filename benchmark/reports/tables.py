@@ -339,7 +339,7 @@ def display_tables(agg: pd.DataFrame, style: str = "mean_std", fmt: str = "md") 
         bkey = bkey if isinstance(bkey, tuple) else (bkey,)
         # one dict lookup per cell; DataFrame.loc per cell costs milliseconds each on 600-run tables
         cols_ = ["n", "n_failed", "n_missing", "mean", "std", "median", "q25", "q75"]
-        lookup = {(tuple(r[:len(settings)]), r[len(settings)]): dict(zip(cols_, r[len(settings) + 1:]))
+        lookup = {(_nan_safe(r[:len(settings)]), r[len(settings)]): dict(zip(cols_, r[len(settings) + 1:]))
                   for r in b[[*settings, "metric", *cols_]].itertuples(index=False, name=None)}
         setting_rows = b[settings].drop_duplicates().itertuples(index=False) if settings else [()]
         setting_rows = [tuple(s) for s in setting_rows]
@@ -356,7 +356,7 @@ def display_tables(agg: pd.DataFrame, style: str = "mean_std", fmt: str = "md") 
         rows, bold, ns = [], [], []
         for s in setting_rows:
             cells, marks = [], []
-            stat_rows = {k: lookup[(s, k)] for k in keys}
+            stat_rows = {k: lookup[(_nan_safe(s), k)] for k in keys}
             n_row = int(max(r["n"] for r in stat_rows.values()))
             # count evaluations, not keys: a failed dci evaluation blanks three dci.* columns
             per_eval = {owner.get(k, k): r for k, r in stat_rows.items()}
@@ -392,6 +392,12 @@ def display_tables(agg: pd.DataFrame, style: str = "mean_std", fmt: str = "md") 
                                    header=header, rows=rows, bold=bold,
                                    header_kind=[*["label"] * (len(settings) + 2), *keys]))
     return tables
+
+
+def _nan_safe(values) -> tuple:
+    """A dict key for a setting: NaN (e.g. the hyperparameter of a method without one) never equals
+    itself, so it is replaced by a marker."""
+    return tuple("<NaN>" if isinstance(v, float) and math.isnan(v) else v for v in values)
 
 
 def _header_name(col: str, fmt: str) -> str:
