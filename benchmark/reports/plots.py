@@ -22,8 +22,6 @@ or a bare ``decode`` callable, and images ``(N, C, 64, 64)`` float32 in [0, 1]:
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 from typing import Any, Callable
 
@@ -402,10 +400,3 @@ def save_figure(fig: Figure, stem: str | os.PathLike, formats: tuple[str, ...] =
             fig.savefig(tmp, format=fmt, dpi=dpi)
         written.append(path)
     return written
-
-
-def figure_to_base64_png(fig: Figure, dpi: int = 110) -> str:
-    """The figure as a base64 PNG string (for ``data:image/png;base64,`` URIs)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
