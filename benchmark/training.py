@@ -106,7 +106,7 @@ def _format_terms(terms: Mapping[str, float] | None) -> str:
 
 def config_json(config: TrainConfig) -> dict[str, Any]:
     """What ``config.json`` holds: every config field plus ``env.<package>`` versions."""
-    return {**config.to_dict(), **{f"env.{k}": v for k, v in environment_versions().items()}}
+    return {**config.to_dict(), **{f"env.{k}": str(v) for k, v in environment_versions().items()}}
 
 
 def read_config(run_dir: str | os.PathLike) -> TrainConfig:
@@ -436,7 +436,8 @@ def _checkpoint_dict(
         "data": stream.state_dict(),
         "elapsed_s": float(elapsed),
         "last_terms": last_terms,
-        "versions": environment_versions(),
+        # str(): torch.__version__ is a TorchVersion object, which weights_only loading refuses.
+        "versions": {k: str(v) for k, v in environment_versions().items()},
     }
 
 
