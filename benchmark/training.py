@@ -104,6 +104,16 @@ def _format_terms(terms: Mapping[str, float] | None) -> str:
     return f"{main}; KL per latent [{per}]"
 
 
+def open_dataset(config: TrainConfig) -> datasets.GroundTruthDataset:
+    """The dataset ``config`` trains on (``dataset``, ``dataset_path``, ``dataset_cache``)."""
+    if not config.dataset_cache:
+        return datasets.get(config.dataset, path=config.dataset_path)
+    try:
+        return datasets.get(config.dataset, path=config.dataset_path, cache=True)
+    except TypeError:
+        raise ValueError(f"TrainConfig.dataset_cache: dataset {config.dataset!r} has no cache option; set dataset_cache false") from None
+
+
 def config_json(config: TrainConfig) -> dict[str, Any]:
     """What ``config.json`` holds: every config field plus ``env.<package>`` versions."""
     return {**config.to_dict(), **{f"env.{k}": str(v) for k, v in environment_versions().items()}}
@@ -282,7 +292,7 @@ def train(
             return summary
 
     device = resolve_device(config.device)
-    dataset = datasets.get(config.dataset, path=config.dataset_path)
+    dataset = open_dataset(config)
     streams = _seed_streams(config.seed)
     model = build_model(config, tuple(dataset.observation_shape), seed=streams["init"]).to(device)
     if config.channels_last:
@@ -474,7 +484,7 @@ def save_reconstruction_grid(
     import matplotlib.image
 
     model, config = load_model(run_dir)
-    dataset = datasets.get(config.dataset, path=config.dataset_path)
+    dataset = open_dataset(config)
     _, images = dataset.sample(num_images, np.random.default_rng(seed))
     canvas = reconstruction_grid(model, images)
     canvas = canvas.repeat(scale, axis=0).repeat(scale, axis=1)
