@@ -297,7 +297,7 @@ def train(
     """Train (or resume) the run ``config`` describes in ``run_dir``; return the summary that ``done.json`` holds.
 
     If ``run_dir`` holds a checkpoint, training continues from it: the config must equal the saved one except
-    for :attr:`TrainConfig.RUNTIME_FIELDS` (``steps``, ``device``, ``checkpoint_every``, ``log_every``),
+    for :attr:`TrainConfig.RUNTIME_FIELDS` (``steps``, ``device``, ``checkpoint_every``, ``log_every``, ``dataset_cache``),
     otherwise :class:`ConfigMismatchError` names the differing fields. A finished run returns its summary
     without training. ``callbacks`` are objects with any of ``on_log(step, terms)`` (each logged step,
     ``terms`` the dict of a log row), ``on_checkpoint(step, run_dir)`` (after each checkpoint is on disk) and
