@@ -42,6 +42,7 @@ class GroundTruthDataset(abc.ABC):
     pixel_max: int = 255
     source: str = "procedural"
     stand_in: bool = False
+    FILE_SPEC: Any = None  # real-file datasets: their _files.FileSpec (official names, URL, offline twin)
 
     # ------------------------------------------------------------------ grid and index maths
     def __len__(self) -> int:

@@ -334,6 +334,7 @@ class DSprites(_DSpritesGrid):
     """
 
     name = "dsprites"
+    FILE_SPEC = FILE_SPEC
 
     def __init__(self, path: str | os.PathLike | None = None, progress: bool | None = None):
         super().__init__()

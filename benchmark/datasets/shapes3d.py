@@ -423,6 +423,7 @@ class Shapes3D(_ShapesGrid):
     """
 
     name = "shapes3d"
+    FILE_SPEC = FILE_SPEC
 
     def __init__(self, path: str | os.PathLike | None = None, cache: bool = False,
                  cache_dir: str | os.PathLike | None = None, progress: bool | None = None):
