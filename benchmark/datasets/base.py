@@ -42,6 +42,8 @@ class GroundTruthDataset(abc.ABC):
     pixel_max: int = 255
     source: str = "procedural"
     stand_in: bool = False
+    class_names: dict[str, tuple[str, ...]] = {}  # readable names of categorical classes, e.g. {"shape": (...)}
+    preview_factors: tuple[int, ...] | None = None  # the fixed classes `dbench datasets show` uses by default
     FILE_SPEC: Any = None  # real-file datasets: their _files.FileSpec (official names, URL, offline twin)
 
     # ------------------------------------------------------------------ grid and index maths

@@ -248,6 +248,8 @@ class _DSpritesGrid(GroundTruthDataset):
     factor_sizes = FACTOR_SIZES
     observation_shape = (1, IMAGE_SIZE, IMAGE_SIZE)
     pixel_max = 1
+    class_names = {"shape": SHAPE_NAMES}
+    preview_factors = (2, 5, 0, 16, 16)  # a heart at full scale: the one shape whose rotation shows fully
 
     def __init__(self) -> None:
         self.factor_values = factor_values()

@@ -62,6 +62,8 @@ class _ShapesGrid(GroundTruthDataset):
     factor_sizes = FACTOR_SIZES
     observation_shape = (3, IMAGE_SIZE, IMAGE_SIZE)
     pixel_max = 255
+    class_names = {"shape": SHAPE_NAMES}
+    preview_factors = (1, 6, 3, 4, 0, 7)  # distinct hues so every surface is recognisable in `datasets show`
 
     def __init__(self) -> None:
         self.factor_values = factor_values()
@@ -276,7 +278,6 @@ class Shapes3DProcedural(_ShapesGrid):
     """
 
     name = "shapes3d_procedural"
-    preview_factors = (1, 6, 3, 4, 0, 7)  # distinct hues so every surface is recognisable in `datasets show`
     source = "procedural stand-in"
     stand_in = True
 
