@@ -269,6 +269,7 @@ class DSpritesProcedural(_DSpritesGrid):
     """
 
     name = "dsprites_procedural"
+    title = "dSprites, procedural twin (exact grid; matches genuine frames to 0.005 % of pixels)"
     source = "procedural"
     stand_in = False  # exact grid and geometry; matches genuine frames to a few edge pixels
 
@@ -336,6 +337,7 @@ class DSprites(_DSpritesGrid):
     """
 
     name = "dsprites"
+    title = "dSprites (official file)"
     FILE_SPEC = FILE_SPEC
 
     def __init__(self, path: str | os.PathLike | None = None, progress: bool | None = None):

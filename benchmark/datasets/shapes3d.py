@@ -278,6 +278,7 @@ class Shapes3DProcedural(_ShapesGrid):
     """
 
     name = "shapes3d_procedural"
+    title = "3D Shapes STAND-IN (procedural imitation; results not comparable with published 3D Shapes numbers)"
     source = "procedural stand-in"
     stand_in = True
 
@@ -424,6 +425,7 @@ class Shapes3D(_ShapesGrid):
     """
 
     name = "shapes3d"
+    title = "3D Shapes (official file)"
     FILE_SPEC = FILE_SPEC
 
     def __init__(self, path: str | os.PathLike | None = None, cache: bool = False,

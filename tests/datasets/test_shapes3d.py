@@ -103,6 +103,8 @@ def test_standin_grid_and_labels(standin):
     assert standin.stand_in and "stand-in" in standin.source
     d = standin.describe()
     assert d["stand_in"] is True and "not comparable" in d["note"] and "STAND-IN" in d["note"]
+    assert d["name"] == "shapes3d_procedural" and "STAND-IN" in d["title"] and "not comparable" in d["title"]
+    assert "stand-in" in d["source"] and "stand-in" in repr(standin)
     assert standin.factor_sizes == (10, 10, 10, 8, 4, 15) and len(standin) == 480000
     np.testing.assert_allclose(standin.factor_values[3], np.linspace(0.75, 1.25, 8))
     np.testing.assert_allclose(standin.factor_values[5], np.linspace(-30, 30, 15))
