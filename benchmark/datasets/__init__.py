@@ -32,6 +32,9 @@ def get(name: str, path: Any = None, **options: Any) -> GroundTruthDataset:
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}") from None
     if path is not None:
+        if getattr(constructor, "FILE_SPEC", None) is None:
+            real = sorted(n for n, c in DATASETS.items() if getattr(c, "FILE_SPEC", None) is not None)
+            raise ValueError(f"dataset {name!r} is drawn offline and takes no path; real-file datasets: {', '.join(real)}")
         options["path"] = path
     return constructor(**options)
 

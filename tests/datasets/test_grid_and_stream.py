@@ -43,6 +43,12 @@ def test_bad_factors_and_indices_are_rejected():
         ds.factors_to_index(np.zeros((2, 6), dtype=int))
     with pytest.raises(ValueError, match="indices must lie in"):
         ds.images(np.array([len(ds)]))
+    from benchmark.datasets.dsprites import render
+
+    with pytest.raises(ValueError, match="must lie in 0..size-1"):
+        render(np.array([[3, 0, 0, 0, 0]]))
+    with pytest.raises(ValueError, match="drawn offline and takes no path; real-file datasets: dsprites, shapes3d"):
+        get("dsprites_procedural", path="x.npz")
 
 
 def test_sample_factors_is_uniform(rng):
