@@ -214,14 +214,14 @@ def build_packed_cache(
     path = Path(path)
     with atomic_path(path) as tmp:
         packed = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(indices.size, _PACKED_ROW))
-        bar = tqdm(total=indices.size, unit="img", desc="rendering dSprites cache", disable=None if progress is None else not progress)
-        for start in range(0, indices.size, chunk):
-            idx = indices[start : start + chunk]
-            factors = (idx[:, None] // strides[None, :]) % sizes[None, :]
-            imgs = render(factors, chunk=chunk)
-            packed[start : start + idx.size] = np.packbits(imgs.reshape(idx.size, -1), axis=1)
-            bar.update(idx.size)
-        bar.close()
+        disable = None if progress is None else not progress
+        with tqdm(total=indices.size, unit="img", desc="rendering dSprites cache", disable=disable) as bar:
+            for start in range(0, indices.size, chunk):
+                idx = indices[start : start + chunk]
+                factors = (idx[:, None] // strides[None, :]) % sizes[None, :]
+                imgs = render(factors)
+                packed[start : start + idx.size] = np.packbits(imgs.reshape(idx.size, -1), axis=1)
+                bar.update(idx.size)
         packed.flush()
         del packed
     return path
