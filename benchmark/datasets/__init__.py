@@ -32,11 +32,14 @@ def get(name: str, path: Any = None, **options: Any) -> GroundTruthDataset:
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}") from None
     if path is not None:
+        if getattr(constructor, "FILE_SPEC", None) is None:
+            real = sorted(n for n, c in DATASETS.items() if getattr(c, "FILE_SPEC", None) is not None)
+            raise ValueError(f"dataset {name!r} is drawn offline and takes no path; real-file datasets: {', '.join(real)}")
         options["path"] = path
     return constructor(**options)
 
 
 # Importing the dataset modules registers them (they import ``register`` from this module, defined above).
-from benchmark.datasets import dsprites  # noqa: E402,F401
+from benchmark.datasets import dsprites, shapes3d  # noqa: E402,F401
 
 __all__ = ["DATASETS", "BatchStream", "GroundTruthDataset", "get", "grid_strides", "register"]

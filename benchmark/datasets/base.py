@@ -42,6 +42,10 @@ class GroundTruthDataset(abc.ABC):
     pixel_max: int = 255
     source: str = "procedural"
     stand_in: bool = False
+    title: str = ""  # human-readable line for records and reports; stand-ins say so here
+    class_names: dict[str, tuple[str, ...]] = {}  # readable names of categorical classes, e.g. {"shape": (...)}
+    preview_factors: tuple[int, ...] | None = None  # the fixed classes `dbench datasets show` uses by default
+    FILE_SPEC: Any = None  # real-file datasets: their _files.FileSpec (official names, URL, offline twin)
 
     # ------------------------------------------------------------------ grid and index maths
     def __len__(self) -> int:
@@ -154,6 +158,7 @@ class GroundTruthDataset(abc.ABC):
         """Provenance recorded with every result: name, source, whether it is a stand-in, the grid."""
         return {
             "name": self.name,
+            "title": self.title or self.name,
             "source": self.source,
             "stand_in": bool(self.stand_in),
             "factor_names": list(self.factor_names),

@@ -38,3 +38,30 @@ def write_dsprites_hdf5(path, imgs, classes, values):
         g.create_dataset("classes", data=classes)
         g.create_dataset("values", data=values)
     return path
+
+
+SHAPES_SMALL_SIZES = (2, 3, 2, 2, 2, 3)
+_SHAPES_GRIDS = [np.arange(10) / 10, np.arange(10) / 10, np.arange(10) / 10, np.linspace(0.75, 1.25, 8),
+                 np.arange(4.0), np.linspace(-30, 30, 15)]
+
+
+def shapes3d_arrays(sizes=SHAPES_SMALL_SIZES, seed=0):
+    """images (N,64,64,3) uint8 random, labels (N,6) float64 VALUES (with float noise), classes (N,6)."""
+    n = int(np.prod(sizes))
+    classes = np.stack(np.unravel_index(np.arange(n), sizes), axis=1).astype(np.int64)
+    rng = np.random.default_rng(seed)
+    # every other class of the official grid, so classes != values and nearest-value mapping is exercised
+    labels = np.stack([_SHAPES_GRIDS[k][2 * classes[:, k]] for k in range(6)], axis=1)
+    labels = labels + rng.normal(0, 1e-9, labels.shape)  # like float32 -> float64 round-off in the real file
+    images = rng.integers(0, 256, size=(n, 64, 64, 3), dtype=np.uint8)
+    return images, labels, classes
+
+
+def write_shapes3d_h5(path, images, labels):
+    """Like the official file: gzip-compressed chunked ``images`` and float64 ``labels``."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.create_dataset("images", data=images, chunks=(min(len(images), 10),) + images.shape[1:], compression="gzip")
+        f.create_dataset("labels", data=labels)
+    return path
