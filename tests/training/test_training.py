@@ -267,3 +267,11 @@ def test_compile_switch_keeps_the_maths(squares, tmp_path):
         torch.testing.assert_close(compiled[name], tensor, rtol=0, atol=1e-4)
     for a, b in zip(read_log(tmp_path / "plain"), read_log(tmp_path / "compiled")):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+
+
+def test_progress_bar_and_dataset_cache_option(squares, tmp_path, capsys):
+    train(_config(steps=10, log_every=5), tmp_path / "bar", progress=True)
+    err = capsys.readouterr().err
+    assert "10/10" in err and "loss=" in err  # tqdm bar with the latest loss
+    with pytest.raises(ValueError, match="dataset 'test_squares' has no cache option; set dataset_cache false"):
+        train(_config(steps=10, dataset_cache=True), tmp_path / "cache", progress=False)
