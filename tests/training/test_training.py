@@ -275,3 +275,14 @@ def test_progress_bar_and_dataset_cache_option(squares, tmp_path, capsys):
     assert "10/10" in err and "loss=" in err  # tqdm bar with the latest loss
     with pytest.raises(ValueError, match="dataset 'test_squares' has no cache option; set dataset_cache false"):
         train(_config(steps=10, dataset_cache=True), tmp_path / "cache", progress=False)
+
+
+def test_resume_drops_log_rows_written_after_the_checkpoint(squares, tmp_path):
+    train(_config(steps=20), tmp_path / "straight", progress=False)
+    run = tmp_path / "run"
+    train(_config(steps=10), run, progress=False)
+    with open(run / "log.jsonl", "a") as f:  # a crash after appending rows, mid-line, before the checkpoint
+        f.write('{"step": 11, "loss": 1.0}\n{"step": 12, "lo')
+    train(_config(steps=20), run, progress=False)
+    assert [r["step"] for r in read_log(run)] == list(range(1, 21))
+    assert read_log(run) == read_log(tmp_path / "straight")
