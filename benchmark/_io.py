@@ -86,7 +86,7 @@ def environment_versions() -> dict[str, str]:
     try:
         import torch
 
-        versions["torch"] = torch.__version__
+        versions["torch"] = str(torch.__version__)
     except ImportError:  # the datasets and metrics layers work without torch
         versions["torch"] = "absent"
     return versions
