@@ -155,7 +155,12 @@ class GroundTruthDataset(abc.ABC):
         return BatchStream(self, batch_size, seed, device)
 
     def describe(self) -> dict[str, Any]:
-        """Provenance recorded with every result: name, source, whether it is a stand-in, the grid."""
+        """Provenance recorded with every result.
+
+        Keys: ``name`` (registry name), ``title`` (human-readable; a stand-in's says so), ``source``
+        (``"file:<path>"``, ``"procedural"`` or ``"procedural stand-in"``), ``stand_in`` (bool),
+        ``factor_names``, ``factor_sizes``; subclasses add their own (e.g. ``official_grid``, ``note``).
+        """
         return {
             "name": self.name,
             "title": self.title or self.name,

@@ -340,6 +340,18 @@ class Shapes3DProcedural(_ShapesGrid):
         g = indices % N_GEOMETRIES
         if not self._ready[g].all():
             self._render(g)
+        if indices.size > self._COMPOSE_CHUNK:  # bound the gathered tables (64 KiB per image)
+            out = np.empty((indices.size, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+            for start in range(0, indices.size, self._COMPOSE_CHUNK):
+                out[start : start + self._COMPOSE_CHUNK] = self._compose(indices[start : start + self._COMPOSE_CHUNK])
+            return out
+        return self._compose(indices)
+
+    _COMPOSE_CHUNK = 1024
+
+    def _compose(self, indices: np.ndarray) -> np.ndarray:
+        """Images of ready geometries: one (N, 3, 4) @ (N, 4, P) matrix product with the surface colours."""
+        g = indices % N_GEOMETRIES
         colour_idx = indices // N_GEOMETRIES  # floor_hue * 100 + wall_hue * 10 + object_hue
         colours = np.empty((indices.size, 3, 4), dtype=np.float32)  # (N, RGB, surface)
         colours[:, :, 0] = self._hue_rgb[colour_idx // 100]

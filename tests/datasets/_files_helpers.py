@@ -16,16 +16,33 @@ def dsprites_arrays(sizes=DSPRITES_SMALL_SIZES, seed=0):
     return imgs, classes, values
 
 
-def write_dsprites_npz(path, imgs, classes, values, with_metadata=True):
-    """Like the official npz: compressed, with a pickled Python dict ``metadata`` member."""
+def _refuse_unpickling():
+    raise AssertionError("the pickled dSprites `metadata` member was unpickled")
+
+
+class TrapMetadata:
+    """Pickles fine; unpickling it raises: proof that a loader never unpickles ``metadata``."""
+
+    def __reduce__(self):
+        return (_refuse_unpickling, ())
+
+
+def write_dsprites_npz(path, imgs, classes, values, with_metadata=True, trap=False):
+    """Like the official npz: compressed, with a pickled Python object ``metadata`` member
+    (a dict like the official one, or with ``trap=True`` an object whose unpickling raises)."""
+    import zipfile
+
     members = dict(imgs=imgs, latents_classes=classes, latents_values=values)
     if with_metadata:
         meta = np.empty((), dtype=object)
-        meta[()] = {"date": "April 2017", "latents_names": ("color", "shape", "scale", "orientation", "posX", "posY")}
+        meta[()] = TrapMetadata() if trap else {
+            "date": "April 2017", "latents_names": ("color", "shape", "scale", "orientation", "posX", "posY")}
         members["metadata"] = meta
     np.savez_compressed(path, **members)
-    with np.load(path, allow_pickle=True) as z:  # the member really is a pickle
-        assert z["metadata"].dtype == object
+    if with_metadata:  # the member really is a pickled object array
+        with zipfile.ZipFile(path) as z, z.open("metadata.npy") as f:
+            version = np.lib.format.read_magic(f)
+            assert version == (1, 0) and np.lib.format.read_array_header_1_0(f)[2] == object
     return path
 
 
