@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+import json
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -110,9 +111,11 @@ def comparability_warnings(runs: pd.DataFrame) -> list[str]:
 def _values(series: pd.Series) -> list[str]:
     """Distinct values as text; integers that pandas widened to float (NaN elsewhere) print as integers."""
     out = set()
-    for v in series.dropna().unique():
+    for v in series.dropna():
         if isinstance(v, float) and v.is_integer():
             out.add(str(int(v)))
+        elif isinstance(v, (list, dict)):  # e.g. the factors a sampled MIG included
+            out.add(json.dumps(v, sort_keys=True))
         else:
             out.add(str(v))
     return sorted(out)

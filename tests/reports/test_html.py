@@ -48,7 +48,8 @@ def report(tmp_path_factory):
         for hp, shift in ((1.0, 0.0), (8.0, 0.2)):
             rid = f"b{hp:g}-s{seed}"
             write_record(d, make_record(run_id=rid, metric="mig", hparam=hp, seed=seed, steps=2_000,
-                                        values={"mig": mig + shift}, protocol={"num_train": 10_000, "num_bins": 20}))
+                                        values={"mig": mig + shift},
+                                        protocol={"num_train": 10_000, "num_bins": 20, "factors": ["scale", "x"]}))
             write_record(d, make_record(run_id=rid, metric="reconstruction", hparam=hp, seed=seed, steps=2_000,
                                         values={"reconstruction.bernoulli_nll": nll + 50 * shift,
                                                 "reconstruction.mse": (nll + 50 * shift) / 1e3}))
@@ -91,6 +92,7 @@ def test_html_has_tables_protocol_provenance_and_warnings(report):
     # protocol: which MIG and the metric parameters
     assert "Which MIG: <code>mig</code>: the discrete MIG of disentanglement_lib" in page
     assert "<code>mig.num_bins</code></td><td>20</td>" in page
+    assert "<code>mig.factors</code></td><td>[&quot;scale&quot;, &quot;x&quot;]</td>" in page  # list-valued
     # provenance: versions and dataset kinds
     assert "<td>torch</td><td>2.4.1</td>" in page and "<td>sklearn</td><td>1.5.2</td>" in page
     assert "<td>dsprites_procedural</td><td>procedural twin</td>" in page
