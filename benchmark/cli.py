@@ -26,6 +26,250 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StrictFieldParser(argparse.ArgumentParser):
+    """A subcommand parser that rejects unknown ``--options`` itself, listing the valid config fields.
+
+    argparse hands a subparser's leftovers to the top-level parser, whose message cannot list them.
+    """
+
+    valid_fields: tuple[str, ...] = ()
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unknown argument(s) {' '.join(extras)}; valid config fields: --{', --'.join(self.valid_fields)}")
+        return namespace, extras
+
+
+def _add_train(sub) -> None:
+    from benchmark.config import TrainConfig, field_docs  # torch-free
+
+    defaults = TrainConfig().to_dict()
+    p = sub.add_parser(
+        "train",
+        help="train one beta-VAE run into a run directory (resumable)",
+        description=(
+            "Train one VAE run. Every TrainConfig field is an option (--beta 4, --steps 2000, ...); defaults are "
+            "the Locatello et al. 2019 protocol. Re-running on a run directory that holds a checkpoint resumes it."
+        ),
+        epilog="examples:\n  dbench train --dataset dsprites_procedural --model beta_vae --beta 4 --steps 2000 --seed 0 --out runs/b4s0\n"
+        "  dbench train --resume runs/b4s0\n  dbench train --resume runs/b4s0 --steps 4000   # extend the budget",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    p.__class__ = _StrictFieldParser
+    p.valid_fields = tuple(defaults)
+    p.add_argument("--out", metavar="RUN_DIR", help="run directory of a new run (resumed if it holds a checkpoint)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR with its saved config")
+    p.add_argument("--config", metavar="JSON", help="read config fields from a JSON file (options given here override it)")
+    p.add_argument("--recon-png", metavar="PNG", help="after training, save inputs over reconstructions to PNG")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: on a terminal)")
+    fields = p.add_argument_group("config fields (TrainConfig; defaults = Locatello et al. 2019)")
+    for name, doc in field_docs(TrainConfig).items():
+        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+        fields.add_argument(*flags, dest=f"field.{name}", metavar="V", default=argparse.SUPPRESS, help=f"{doc} [{defaults[name]}]")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import json
+
+    from benchmark.config import TrainConfig
+
+    overrides = {k[len("field.") :]: v for k, v in vars(args).items() if k.startswith("field.")}
+    try:
+        if args.config:
+            with open(args.config, encoding="utf-8") as f:
+                overrides = {**TrainConfig.from_dict(json.load(f), what=args.config).to_dict(), **overrides}
+        if args.resume:
+            from benchmark.training import read_config
+
+            if args.out and args.out != args.resume:
+                raise ValueError(f"give either --out or --resume, not both ({args.out} vs {args.resume})")
+            run_dir = args.resume
+            config = read_config(run_dir)
+            if overrides:
+                config = TrainConfig.from_dict({**config.to_dict(), **overrides})
+        elif args.out:
+            run_dir = args.out
+            config = TrainConfig.from_dict(overrides, what="dbench train")
+        else:
+            raise ValueError("give --out RUN_DIR for a new run, or --resume RUN_DIR to continue one")
+    except (ValueError, OSError) as e:
+        print(f"dbench train: error: {e}", file=sys.stderr)
+        return 2
+
+    from benchmark.training import CheckpointError, NonFiniteLossError, save_reconstruction_grid, train
+
+    try:
+        summary = train(config, run_dir, progress=args.progress)
+    except (ValueError, CheckpointError, NonFiniteLossError) as e:
+        print(f"dbench train: error: {e}", file=sys.stderr)
+        return 1
+    rate = summary.get("images_per_s")
+    print(
+        f"{run_dir}: step {summary['step']}, loss {summary.get('loss', float('nan')):.4g} "
+        f"(recon {summary.get('recon', float('nan')):.4g}, KL {summary.get('kl', float('nan')):.4g}), "
+        f"{summary['elapsed_s']:.1f} s" + (f", {rate:.0f} images/s" if rate else "")
+    )
+    if args.recon_png:
+        print(f"reconstructions: {save_reconstruction_grid(run_dir, args.recon_png)}")
+    return 0
+
+
+_SUBCOMMANDS: list = [_add_train]
+
+
+# ---------------------------------------------------------------------------------------------- datasets
+def _add_datasets(sub) -> None:
+    p = sub.add_parser("datasets", help="list, preview and validate the ground-truth datasets")
+    dsub = p.add_subparsers(dest="datasets_command", metavar="ACTION")
+    dsub.required = True
+
+    q = dsub.add_parser("list", help="every dataset: factors with sizes, source, whether its real file was found")
+    q.add_argument("--path", help="a file or folder to look in instead of the data folder ($DBENCH_DATA_DIR)")
+    q.set_defaults(func=_datasets_list)
+
+    q = dsub.add_parser("show", help="PNG grid: one row per factor, that factor swept, the others fixed")
+    q.add_argument("name", help="dataset name (see `dbench datasets list`)")
+    q.add_argument("--out", required=True, help="PNG file to write")
+    q.add_argument("--path", help="the real file (real-file datasets only)")
+    q.add_argument("--max-columns", type=int, default=16, help="long factors are subsampled to this many columns")
+    q.add_argument("--base", type=int, nargs="+", metavar="CLASS", help="classes of the fixed factors (one per factor)")
+    q.set_defaults(func=_datasets_show)
+
+    q = dsub.add_parser("check", help="validate a real dataset file and print its summary")
+    q.add_argument("name", help="real-file dataset name: dsprites or shapes3d")
+    q.add_argument("--path", help="the file or its folder (default: the data folder, $DBENCH_DATA_DIR)")
+    q.set_defaults(func=_datasets_check)
+
+
+def _datasets_list(args) -> int:
+    from benchmark._io import data_dir
+    from benchmark.datasets import DATASETS
+
+    rows = []
+    for name in sorted(DATASETS):
+        cls = DATASETS[name]
+        factors = " ".join(f"{n}={s}" for n, s in zip(cls.factor_names, cls.factor_sizes))
+        if getattr(cls, "FILE_SPEC", None) is None:
+            source = "procedural stand-in" if cls.stand_in else "procedural"
+            found = "n/a (drawn offline)"
+        else:
+            source = "official file"
+            hit = cls.find_file(args.path)
+            found = f"yes: {hit}" if hit is not None else f"no: put {cls.FILE_SPEC.filenames[0]} in {args.path or data_dir()}"
+        rows.append((name, factors, source, found))
+    header = ("NAME", "FACTORS", "SOURCE", "REAL FILE FOUND")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(3)]
+    for r in [header] + rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3])
+    return 0
+
+
+def _datasets_show(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from benchmark.datasets import get
+    from benchmark.datasets._files import DatasetFileError
+    from benchmark.datasets.preview import save_factor_grid
+
+    try:
+        ds = get(args.name, path=args.path) if args.path else get(args.name)
+        save_factor_grid(ds, args.out, base=args.base, max_columns=args.max_columns)
+    except DatasetFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out} ({ds.name}: {' x '.join(map(str, ds.factor_sizes))}, source {ds.source})")
+    return 0
+
+
+def _datasets_check(args) -> int:
+    import numpy as np
+
+    from benchmark.datasets import DATASETS, get
+    from benchmark.datasets._files import DatasetFileError
+
+    cls = DATASETS.get(args.name)
+    if cls is None or getattr(cls, "FILE_SPEC", None) is None:
+        real = sorted(n for n, c in DATASETS.items() if getattr(c, "FILE_SPEC", None) is not None)
+        print(f"error: {args.name!r} is not a real-file dataset; check validates one of: {', '.join(real)}", file=sys.stderr)
+        return 2
+    try:
+        ds = get(args.name, path=args.path)
+    except DatasetFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"OK {ds.name}: {ds.path} ({ds.path.stat().st_size:,} bytes)")
+    print(f"images: {len(ds):,} x {ds.observation_shape} (C, H, W), pixel_max {ds.pixel_max}")
+    for name, size, values in zip(ds.factor_names, ds.factor_sizes, ds.factor_values):
+        print(f"  {name:<12} {size:>3} classes, values {values.min():.6g} .. {values.max():.6g}")
+    official = tuple(cls.factor_sizes) == tuple(ds.factor_sizes)
+    print(f"grid: complete, row-major; {'the official grid' if official else 'NOT the official grid ' + str(cls.factor_sizes)}")
+    idx = np.random.default_rng(0).integers(0, len(ds), min(len(ds), 10000))
+    print(f"mean pixel over {idx.size} sampled images: {float(ds.images(idx).mean()):.6f}")
+    return 0
+
+
+_SUBCOMMANDS.append(_add_datasets)
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="tables, figures and a self-contained HTML page from result records",
+        description="Aggregate result records (RESULTS_DIR/<run.id>/<representation>__<metric>.json) over seeds "
+        "into CSV/Markdown/LaTeX tables, PDF/PNG figures and one HTML page.",
+    )
+    p.add_argument("results", nargs="+", metavar="RESULTS_DIR", help="results directories of `dbench evaluate`")
+    p.add_argument("--out", required=True, metavar="REPORT_DIR", help="folder to write the report into")
+    p.add_argument("--group-by", default="dataset,model,hparam,representation",
+                   help="comma-separated columns that define a setting (default: %(default)s); any column of "
+                   "tables/runs.csv, e.g. config.architecture")
+    p.add_argument("--metrics", default=None,
+                   help="comma-separated metric keys or names (e.g. mig,dci or dci.disentanglement), or 'all'; "
+                   "default: the headline keys")
+    p.add_argument("--format", default="md,tex,html,csv", help="comma-separated subset of md,tex,html,csv "
+                   "(default: %(default)s); figures are always written as PDF and PNG")
+    p.add_argument("--no-checkpoints", action="store_true",
+                   help="skip traversal and reconstruction figures drawn from checkpoints")
+    p.add_argument("--max-checkpoint-runs", type=int, default=24, help="at most this many runs get checkpoint "
+                   "figures (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed for point jitter and image choice (default: 0)")
+    p.add_argument("--jobs", type=int, default=None, help="processes rendering figures (default: up to 4, one per "
+                   "core); the report does not depend on it")
+    p.set_defaults(func=_run_report)
+
+
+def _run_report(args) -> int:
+    from benchmark.reports.report import write_report
+
+    def split(s):
+        return [t.strip() for t in s.split(",") if t.strip()] if s else None
+
+    try:
+        res = write_report(args.results, args.out, group_by=split(args.group_by), metrics=split(args.metrics),
+                           formats=split(args.format), checkpoint_figures=not args.no_checkpoints,
+                           max_checkpoint_runs=args.max_checkpoint_runs, seed=args.seed, jobs=args.jobs)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"dbench report: error: {exc}", file=sys.stderr)
+        return 2
+    for u in res.unreadable:
+        print(f"warning: skipped unreadable record {u.path}: {u.reason}", file=sys.stderr)
+    print(f"{res.n_records} records of {res.n_runs} runs; {res.n_failed} failed and {res.n_missing} missing "
+          f"evaluations; {len(res.unreadable)} unreadable files")
+    print(f"wrote {len(res.files)} files to {res.out_dir}")
+    if res.html is not None:
+        print(f"report: {res.html}")
+    return 0
+
+
+_SUBCOMMANDS.append(_add_report)
+
 def _add_sweep(sub) -> None:
     p = sub.add_parser(
         "sweep",
@@ -87,7 +331,7 @@ def _cuda_count() -> int:
     return sum(1 for line in res.stdout.splitlines() if line.startswith("GPU "))
 
 
-_SUBCOMMANDS: list = [_add_sweep]
+_SUBCOMMANDS.append(_add_sweep)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -160,10 +160,11 @@ class TrainConfig:
     bf16: bool = _field(False, "speed: bfloat16 autocast of the forward pass on CUDA (changes numerics)")
     channels_last: bool = _field(False, "speed: channels-last memory format for the conv model (same maths, other kernels)")
     compile: bool = _field(False, "speed: torch.compile the model (same maths, fused kernels; slow first steps)")
+    dataset_cache: bool = _field(False, "speed: serve batches from the dataset's full-grid cache (dsprites_procedural: 360 MiB, built once); same images")
 
     #: Fields that may differ between a checkpoint and the config that resumes it: they change how a run is
     #: executed and recorded, not what it computes (``steps`` extends or finishes the same trajectory).
-    RUNTIME_FIELDS: typing.ClassVar[tuple[str, ...]] = ("steps", "device", "checkpoint_every", "log_every")
+    RUNTIME_FIELDS: typing.ClassVar[tuple[str, ...]] = ("steps", "device", "checkpoint_every", "log_every", "dataset_cache")
 
     # ------------------------------------------------------------------ construction and checks
     @classmethod
