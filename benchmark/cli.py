@@ -26,7 +26,13 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SUBCOMMANDS: list = []
+def _add_evaluate(sub) -> None:
+    from benchmark.metrics.evaluate import add_parser  # light: torch and the models load only when it runs
+
+    add_parser(sub)
+
+
+_SUBCOMMANDS: list = [_add_evaluate]
 
 
 def main(argv: list[str] | None = None) -> int:
