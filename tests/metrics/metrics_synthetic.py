@@ -1,9 +1,8 @@
-"""Synthetic dSprites-grid datasets and codes with known answers for the metric tests."""
+"""Test helpers (imported by the metric tests): synthetic dSprites-grid datasets and codes with known answers for the metric tests."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from benchmark.datasets.base import GroundTruthDataset
 from benchmark.metrics import GridEncoding
@@ -58,7 +57,3 @@ def code_grid(dataset, kind: str, seed: int = 0, logvar: float = -8.0) -> GridEn
 
     return GridEncoding(dataset, encode, batch_size=4096)
 
-
-@pytest.fixture(scope="session")
-def grid():
-    return FactorGrid()
