@@ -65,6 +65,7 @@ def compute_mig_sampled_moments(
     factor_names: Sequence[str] | None = None,
     chunk_size: int = 64,
     device: str = "cpu",
+    z: Any = None,
 ) -> dict[str, float]:
     """Sampled MIG from the posteriors of every grid image.
 
@@ -73,6 +74,7 @@ def compute_mig_sampled_moments(
         factors: ``(N, K)`` int classes of those images; factor_sizes: ``|V_k|`` per factor.
         rng: draws the one z per image and the entropy samples.
         factors_to_use: factor indices to include (default all).
+        z: ``(N, D)`` the one sample per image; default: drawn from q(z|x) with ``rng``.
 
     Returns:
         ``mig_sampled`` in [0, 1] and ``mig_sampled.<factor>`` in [0, 1] per included factor.
@@ -87,7 +89,12 @@ def compute_mig_sampled_moments(
     use = list(range(k)) if factors_to_use is None else [int(j) for j in factors_to_use]
     num_samples = _codes.check_positive_int(num_samples, "num_samples")
     n = mu.shape[0]
-    z = mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape)
+    if z is None:
+        z = mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape)
+    else:
+        z = _codes.check_codes(z, "z")
+        if z.shape != mu.shape:
+            raise ValueError(f"z must have the shape of mu {mu.shape}, got {z.shape}")
     h_z = _entropy(z, mu, logvar, rng.permutation(n)[: min(num_samples, n)], chunk_size, device)
     out: dict[str, float] = {}
     gaps = []
