@@ -36,4 +36,7 @@ def get(name: str, path: Any = None, **options: Any) -> GroundTruthDataset:
     return constructor(**options)
 
 
+# Importing the dataset modules registers them (they import ``register`` from this module, defined above).
+from benchmark.datasets import dsprites  # noqa: E402,F401
+
 __all__ = ["DATASETS", "BatchStream", "GroundTruthDataset", "get", "grid_strides", "register"]

@@ -103,6 +103,15 @@ class GroundTruthDataset(abc.ABC):
             raise ValueError(f"{self.name}: indices must lie in [0, {len(self)}), got [{arr.min()}, {arr.max()}]")
         return arr
 
+    @classmethod
+    def find_file(cls, path: Any = None) -> Any:
+        """The real file this dataset would load from ``path`` or the data folder, or None.
+
+        Procedural datasets need no file and return None; real-file datasets override this.
+        """
+        del path
+        return None
+
     # ------------------------------------------------------------------ sampling
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``(n, K)`` factor classes drawn uniformly over the grid."""

@@ -1,0 +1,514 @@
+"""The training loop: a short explicit loop with atomic checkpoints, exact resume and per-step loss logs.
+
+``train(config, run_dir)`` trains the VAE ``config`` describes for ``config.steps`` Adam updates and leaves a
+run directory (docs/RESULTS.md):
+
+==============  =============================================================================================
+``config.json``  the resolved :class:`~benchmark.config.TrainConfig` (every field) plus ``env.*`` versions
+``checkpoint.pt`` latest checkpoint, a plain dict saved atomically (temporary file, then rename); loads with
+                 ``torch.load(weights_only=True)``: ``format``, ``step``, ``config``, ``model_spec``, ``model``,
+                 ``optimizer``, ``rng`` (reparameterisation generator state), ``data`` (batch-stream state),
+                 ``elapsed_s``, ``last_terms``, ``versions``
+``log.jsonl``    one JSON object per logged step: ``step`` (updates done), ``loss``, ``recon``, ``kl``,
+                 ``kl.<d>`` per latent, ``c`` (annealed_vae only) — the terms of that single update
+``done.json``    written last, when the budget is reached: final step, final loss terms, elapsed seconds
+==============  =============================================================================================
+
+Determinism: every random stream derives from ``config.seed`` through ``numpy.random.SeedSequence(seed)
+.spawn(3)`` — initial weights, the batch stream, the reparameterisation noise (a ``torch.Generator``). On
+CPU the same config gives bit-identical weights, and a run interrupted anywhere and resumed from its last
+checkpoint ends bit-identical to an uninterrupted one (the checkpoint holds the optimizer, generator and
+batch-stream states). CUDA kernels are not guaranteed bit-reproducible.
+
+Step convention: the update with index t = 0, 1, ... sees C(t) of the annealed objective; after it the run
+has done ``step = t + 1`` updates, which is the ``step`` that logs, checkpoints and callbacks report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import torch
+
+import benchmark.datasets as datasets
+from benchmark._io import atomic_path, atomic_write_json, atomic_write_text, environment_versions
+from benchmark.config import TrainConfig
+from benchmark.models import OBJECTIVES, VAE, _seed_int, build_model, build_model_from_spec
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+LOG_FILE = "log.jsonl"
+DONE_FILE = "done.json"
+CHECKPOINT_FORMAT = "dbench.checkpoint/1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint or run directory that cannot be used: corrupt, truncated, or not matching the config."""
+
+
+class ConfigMismatchError(ValueError):
+    """``train`` was given a config that differs from the one the run directory was started with."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the message names the step and the last finite loss terms."""
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` → cuda if available else cpu; otherwise ``torch.device(name)``, checked to be usable."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {name!r} requested but MPS is not available; use --device cpu or auto")
+    return device
+
+
+def _seed_streams(seed: int) -> dict[str, np.random.SeedSequence]:
+    init, data, noise = np.random.SeedSequence(seed).spawn(3)
+    return {"init": init, "data": data, "noise": noise}
+
+
+def _call(callbacks: Iterable[Any], method: str, *args: Any) -> None:
+    for cb in callbacks:
+        fn = getattr(cb, method, None)
+        if fn is not None:
+            fn(*args)
+
+
+def _terms_dict(row: np.ndarray, c: float | None) -> dict[str, float]:
+    """Named loss terms of one step from its packed row ``[loss, recon, kl, kl_0..kl_{D-1}]``."""
+    terms = {"loss": float(row[0]), "recon": float(row[1]), "kl": float(row[2])}
+    for d, v in enumerate(row[3:]):
+        terms[f"kl.{d}"] = float(v)
+    if c is not None:
+        terms["c"] = float(c)
+    return terms
+
+
+def _format_terms(terms: Mapping[str, float] | None) -> str:
+    if not terms:
+        return "none (no step finished with a finite loss)"
+    main = ", ".join(f"{k}={terms[k]:.6g}" for k in ("loss", "recon", "kl", "c") if k in terms)
+    per = ", ".join(f"{terms[k]:.4g}" for k in terms if k.startswith("kl."))
+    return f"{main}; KL per latent [{per}]"
+
+
+def open_dataset(config: TrainConfig) -> datasets.GroundTruthDataset:
+    """The dataset ``config`` trains on (``dataset``, ``dataset_path``, ``dataset_cache``)."""
+    if not config.dataset_cache:
+        return datasets.get(config.dataset, path=config.dataset_path)
+    try:
+        return datasets.get(config.dataset, path=config.dataset_path, cache=True)
+    except TypeError:
+        raise ValueError(f"TrainConfig.dataset_cache: dataset {config.dataset!r} has no cache option; set dataset_cache false") from None
+
+
+def config_json(config: TrainConfig) -> dict[str, Any]:
+    """What ``config.json`` holds: every config field plus ``env.<package>`` versions."""
+    return {**config.to_dict(), **{f"env.{k}": str(v) for k, v in environment_versions().items()}}
+
+
+def read_config(run_dir: str | os.PathLike) -> TrainConfig:
+    """The :class:`TrainConfig` saved in ``run_dir/config.json``; a clear error if missing or malformed."""
+    path = Path(run_dir) / CONFIG_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file; {run_dir} is not a dbench run directory (dbench train --out DIR makes one)") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: cannot read the run's config ({e}); the file is corrupt") from None
+    return TrainConfig.from_dict(data, what=str(path))
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """The checkpoint dict at ``path`` (``torch.load(weights_only=True)``), its format checked.
+
+    Raises :class:`CheckpointError` naming the file when it is missing, truncated, corrupt or not a dbench
+    checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for damaged files
+        raise CheckpointError(
+            f"{path}: cannot read the checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+            "the file is truncated or corrupt. Delete it to restart the run from scratch, or restore a copy."
+        ) from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f"{path}: not a dbench checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
+    missing = [k for k in ("step", "config", "model_spec", "model", "optimizer", "rng", "data") if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}; the file is damaged")
+    return ckpt
+
+
+def _save_checkpoint(path: Path, ckpt: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            torch.save(ckpt, f)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _load_weights(model: torch.nn.Module, state: Mapping[str, Any], path: Path) -> None:
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError) as e:
+        raise CheckpointError(f"{path}: the weights do not fit the model the checkpoint describes: {e}") from e
+
+
+def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[VAE, TrainConfig]:
+    """``(model, config)`` of a run directory (or a ``checkpoint.pt`` path): the latest checkpoint's weights.
+
+    The model is in eval mode on ``device``; ``config`` is the run's resolved :class:`TrainConfig`.
+    Raises :class:`CheckpointError` naming the file for a missing, corrupt, truncated or mismatched checkpoint.
+    """
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / CHECKPOINT_FILE
+        if not path.exists() and (path.parent / CONFIG_FILE).exists():
+            raise CheckpointError(f"{path}: no checkpoint yet; the run has not reached its first checkpoint")
+    ckpt = load_checkpoint(path)
+    try:
+        config = TrainConfig.from_dict(ckpt["config"], what=f"{path} (config)")
+        model = build_model_from_spec(ckpt["model_spec"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: the checkpoint's config or model spec is invalid: {e}") from e
+    _load_weights(model, ckpt["model"], path)
+    model.eval()
+    return model.to(device), config
+
+
+# ---------------------------------------------------------------------------------------------- log file
+def _truncate_log(path: Path, last_step: int) -> None:
+    """Keep only the rows of ``path`` with ``step <= last_step`` (rows written after the checkpoint are redone)."""
+    if not path.exists():
+        return
+    kept: list[str] = []
+    changed = False
+    for line in path.read_text().splitlines():
+        try:
+            step = json.loads(line)["step"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            changed = True  # a line cut by a crash mid-write
+            continue
+        if step <= last_step:
+            kept.append(line)
+        else:
+            changed = True
+    if changed:
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _append_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("".join(json.dumps(row) + "\n" for row in rows))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_log(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of ``run_dir/log.jsonl`` as dicts (empty if the run has not logged yet)."""
+    path = Path(run_dir) / LOG_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------------------------------------- training
+def _check_resumable(config: TrainConfig, saved: TrainConfig, source: Path) -> None:
+    diff = {k: v for k, v in saved.differing_fields(config).items() if k not in TrainConfig.RUNTIME_FIELDS}
+    if diff:
+        details = "; ".join(f"{k}: {a!r} in the run, {b!r} given" for k, (a, b) in diff.items())
+        raise ConfigMismatchError(
+            f"{source} was written by a different config ({details}). Train into a new run directory, or resume "
+            f"with the saved config (dbench train --resume {source.parent})."
+        )
+
+
+def train(
+    config: TrainConfig | Mapping[str, Any],
+    run_dir: str | os.PathLike,
+    callbacks: Iterable[Any] = (),
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) the run ``config`` describes in ``run_dir``; return the summary that ``done.json`` holds.
+
+    If ``run_dir`` holds a checkpoint, training continues from it: the config must equal the saved one except
+    for :attr:`TrainConfig.RUNTIME_FIELDS` (``steps``, ``device``, ``checkpoint_every``, ``log_every``),
+    otherwise :class:`ConfigMismatchError` names the differing fields. A finished run returns its summary
+    without training. ``callbacks`` are objects with any of ``on_log(step, terms)`` (each logged step,
+    ``terms`` the dict of a log row), ``on_checkpoint(step, run_dir)`` (after each checkpoint is on disk) and
+    ``on_end(summary)``; an exception they raise stops the run (the last checkpoint stays valid). ``progress``:
+    a tqdm bar; None shows it when stderr is a terminal.
+
+    Summary keys: ``step``, ``loss``, ``recon``, ``kl``, ``kl.<d>``, ``c`` (annealed only), ``elapsed_s``
+    (all sessions), ``images_per_s`` (this session), ``resumed_from`` (checkpoint step or None), ``run_dir``.
+    Raises :class:`NonFiniteLossError` when a loss is NaN/inf (naming the step and the last finite terms;
+    the last good checkpoint is left intact) and :class:`CheckpointError` for an unusable checkpoint.
+    """
+    if not isinstance(config, TrainConfig):
+        config = TrainConfig.from_dict(config)
+    callbacks = tuple(callbacks)
+    run_dir = Path(run_dir)
+    config_path, ckpt_path = run_dir / CONFIG_FILE, run_dir / CHECKPOINT_FILE
+    log_path, done_path = run_dir / LOG_FILE, run_dir / DONE_FILE
+
+    # ---- what is already in run_dir
+    ckpt = None
+    if config_path.exists():
+        _check_resumable(config, read_config(run_dir), config_path)
+    if ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path)
+        try:
+            saved = TrainConfig.from_dict(ckpt["config"], what=f"{ckpt_path} (config)")
+        except ValueError as e:
+            raise CheckpointError(f"{ckpt_path}: the checkpoint's config is invalid: {e}") from e
+        _check_resumable(config, saved, ckpt_path)
+        if ckpt["step"] > config.steps:
+            raise ConfigMismatchError(
+                f"{ckpt_path} is at step {ckpt['step']}, beyond the requested budget of {config.steps} steps"
+            )
+        if ckpt["step"] == config.steps and done_path.exists():
+            summary = {**json.loads(done_path.read_text()), "run_dir": str(run_dir)}
+            _call(callbacks, "on_end", summary)
+            return summary
+
+    device = resolve_device(config.device)
+    dataset = open_dataset(config)
+    streams = _seed_streams(config.seed)
+    model = build_model(config, tuple(dataset.observation_shape), seed=streams["init"]).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.lr, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_eps
+    )
+    noise_gen = torch.Generator(device=device).manual_seed(_seed_int(streams["noise"]))
+    stream = dataset.batch_stream(config.batch_size, streams["data"], device)
+    objective = OBJECTIVES[config.model]
+
+    start, elapsed_before, last_terms = 0, 0.0, None
+    if ckpt is not None:
+        if ckpt["rng"].get("device_type") != device.type:
+            raise CheckpointError(
+                f"{ckpt_path} was written on {ckpt['rng'].get('device_type')}; its random streams cannot continue on "
+                f"{device.type}. Resume with --device {ckpt['rng'].get('device_type')}."
+            )
+        _load_weights(model, ckpt["model"], ckpt_path)
+        try:
+            optimizer.load_state_dict(ckpt["optimizer"])
+            noise_gen.set_state(ckpt["rng"]["noise"].cpu())
+            stream.load_state_dict(ckpt["data"])
+        except (ValueError, RuntimeError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{ckpt_path}: cannot restore the training state: {e}") from e
+        start, elapsed_before, last_terms = int(ckpt["step"]), float(ckpt.get("elapsed_s", 0.0)), ckpt.get("last_terms")
+        _truncate_log(log_path, start)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            log_path.unlink()  # rows of an attempt that never reached a checkpoint
+    with contextlib.suppress(FileNotFoundError):
+        done_path.unlink()
+    atomic_write_json(config_path, config_json(config))
+
+    step_model = torch.compile(model) if config.compile else model
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16)
+    batch_shape = (config.batch_size, config.num_latents)
+    annealed = config.model == "annealed_vae"
+
+    bar = None
+    show = sys.stderr.isatty() if progress is None else progress
+    if show:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.steps, initial=start, desc=run_dir.name, unit="step", dynamic_ncols=True)
+
+    # Loss terms stay on the device until a log/checkpoint boundary, so the loop never waits for the GPU.
+    pending: list[torch.Tensor] = []
+    pending_c: list[float | None] = []
+    pending_first = start + 1
+    rows: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    model.train()
+
+    def drain() -> None:
+        """Move the buffered terms to the host, check them, turn logged steps into rows, report them."""
+        nonlocal pending, pending_c, pending_first, last_terms
+        if not pending:
+            return
+        block = torch.stack(pending).float().cpu().numpy()
+        finite = np.isfinite(block).all(axis=1)
+        for i, row in enumerate(block):
+            step_i = pending_first + i
+            terms = _terms_dict(row, pending_c[i])
+            if not finite[i]:
+                _append_rows(log_path, rows)
+                rows.clear()
+                raise NonFiniteLossError(
+                    f"{run_dir}: non-finite loss at step {step_i} ({_format_terms(terms)}). Last finite loss terms "
+                    f"(step {step_i - 1}): {_format_terms(last_terms)}. The last good checkpoint "
+                    f"{ckpt_path if ckpt_path.exists() else '(none written yet)'} is left intact; lower the learning "
+                    "rate or check the data."
+                )
+            last_terms = terms
+            if step_i % config.log_every == 0 or step_i == config.steps:
+                rows.append({"step": step_i, **terms})
+                _call(callbacks, "on_log", step_i, terms)
+        if bar is not None:
+            bar.update(pending_first + len(pending) - 1 - bar.n)
+            bar.set_postfix(loss=f"{last_terms['loss']:.2f}", kl=f"{last_terms['kl']:.2f}", refresh=False)
+        pending_first += len(pending)
+        pending, pending_c = [], []
+
+    try:
+        for t in range(start, config.steps):
+            images = next(stream)
+            if config.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            noise = torch.randn(batch_shape, generator=noise_gen, device=device)
+            with autocast:
+                out = step_model(images, noise=noise)
+            loss, extras = objective(out["recon"], out["kl"], out["mu"], out["logvar"], out["z"], t, config)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            pending.append(
+                torch.cat([loss.detach().reshape(1), out["recon"].detach().reshape(1), out["kl"].detach().reshape(1), out["kl_per_latent"].detach()])
+            )
+            pending_c.append(extras.get("c") if annealed else None)
+            step = t + 1
+            at_checkpoint = step % config.checkpoint_every == 0 or step == config.steps
+            if at_checkpoint or step % config.log_every == 0:
+                drain()
+            if at_checkpoint:
+                _append_rows(log_path, rows)
+                rows.clear()
+                elapsed = elapsed_before + time.perf_counter() - t0
+                _save_checkpoint(ckpt_path, _checkpoint_dict(config, model, optimizer, noise_gen, stream, step, elapsed, last_terms, device))
+                _call(callbacks, "on_checkpoint", step, str(run_dir))
+        if start == config.steps and not ckpt_path.exists():  # a zero-step run still leaves a loadable model
+            _save_checkpoint(ckpt_path, _checkpoint_dict(config, model, optimizer, noise_gen, stream, 0, 0.0, None, device))
+            _call(callbacks, "on_checkpoint", 0, str(run_dir))
+    finally:
+        if bar is not None:
+            bar.close()
+
+    session = time.perf_counter() - t0
+    summary = {
+        "step": config.steps,
+        **(last_terms or {}),
+        "elapsed_s": elapsed_before + session,
+        "images_per_s": (config.steps - start) * config.batch_size / session if session > 0 and config.steps > start else None,
+        "resumed_from": start if ckpt is not None else None,
+    }
+    atomic_write_json(done_path, summary)
+    summary["run_dir"] = str(run_dir)
+    _call(callbacks, "on_end", summary)
+    return summary
+
+
+def _checkpoint_dict(
+    config: TrainConfig,
+    model: VAE,
+    optimizer: torch.optim.Optimizer,
+    noise_gen: torch.Generator,
+    stream: Any,
+    step: int,
+    elapsed: float,
+    last_terms: dict[str, float] | None,
+    device: torch.device,
+) -> dict[str, Any]:
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "step": int(step),
+        "config": config.to_dict(),
+        "model_spec": model.spec(),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": {"noise": noise_gen.get_state(), "device_type": device.type},
+        "data": stream.state_dict(),
+        "elapsed_s": float(elapsed),
+        "last_terms": last_terms,
+        # str(): torch.__version__ is a TorchVersion object, which weights_only loading refuses.
+        "versions": {k: str(v) for k, v in environment_versions().items()},
+    }
+
+
+# ---------------------------------------------------------------------------------------------- pictures
+def reconstruction_grid(model: VAE, images: np.ndarray, gap: int = 2) -> np.ndarray:
+    """An image ``(2·64 + 3·gap, n·64 + (n+1)·gap, C)`` float in [0, 1]: inputs on top, reconstructions below.
+
+    Reconstructions are the Bernoulli means σ(decode(μ(x))) of the posterior means; gaps are mid-grey.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    with torch.no_grad():
+        mu, _ = model.encode(torch.from_numpy(images).to(model.device))
+        recon = torch.sigmoid(model.decode(mu)).float().cpu().numpy()
+    n, c, h, w = images.shape
+    canvas = np.full((2 * h + 3 * gap, n * w + (n + 1) * gap, c), 0.5, dtype=np.float32)
+    for row, batch in enumerate((images, recon)):
+        for i in range(n):
+            y, x = gap + row * (h + gap), gap + i * (w + gap)
+            canvas[y : y + h, x : x + w] = batch[i].transpose(1, 2, 0)
+    return canvas
+
+
+def save_reconstruction_grid(
+    run_dir: str | os.PathLike, path: str | os.PathLike, num_images: int = 10, seed: int = 0, scale: int = 2
+) -> Path:
+    """Save a PNG of ``num_images`` random images of the run's dataset (top) over their reconstructions (bottom).
+
+    Images are drawn uniformly over the grid with ``numpy.random.default_rng(seed)``; pixels are enlarged
+    ``scale`` times (nearest neighbour). The write is atomic. Returns the PNG path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.image
+
+    model, config = load_model(run_dir)
+    dataset = open_dataset(config)
+    _, images = dataset.sample(num_images, np.random.default_rng(seed))
+    canvas = reconstruction_grid(model, images)
+    canvas = canvas.repeat(scale, axis=0).repeat(scale, axis=1)
+    rgb = np.repeat(canvas, 3, axis=2) if canvas.shape[2] == 1 else canvas
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        matplotlib.image.imsave(tmp, np.clip(rgb, 0.0, 1.0), format="png")
+    return path
+
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "CONFIG_FILE",
+    "CheckpointError",
+    "ConfigMismatchError",
+    "DONE_FILE",
+    "LOG_FILE",
+    "NonFiniteLossError",
+    "load_checkpoint",
+    "load_model",
+    "read_config",
+    "read_log",
+    "reconstruction_grid",
+    "resolve_device",
+    "save_reconstruction_grid",
+    "train",
+]

@@ -1,0 +1,51 @@
+"""``dbench train`` end to end in a real subprocess: new run, resume, errors, reconstruction PNG."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _dbench(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "benchmark", "train", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_trains_resumes_and_saves_reconstructions(tmp_path):
+    run = tmp_path / "runs" / "b4s0"
+    common = ["--checkpoint_every", "6", "--log-every", "3", "--device", "cpu", "--batch_size", "8"]
+    r = _dbench("--dataset", "dsprites_procedural", "--model", "beta_vae", "--beta", "4", "--steps", "12", "--seed", "0",
+                *common, "--out", str(run), "--no-progress", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert f"{run}: step 12, loss" in r.stdout
+    config = json.loads((run / "config.json").read_text())
+    assert (config["beta"], config["steps"], config["batch_size"], config["log_every"]) == (4.0, 12, 8, 3)
+    assert [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()] == [3, 6, 9, 12]
+
+    # Resume with a larger budget; a config field that changes the maths is refused.
+    r = _dbench("--resume", str(run), "--steps", "18", "--recon-png", str(tmp_path / "recon.png"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"{run}: step 18" in r.stdout
+    assert json.loads((run / "done.json").read_text())["resumed_from"] == 12
+    assert [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()] == [3, 6, 9, 12, 15, 18]
+    png = matplotlib.image.imread(tmp_path / "recon.png")
+    assert png.shape[:2] == ((2 * 64 + 3 * 2) * 2, (10 * 64 + 11 * 2) * 2)  # 10 inputs over 10 reconstructions, ×2
+
+    r = _dbench("--resume", str(run), "--beta", "2", cwd=tmp_path)
+    assert r.returncode == 1 and "beta: 4.0 in the run, 2.0 given" in r.stderr
+
+    # Bad input: unknown field (lists the valid ones), bad value (names the field), no run directory.
+    r = _dbench("--betta", "4", "--out", str(tmp_path / "x"), cwd=tmp_path)
+    assert r.returncode == 2 and "unknown argument(s) --betta 4; valid config fields: --dataset, --dataset_path" in r.stderr
+    r = _dbench("--batch_size", "zero", "--out", str(tmp_path / "x"), cwd=tmp_path)
+    assert r.returncode == 2 and "TrainConfig.batch_size must be an integer, got 'zero'" in r.stderr
+    r = _dbench("--beta", "4", cwd=tmp_path)
+    assert r.returncode == 2 and "give --out RUN_DIR for a new run, or --resume RUN_DIR" in r.stderr
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,224 @@
+"""The training loop: run-directory contract, determinism, exact resume, NaN and corrupt-checkpoint errors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from conftest import PoisonedSquares
+
+from benchmark.config import TrainConfig
+from benchmark.models import capacity
+from benchmark.training import (
+    CheckpointError,
+    ConfigMismatchError,
+    NonFiniteLossError,
+    load_checkpoint,
+    load_model,
+    read_log,
+    train,
+)
+
+TINY = dict(dataset="test_squares", batch_size=8, device="cpu", checkpoint_every=10, log_every=1)
+
+
+def _config(**changes):
+    return TrainConfig.from_dict({**TINY, "steps": 30, **changes})
+
+
+def _state(run_dir):
+    ckpt = load_checkpoint(os.path.join(run_dir, "checkpoint.pt"))
+    return ckpt
+
+
+def _assert_same_training_state(a, b):
+    assert a["step"] == b["step"]
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), f"weights {name} differ"
+    for pid, s in a["optimizer"]["state"].items():
+        for key, value in s.items():
+            assert torch.equal(value, b["optimizer"]["state"][pid][key]), f"Adam {key} of param {pid} differ"
+    assert torch.equal(a["rng"]["noise"], b["rng"]["noise"])
+    assert a["data"] == b["data"]
+
+
+class Recorder:
+    def __init__(self, raise_on_log_at=None, raise_on_checkpoint_at=None):
+        self.logs, self.checkpoints, self.ends = [], [], []
+        self.raise_on_log_at, self.raise_on_checkpoint_at = raise_on_log_at, raise_on_checkpoint_at
+
+    def on_log(self, step, terms):
+        self.logs.append((step, dict(terms)))
+        if step == self.raise_on_log_at:
+            raise KeyboardInterrupt(f"simulated crash at step {step}")
+
+    def on_checkpoint(self, step, run_dir):
+        assert load_checkpoint(os.path.join(run_dir, "checkpoint.pt"))["step"] == step, "on disk before the callback"
+        self.checkpoints.append(step)
+        if step == self.raise_on_checkpoint_at:
+            raise RuntimeError(f"simulated crash after checkpoint {step}")
+
+    def on_end(self, summary):
+        self.ends.append(summary)
+
+
+def test_run_directory_contract_and_callbacks(squares, tmp_path):
+    config = _config(model="annealed_vae", c_max=5, c_anneal_steps=40, steps=20, log_every=5, num_latents=4)
+    rec = Recorder()
+    summary = train(config, tmp_path / "run", callbacks=[rec], progress=False)
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.json", "done.json", "log.jsonl"]
+
+    saved = json.loads((run / "config.json").read_text())
+    assert {k: v for k, v in saved.items() if not k.startswith("env.")} == config.to_dict()
+    assert {"env.torch", "env.numpy", "env.suite", "env.python"} <= set(saved)
+
+    rows = read_log(run)
+    assert [r["step"] for r in rows] == [5, 10, 15, 20]
+    assert set(rows[0]) == {"step", "loss", "recon", "kl", "kl.0", "kl.1", "kl.2", "kl.3", "c"}
+    for r in rows:  # update t = step - 1 saw C(t); loss = recon + γ|KL − C|
+        assert r["c"] == pytest.approx(capacity(r["step"] - 1, 5, 40))
+        assert r["kl"] == pytest.approx(sum(r[f"kl.{d}"] for d in range(4)), rel=1e-5)
+        assert r["loss"] == pytest.approx(r["recon"] + 1000 * abs(r["kl"] - r["c"]), rel=1e-5)
+    assert [s for s, _ in rec.logs] == [5, 10, 15, 20] and rec.logs[-1][1] == {k: v for k, v in rows[-1].items() if k != "step"}
+    assert rec.checkpoints == [10, 20] and rec.ends == [summary]
+
+    done = json.loads((run / "done.json").read_text())
+    assert done["step"] == 20 and done["loss"] == rows[-1]["loss"] and done["elapsed_s"] > 0
+    assert summary["run_dir"] == str(run) and summary["resumed_from"] is None
+
+    model, loaded = load_model(run)
+    assert loaded == config and not model.training and model.num_latents == 4
+    assert model.representation(squares.images(np.arange(3))).shape == (3, 4)
+
+    # A finished run is not trained again: the same summary comes back and the checkpoint is untouched.
+    mtime = (run / "checkpoint.pt").stat().st_mtime_ns
+    again = train(config, run, progress=False)
+    assert again["loss"] == summary["loss"] and (run / "checkpoint.pt").stat().st_mtime_ns == mtime
+
+
+def test_same_seed_gives_bit_identical_weights(squares, tmp_path):
+    train(_config(steps=25), tmp_path / "a", progress=False)
+    train(_config(steps=25), tmp_path / "b", progress=False)
+    train(_config(steps=25, seed=1), tmp_path / "c", progress=False)
+    a, b, c = (_state(tmp_path / n) for n in "abc")
+    _assert_same_training_state(a, b)
+    assert read_log(tmp_path / "a") == read_log(tmp_path / "b")
+    assert not torch.equal(a["model"]["encoder.0.weight"], c["model"]["encoder.0.weight"])
+
+
+@pytest.mark.parametrize(
+    "crash,resumed_from",
+    [({"raise_on_log_at": 7}, None), ({"raise_on_log_at": 17}, 10), ({"raise_on_checkpoint_at": 20}, 20)],
+    ids=["before-first-checkpoint", "between-checkpoints", "right-after-a-checkpoint"],
+)
+def test_interrupt_and_resume_gives_bit_identical_weights(squares, tmp_path, crash, resumed_from):
+    config = _config(steps=30)
+    train(config, tmp_path / "straight", progress=False)
+
+    crashing = Recorder(**crash)
+    with pytest.raises((KeyboardInterrupt, RuntimeError), match="simulated crash"):
+        train(config, tmp_path / "resumed", callbacks=[crashing], progress=False)
+    summary = train(config, tmp_path / "resumed", progress=False)
+
+    assert summary["resumed_from"] == resumed_from  # None: no checkpoint existed, the run restarted from scratch
+    _assert_same_training_state(_state(tmp_path / "straight"), _state(tmp_path / "resumed"))
+    # The log has each step once, with the same values as the uninterrupted run.
+    assert read_log(tmp_path / "resumed") == read_log(tmp_path / "straight")
+
+
+def test_extending_the_budget_continues_the_same_trajectory(squares, tmp_path):
+    train(_config(steps=30), tmp_path / "straight", progress=False)
+    train(_config(steps=20), tmp_path / "extended", progress=False)
+    summary = train(_config(steps=30), tmp_path / "extended", progress=False)
+    assert summary["resumed_from"] == 20
+    _assert_same_training_state(_state(tmp_path / "straight"), _state(tmp_path / "extended"))
+
+
+def test_resuming_with_another_config_names_the_differing_fields(squares, tmp_path):
+    train(_config(steps=10), tmp_path / "run", progress=False)
+    with pytest.raises(ConfigMismatchError) as info:
+        train(_config(steps=10, beta=4, lr=3e-4), tmp_path / "run", progress=False)
+    msg = str(info.value)
+    assert "config.json" in msg and "beta: 1.0 in the run, 4.0 given" in msg and "lr: 0.0001 in the run, 0.0003 given" in msg
+    with pytest.raises(ConfigMismatchError, match="at step 10, beyond the requested budget of 5 steps"):
+        train(_config(steps=5), tmp_path / "run", progress=False)
+
+
+@pytest.mark.parametrize("log_every", [1, 5])
+def test_nan_injection_stops_with_a_clear_error_and_keeps_the_last_checkpoint(squares, tmp_path, monkeypatch, log_every):
+    monkeypatch.setattr(PoisonedSquares, "POISON_AT", 14)  # the 14th batch holds a NaN pixel
+    config = _config(dataset="test_poisoned_squares", steps=30, log_every=log_every)
+    run = tmp_path / "run"
+    with pytest.raises(NonFiniteLossError) as info:
+        train(config, run, progress=False)
+    msg = str(info.value)
+    assert "non-finite loss at step 14" in msg and "Last finite loss terms (step 13): loss=" in msg
+    assert "recon=" in msg and "KL per latent [" in msg and str(run / "checkpoint.pt") in msg and "intact" in msg
+    finite = [r for r in read_log(run)]
+    assert finite and finite[-1]["step"] <= 13 and all(np.isfinite(r["loss"]) for r in finite)
+
+    model, loaded = load_model(run)  # the last good checkpoint still loads, with finite weights
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 10 and loaded == config
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert not (run / "done.json").exists()
+
+
+def test_corrupt_truncated_or_foreign_checkpoints_fail_naming_the_file(squares, tmp_path):
+    run = tmp_path / "run"
+    train(_config(steps=10), run, progress=False)
+    path = run / "checkpoint.pt"
+    good = path.read_bytes()
+
+    path.write_bytes(good[: len(good) // 2])  # truncated
+    for attempt in (lambda: load_model(run), lambda: train(_config(steps=20), run, progress=False)):
+        with pytest.raises(CheckpointError, match="truncated or corrupt") as info:
+            attempt()
+        assert str(path) in str(info.value)
+
+    path.write_bytes(b"\x00garbage" * 100)
+    with pytest.raises(CheckpointError, match=f"{path}: cannot read the checkpoint"):
+        load_model(run)
+
+    torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(CheckpointError, match=f"{path}: not a dbench checkpoint"):
+        load_model(run)
+
+    ckpt = torch.load(_write(tmp_path / "good.pt", good), weights_only=True)
+    ckpt["model_spec"]["num_latents"] = 6  # weights of a 10-latent model under a 6-latent spec
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match=f"{path}: the weights do not fit"):
+        load_model(run)
+
+    path.unlink()
+    with pytest.raises(CheckpointError, match="no checkpoint yet"):
+        load_model(run)
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
+
+
+def test_zero_steps_leaves_the_seeded_initial_model(squares, tmp_path):
+    summary = train(_config(steps=0), tmp_path / "init", progress=False)
+    model, _ = load_model(tmp_path / "init")
+    assert summary["step"] == 0 and load_checkpoint(tmp_path / "init" / "checkpoint.pt")["step"] == 0
+    first = _state(tmp_path / "init")["model"]
+    train(_config(steps=0), tmp_path / "init2", progress=False)
+    assert all(torch.equal(v, _state(tmp_path / "init2")["model"][k]) for k, v in first.items())
+
+
+def test_200_steps_on_dsprites_procedural_lower_the_loss(tmp_path):
+    config = TrainConfig(dataset="dsprites_procedural", steps=200, batch_size=16, device="cpu", checkpoint_every=200, log_every=1, beta=4)
+    train(config, tmp_path / "run", progress=False)
+    losses = np.array([r["loss"] for r in read_log(tmp_path / "run")])
+    recons = np.array([r["recon"] for r in read_log(tmp_path / "run")])
+    assert len(losses) == 200
+    # A fresh decoder outputs logits near 0: about 4096·ln 2 ≈ 2839 nats per image.
+    assert 2000 < losses[:5].mean() < 3200
+    assert losses[-20:].mean() < 0.5 * losses[:20].mean()
+    assert recons[-20:].mean() < 0.5 * recons[:20].mean()
