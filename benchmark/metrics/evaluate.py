@@ -59,9 +59,17 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+#: Config fields that change how a run is executed, not the model it trains: left out of the run id.
+_EXECUTION_FIELDS = ("device", "checkpoint_every", "log_every", "compile", "dataset_cache")
+
+
 def run_id(run_dir: str | os.PathLike, config: dict[str, Any]) -> str:
-    """``<run dir name>-<first 8 hex of sha256 of the config as sorted JSON>`` (``env.*`` keys left out)."""
-    clean = {k: v for k, v in config.items() if not str(k).startswith("env")}
+    """``<run dir name>-<first 8 hex of sha256 of the config as sorted JSON>``.
+
+    ``env.*`` keys and the execution-only fields (device, checkpoint/log cadence, compile, dataset cache) are
+    left out, so the id names the trained model; ``steps`` stays in (a run extended further is another model).
+    """
+    clean = {k: v for k, v in config.items() if not str(k).startswith("env") and k not in _EXECUTION_FIELDS}
     digest = hashlib.sha256(json.dumps(clean, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return f"{Path(run_dir).resolve().name}-{digest}"
 
@@ -111,6 +119,11 @@ def _open_dataset(dataset: Any, cfg: dict[str, Any]):
     if dataset is None:
         if not wanted:
             raise ValueError("no dataset given and the run's config has no 'dataset' field")
+        if cfg.get("dataset_cache"):  # the run's own choice: the full-grid cache renders the grid once
+            try:
+                return datasets.get(wanted, path=cfg.get("dataset_path") or None, cache=True)
+            except TypeError:
+                pass
         return datasets.get(wanted, path=cfg.get("dataset_path") or None)
     ds = datasets.get(dataset) if isinstance(dataset, str) else dataset
     if wanted and ds.name != wanted and ds.name.replace("_procedural", "") != wanted.replace("_procedural", ""):
