@@ -127,13 +127,27 @@ def discretize(codes: np.ndarray, num_bins: int = NUM_BINS) -> np.ndarray:
     num_bins = check_positive_int(num_bins, "num_bins")
     out = np.empty(codes.shape, dtype=np.int64)
     for d in range(codes.shape[1]):  # D is ~10: one vectorised pass per dim
-        edges = np.histogram_bin_edges(codes[:, d], bins=num_bins)
-        out[:, d] = np.searchsorted(edges[:-1], codes[:, d], side="right") - 1
+        x = codes[:, d]
+        edges = np.histogram_bin_edges(x, bins=num_bins)
+        lo, width = edges[0], edges[-1] - edges[0]
+        # arithmetic guess of the bin, then one correction step against the actual edges, so the result
+        # equals a search of the edges bit for bit (the guess is off by at most one at an edge)
+        b = np.clip(np.floor((x - lo) / width * num_bins).astype(np.int64), 0, num_bins - 1)
+        b -= x < edges[b]
+        b += (b + 1 < num_bins) & (x >= edges[np.minimum(b + 1, num_bins)])
+        out[:, d] = b
     return out
 
 
 def _relabel(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Labels per column mapped to 0..n_j-1 (sorted unique), and the number of labels n_j per column."""
+    """Labels as dense codes per column, and the number of code values per column.
+
+    Small non-negative labels (binned codes, factor classes) are used as they are: an unused value gives an
+    all-zero row of the contingency table, which adds nothing to MI or entropy. Others are mapped to
+    0..n_j-1 (sorted unique).
+    """
+    if labels.size and labels.min() >= 0 and labels.max() < 4096:
+        return labels, np.full(labels.shape[1], int(labels.max()) + 1, dtype=np.int64)
     out = np.empty(labels.shape, dtype=np.int64)
     sizes = np.empty(labels.shape[1], dtype=np.int64)
     for j in range(labels.shape[1]):
@@ -151,10 +165,11 @@ def contingency_tables(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, na = _relabel(a)
     b, nb = _relabel(b)
     A, B = int(na.max()), int(nb.max())
-    n, da = a.shape
-    db = b.shape[1]
-    pair = (np.arange(da)[:, None] * db + np.arange(db)[None, :]).reshape(-1)  # (Da*Db,)
-    keys = (pair[None, :] * A + np.repeat(a, db, axis=1)) * B + np.tile(b, (1, da))
+    da, db = a.shape[1], b.shape[1]
+    # key(n, i, j) = ((i·Db + j)·A + a_ni)·B + b_nj splits into a part of (n, i) plus a part of (n, j)
+    left = np.arange(da, dtype=np.int64)[None, :] * (db * A * B) + a * B
+    right = np.arange(db, dtype=np.int64)[None, :] * (A * B) + b
+    keys = left[:, :, None] + right[:, None, :]
     counts = np.bincount(keys.reshape(-1), minlength=da * db * A * B)
     return counts.reshape(da, db, A, B)
 
@@ -183,10 +198,11 @@ def discrete_mutual_info(a: Any, b: Any) -> np.ndarray:
 def discrete_entropy(labels: Any) -> np.ndarray:
     """Plug-in entropy in nats of each column of ``labels (N, K)``: ``(K,)``; a uniform 3-class sample gives log 3."""
     labels = check_factors(labels, "labels")
+    dense, sizes = _relabel(labels)
     out = np.empty(labels.shape[1])
     for j in range(labels.shape[1]):
-        _, counts = np.unique(labels[:, j], return_counts=True)
-        p = counts / labels.shape[0]
+        counts = np.bincount(dense[:, j], minlength=int(sizes[j]))
+        p = counts[counts > 0] / labels.shape[0]
         out[j] = -np.sum(p * np.log(p))
     return out
 
