@@ -17,7 +17,7 @@ stochastic codes and its values are NOT comparable with the discrete, binned-pos
 disentanglement_lib (:mod:`.mig`, key ``mig``); report them under their own key ``mig_sampled``.
 
 The pairwise log-densities cost S·N per latent and factor (≈4·10^11 terms on dSprites): they run in torch,
-on ``device`` (a GPU when the evaluation has one), in chunks of ``chunk_size`` samples.
+on ``device`` (a GPU when the evaluation has one), in chunks of at most ``chunk_elements`` terms (memory).
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ import numpy as np
 
 from benchmark.metrics import _codes
 
-DEFAULTS = {"num_samples": 10_000, "factors": "all", "chunk_size": 64, "device": "cpu"}
+DEFAULTS = {"num_samples": 10_000, "factors": "all", "chunk_elements": 2**24, "device": "cpu"}
 
 _LOG_2PI = math.log(2 * math.pi)
 
 
-def _entropy(z: np.ndarray, mu: np.ndarray, logvar: np.ndarray, sample_idx: np.ndarray, chunk: int, device: str) -> np.ndarray:
+def _entropy(z: np.ndarray, mu: np.ndarray, logvar: np.ndarray, sample_idx: np.ndarray, chunk_elements: int, device: str) -> np.ndarray:
     """``(D,)`` estimate of H(z_j) = −E log q(z_j) with q the mixture of the N posteriors given."""
     import torch
 
@@ -45,6 +45,7 @@ def _entropy(z: np.ndarray, mu: np.ndarray, logvar: np.ndarray, sample_idx: np.n
     const = -0.5 * (_LOG_2PI + lv_t)  # (D, N)
     zs = torch.as_tensor(z[sample_idx].T, dtype=torch.float32, device=dev)  # (D, S)
     n = mu.shape[0]
+    chunk = max(1, int(chunk_elements) // (mu.shape[0] * mu.shape[1]))
     total = torch.zeros(mu.shape[1], dtype=torch.float64, device=dev)
     for s in range(0, zs.shape[1], chunk):
         zc = zs[:, s : s + chunk, None]  # (D, c, 1)
@@ -63,7 +64,7 @@ def compute_mig_sampled_moments(
     num_samples: int = 10_000,
     factors_to_use: Sequence[int] | None = None,
     factor_names: Sequence[str] | None = None,
-    chunk_size: int = 64,
+    chunk_elements: int = 2**24,
     device: str = "cpu",
     z: Any = None,
 ) -> dict[str, float]:
@@ -95,7 +96,7 @@ def compute_mig_sampled_moments(
         z = _codes.check_codes(z, "z")
         if z.shape != mu.shape:
             raise ValueError(f"z must have the shape of mu {mu.shape}, got {z.shape}")
-    h_z = _entropy(z, mu, logvar, rng.permutation(n)[: min(num_samples, n)], chunk_size, device)
+    h_z = _entropy(z, mu, logvar, rng.permutation(n)[: min(num_samples, n)], chunk_elements, device)
     out: dict[str, float] = {}
     gaps = []
     for j in use:
@@ -107,7 +108,7 @@ def compute_mig_sampled_moments(
             if rows.size == 0:
                 continue
             pick = rng.permutation(rows.size)[: min(num_samples, rows.size)]
-            h_cond += rows.size / n * _entropy(z[rows], mu[rows], logvar[rows], pick, chunk_size, device)
+            h_cond += rows.size / n * _entropy(z[rows], mu[rows], logvar[rows], pick, chunk_elements, device)
         mi = np.clip(h_z - h_cond, 0.0, None) / math.log(factor_sizes[j])
         top = np.sort(mi)[::-1]
         gap = top[0] - (top[1] if top.size > 1 else 0.0)
@@ -123,7 +124,7 @@ def compute_mig_sampled(dataset: Any, representation: Any, rng: np.random.Genera
     ``representation`` must be a :class:`~benchmark.metrics._codes.GridRepresentation` (the estimator needs
     q(z|x) = mean and log-variance of every grid image, not codes). The representation kind does not change
     the estimator: it always uses q(z|x). Protocol: ``num_samples`` (10,000), ``factors`` ("all" or names),
-    ``chunk_size`` (64), ``device`` ("cpu").
+    ``chunk_elements`` (2**24, memory per step), ``device`` ("cpu").
     """
     p = _codes.resolve("mig_sampled", DEFAULTS, protocol)
     if not isinstance(representation, _codes.GridRepresentation):
@@ -145,5 +146,5 @@ def compute_mig_sampled(dataset: Any, representation: Any, rng: np.random.Genera
     factors = dataset.index_to_factors(idx)
     return compute_mig_sampled_moments(
         mu, logvar, factors, dataset.factor_sizes, rng=rng, num_samples=p["num_samples"], factors_to_use=use,
-        factor_names=names, chunk_size=p["chunk_size"], device=p["device"],
+        factor_names=names, chunk_elements=p["chunk_elements"], device=p["device"],
     )

@@ -60,8 +60,7 @@ def compute_unsupervised_codes(codes, factors=None, *, num_bins=_codes.NUM_BINS)
     tc = gaussian_total_correlation(sub) if live.any() else 0.0
     wc = gaussian_wasserstein_correlation(sub) if live.any() else 0.0
     if d > 1:
-        mi = _codes.discrete_mutual_info(*(2 * [_codes.discretize(codes, num_bins)]))
-        np.fill_diagonal(mi, 0.0)
+        mi = _codes.pairwise_mutual_info(_codes.discretize(codes, num_bins))  # zero diagonal
         mean_mi = mi.sum() / (d * d - d)
     else:
         mean_mi = 0.0

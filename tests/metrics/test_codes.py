@@ -33,6 +33,16 @@ def test_discrete_mutual_info_equals_per_pair_sklearn(rng):
             assert mi[i, j] == pytest.approx(mutual_info_score(b[:, j], a[:, i]), abs=1e-10)
 
 
+def test_pairwise_mutual_info_is_the_symmetric_off_diagonal_of_the_full_matrix(rng):
+    from benchmark.metrics._codes import pairwise_mutual_info
+
+    a = rng.integers(0, 20, size=(2000, 5))
+    a[:, 3] = (a[:, 0] + a[:, 1]) // 2
+    full = discrete_mutual_info(a, a)
+    np.fill_diagonal(full, 0.0)
+    assert np.allclose(pairwise_mutual_info(a), full, atol=1e-12)
+
+
 def test_discrete_mutual_info_handles_sparse_labels():
     # labels need not be 0..n-1: they are relabelled per column
     a = np.array([[5], [5], [900], [900]])

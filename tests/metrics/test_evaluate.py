@@ -159,6 +159,10 @@ def test_cli_evaluates_a_trained_checkpoint_end_to_end(tmp_path):
     assert df["metric.mig"].dropna().between(0, 1).all()
     assert (df["eval.encoder_passes"] <= 737_280).all()
 
+    # the run was trained on dsprites_procedural: another dataset is refused
+    with pytest.raises(ValueError, match="trained on dataset 'dsprites_procedural' but dataset 'factor_grid'"):
+        evaluate(run, dataset=GRID, metrics="mig")
+
     # a second invocation skips every record (exit 0 for the good run alone)
     r2 = subprocess.run(cmd[:5] + cmd[7:], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert r2.returncode == 0, r2.stderr
