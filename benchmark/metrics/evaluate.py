@@ -167,7 +167,8 @@ def evaluate(
         metrics: ``"all"``, ``"mig,dci"`` or a list of names of :data:`benchmark.metrics.METRICS`.
         representation: ``"mean"``, ``"sampled"``, ``"mean,sampled"`` or a list; all share one grid encoding.
         seed: evaluation seed. Each (metric, representation) draws from its own stream
-            ``SeedSequence([seed, metric position in METRICS, representation position])``, so a record does
+            ``SeedSequence([seed, metric position in METRICS, representation position])`` (recorded as
+            ``eval.seed_stream`` ``"seed,metric,repr"``), so a record does
             not depend on which other metrics were evaluated with it (``mig_sampled`` uses position 0 for both
             representations: its estimator always samples from q(z|x)).
         results_dir: where records are written (``<results_dir>/<run.id>/<repr>__<metric>.json``); None
@@ -248,7 +249,8 @@ def evaluate(
             before = grid.encoder_passes
             start = time.perf_counter()
             rec = dict(base)
-            rec.update({"eval.metric": name, "eval.representation": kind, "eval.seed_stream": stream})
+            # the stream as a string: list-valued cells would make DataFrame columns unhashable
+            rec.update({"eval.metric": name, "eval.representation": kind, "eval.seed_stream": ",".join(map(str, stream))})
             rec.update({f"protocol.{name}.{k}": v for k, v in _codes.protocol_params(**params).items()})
             try:
                 if metric.needs == "posteriors" and name in cache:
