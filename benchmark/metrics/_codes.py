@@ -146,7 +146,7 @@ def _relabel(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     all-zero row of the contingency table, which adds nothing to MI or entropy. Others are mapped to
     0..n_j-1 (sorted unique).
     """
-    if labels.size and labels.min() >= 0 and labels.max() < 4096:
+    if labels.size and labels.min() >= 0 and labels.max() < 256:
         return labels, np.full(labels.shape[1], int(labels.max()) + 1, dtype=np.int64)
     out = np.empty(labels.shape, dtype=np.int64)
     sizes = np.empty(labels.shape[1], dtype=np.int64)
@@ -174,6 +174,28 @@ def contingency_tables(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return counts.reshape(da, db, A, B)
 
 
+#: Largest number of cells of the batched contingency tables (above it MI is counted sparsely per pair).
+_MAX_TABLE = 2**25
+
+
+def _num_values(labels: np.ndarray) -> int:
+    if labels.min() >= 0 and labels.max() < 256:
+        return int(labels.max()) + 1
+    return max(np.unique(labels[:, j]).size for j in range(labels.shape[1]))
+
+
+def _sparse_mi(x: np.ndarray, y: np.ndarray) -> float:
+    _, xi = np.unique(x, return_inverse=True)
+    _, yi = np.unique(y, return_inverse=True)
+    joint, counts = np.unique(xi.astype(np.int64) * (yi.max() + 1) + yi, return_counts=True)
+    n = x.size
+    px = np.bincount(xi) / n
+    py = np.bincount(yi) / n
+    pxy = counts / n
+    xs, ys = joint // (yi.max() + 1), joint % (yi.max() + 1)
+    return max(float(np.sum(pxy * (np.log(pxy) - np.log(px[xs]) - np.log(py[ys])))), 0.0)
+
+
 def discrete_mutual_info(a: Any, b: Any) -> np.ndarray:
     """Plug-in mutual information in nats between every column of ``a (N, Da)`` and of ``b (N, Db)``: ``(Da, Db)``.
 
@@ -184,8 +206,12 @@ def discrete_mutual_info(a: Any, b: Any) -> np.ndarray:
     b = check_factors(b, "b")
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"a and b must have the same number of samples, got shapes {a.shape} and {b.shape}")
-    counts = contingency_tables(a, b).astype(np.float64)
     n = float(a.shape[0])
+    da, db = a.shape[1], b.shape[1]
+    if da * db * _num_values(a) * _num_values(b) > _MAX_TABLE:
+        # many distinct labels: dense tables would not fit; count the joint labels sparsely per pair
+        return np.array([[_sparse_mi(a[:, i], b[:, j]) for j in range(db)] for i in range(da)])
+    counts = contingency_tables(a, b).astype(np.float64)
     pab = counts / n
     pa = pab.sum(axis=3, keepdims=True)
     pb = pab.sum(axis=2, keepdims=True)
@@ -209,6 +235,10 @@ def pairwise_mutual_info(a: Any) -> np.ndarray:
         return out
     A = int(sizes.max())
     ii, jj = np.triu_indices(d, k=1)
+    if ii.size * A * A > _MAX_TABLE:  # many distinct labels: the general (sparse per pair) path
+        mi = discrete_mutual_info(a, a)
+        np.fill_diagonal(mi, 0.0)
+        return mi
     keys = (np.arange(ii.size, dtype=np.int64)[None, :] * A + dense[:, ii]) * A + dense[:, jj]
     counts = np.bincount(keys.reshape(-1), minlength=ii.size * A * A).reshape(ii.size, A, A).astype(np.float64)
     pab = counts / a.shape[0]

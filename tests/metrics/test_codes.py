@@ -43,6 +43,15 @@ def test_pairwise_mutual_info_is_the_symmetric_off_diagonal_of_the_full_matrix(r
     assert np.allclose(pairwise_mutual_info(a), full, atol=1e-12)
 
 
+def test_discrete_mutual_info_with_many_distinct_labels_counts_sparsely(rng):
+    # 5,000 distinct values per column: dense tables would need 2.5e8 cells per pair
+    a = rng.permutation(10**6)[:5000].reshape(-1, 1) * np.ones((1, 2), dtype=np.int64)
+    b = np.stack([rng.integers(0, 3, 5000), rng.permutation(5000) * 7], axis=1)
+    mi = discrete_mutual_info(a, b)
+    for j in range(2):
+        assert mi[0, j] == pytest.approx(mutual_info_score(b[:, j], a[:, 0]), abs=1e-10)
+
+
 def test_discrete_mutual_info_handles_sparse_labels():
     # labels need not be 0..n-1: they are relabelled per column
     a = np.array([[5], [5], [900], [900]])

@@ -136,8 +136,9 @@ def test_cli_evaluates_a_trained_checkpoint_end_to_end(tmp_path):
     results = tmp_path / "results"
     sets = [
         "--set", "mig.num_train=500", "--set", "beta_vae.num_train=20", "--set", "beta_vae.num_eval=20",
-        "--set", "factor_vae.num_variance_estimate=300", "--set", "factor_vae.num_train=20",
-        "--set", "factor_vae.num_eval=20", "--set", "reconstruction.num_images=50",
+        "--set", "beta_vae.batch_size=16", "--set", "factor_vae.num_variance_estimate=200",
+        "--set", "factor_vae.num_train=20", "--set", "factor_vae.num_eval=20", "--set", "factor_vae.batch_size=16",
+        "--set", "reconstruction.num_images=50",
     ]  # fmt: skip
     cmd = [sys.executable, "-m", "benchmark", "evaluate", str(run), str(tmp_path / "runs" / "missing"), str(corrupt),
            "--metrics", "mig,beta_vae,factor_vae,reconstruction", "--representation", "mean,sampled",

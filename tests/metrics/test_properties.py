@@ -126,9 +126,9 @@ def test_score_codes_equals_the_sampling_wrapper_on_the_same_points(name):
 @pytest.mark.parametrize("name", CODE_METRICS)
 def test_score_codes_permutation_invariance_and_seed(name):
     rng = np.random.default_rng(2)
-    f = rng.integers(0, 4, size=(600, 3))
-    codes = np.concatenate([f + 0.5 * rng.standard_normal((600, 3)), rng.standard_normal((600, 2))], axis=1)
-    args = (codes[:400], f[:400], codes[400:], f[400:]) if METRICS[name].needs_test else (codes, f)
+    f = rng.integers(0, 4, size=(300, 3))
+    codes = np.concatenate([f + 0.5 * rng.standard_normal((300, 3)), rng.standard_normal((300, 2))], axis=1)
+    args = (codes[:200], f[:200], codes[200:], f[200:]) if METRICS[name].needs_test else (codes, f)
     perm = np.array([4, 2, 0, 1, 3])
     pargs = tuple(a[:, perm] if i % 2 == 0 else a for i, a in enumerate(args))
     a = score_codes(name, *args, rng=7)
