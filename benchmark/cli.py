@@ -117,7 +117,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-_SUBCOMMANDS: list = [_add_train]
+def _add_evaluate(sub) -> None:
+    from benchmark.metrics.evaluate import add_parser  # light: torch and the models load only when it runs
+
+    add_parser(sub)
+
+
+_SUBCOMMANDS: list = [_add_train, _add_evaluate]
 
 
 # ---------------------------------------------------------------------------------------------- datasets

@@ -1,0 +1,291 @@
+"""Metric benchmark: vectorised ``score_codes`` beside straightforward per-pair scikit-learn versions, and the
+encoder cost and wall time of a default-protocol evaluation of one dSprites model.
+
+Part 1 scores the same 10,000 × 10 training codes (and 5,000 test codes where the metric has a test split)
+with ``benchmark.metrics.score_codes`` and with a plain implementation that calls scikit-learn per
+(code, factor) pair the way disentanglement_lib does (written here from the definitions), and prints both
+numbers and times. Part 2 trains a short dSprites run (or takes ``--run-dir``) and evaluates it with every
+registered metric, both representations, the default protocol, printing encoder passes per metric and wall
+time beside the encoder calls the reference protocol makes.
+
+    PYTHONPATH=. python bench/metrics.py            # full: DCI at 10,000 points takes minutes, mig_sampled too
+    PYTHONPATH=. python bench/metrics.py --quick    # reduced DCI sizes and evaluation protocol (a few minutes)
+
+Figures only; no timing is asserted anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import scipy.linalg  # noqa: E402
+from sklearn.metrics import mutual_info_score, roc_auc_score  # noqa: E402
+
+from benchmark.metrics import METRICS, score_codes  # noqa: E402
+from benchmark.metrics import _codes  # noqa: E402
+from benchmark.metrics.modularity import modularity_from_mi  # noqa: E402
+
+DSPRITES_SIZES = (3, 6, 40, 32, 32)
+
+
+# ------------------------------------------------------------------------ straightforward baselines
+def _bin_per_dim(codes, num_bins=20):
+    out = np.zeros(codes.shape, dtype=np.int64)
+    for d in range(codes.shape[1]):
+        out[:, d] = np.digitize(codes[:, d], np.histogram(codes[:, d], num_bins)[1][:-1])
+    return out
+
+
+def _mi_per_pair(a, b):
+    m = np.zeros((a.shape[1], b.shape[1]))
+    for i in range(a.shape[1]):
+        for j in range(b.shape[1]):
+            m[i, j] = mutual_info_score(b[:, j], a[:, i])
+    return m
+
+
+def baseline_mig(codes, factors):
+    m = _mi_per_pair(_bin_per_dim(codes), factors)
+    h = np.array([mutual_info_score(factors[:, j], factors[:, j]) for j in range(factors.shape[1])])
+    s = np.sort(m, axis=0)[::-1]
+    return {"mig": float(np.mean((s[0] - s[1]) / h))}
+
+
+def baseline_modularity_mi(codes, factors):
+    m = _mi_per_pair(_bin_per_dim(codes), factors)
+    scores = []
+    for i in range(m.shape[0]):
+        sq = m[i] ** 2
+        theta = sq.max()
+        scores.append(0.0 if theta == 0 else 1.0 - (sq.sum() - theta) / (theta * (len(sq) - 1)))
+    return {"modularity": float(np.mean(scores))}
+
+
+def baseline_modularity(ctr, ftr, cte, fte, rng):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    out = baseline_modularity_mi(ctr, ftr)
+    mean, std = ctr.mean(axis=0), ctr.std(axis=0)
+    xtr, xte = (ctr - mean) / std, (cte - mean) / std
+    tr, te = [], []
+    for j in range(ftr.shape[1]):
+        seed = int(rng.integers(0, 2**31 - 1))
+        clf = OneVsRestClassifier(LogisticRegression(solver="liblinear", random_state=seed)).fit(xtr, ftr[:, j])
+        for x, y, acc in ((xtr, ftr[:, j], tr), (xte, fte[:, j], te)):
+            onehot = (y[:, None] == clf.classes_[None, :]).astype(int)
+            acc.append(roc_auc_score(onehot, clf.predict_proba(x)))
+    out.update({"explicitness.train": float(np.mean(tr)), "explicitness.test": float(np.mean(te))})
+    return out
+
+
+def baseline_unsupervised(codes):
+    cov = np.cov(codes.T)
+    tc = 0.5 * (np.sum(np.log(np.diag(cov))) - np.linalg.slogdet(cov)[1])
+    wc = 2 * np.trace(cov) - 2 * np.trace(np.real(scipy.linalg.sqrtm(cov * np.diag(cov)[:, None])))
+    binned = _bin_per_dim(codes)
+    m = _mi_per_pair(binned, binned)
+    np.fill_diagonal(m, 0)
+    d = codes.shape[1]
+    return {
+        "unsupervised.gaussian_total_correlation": float(tc),
+        "unsupervised.gaussian_wasserstein_correlation": float(wc),
+        "unsupervised.gaussian_wasserstein_correlation_norm": float(wc / np.trace(cov)),
+        "unsupervised.mutual_info": float(m.sum() / (d * d - d)),
+    }
+
+
+def baseline_dci(ctr, ftr, cte, fte, rng):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    d, k = ctr.shape[1], ftr.shape[1]
+    r = np.zeros((d, k))
+    acc_tr, acc_te = [], []
+    for j in range(k):
+        model = GradientBoostingClassifier(random_state=int(rng.integers(0, 2**31 - 1))).fit(ctr, ftr[:, j])
+        r[:, j] = np.abs(model.feature_importances_)
+        acc_tr.append(np.mean(model.predict(ctr) == ftr[:, j]))
+        acc_te.append(np.mean(model.predict(cte) == fte[:, j]))
+    from scipy.stats import entropy
+
+    dis = 1 - entropy(r.T + 1e-11, base=k)
+    com = 1 - entropy(r + 1e-11, base=d)
+    return {
+        "dci.disentanglement": float(np.sum(dis * r.sum(axis=1) / r.sum())),
+        "dci.completeness": float(np.sum(com * r.sum(axis=0) / r.sum())),
+        "dci.informativeness_train": float(np.mean(acc_tr)),
+        "dci.informativeness_test": float(np.mean(acc_te)),
+    }
+
+
+def baseline_sap(ctr, ftr, cte, fte, rng):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
+    m = np.zeros((ctr.shape[1], ftr.shape[1]))
+    for i in range(ctr.shape[1]):
+        for j in range(ftr.shape[1]):
+            clf = LinearSVC(C=0.01, class_weight="balanced", random_state=int(rng.integers(0, 2**31 - 1)))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(ctr[:, i : i + 1], ftr[:, j])
+            m[i, j] = np.mean(clf.predict(cte[:, i : i + 1]) == fte[:, j])
+    s = np.sort(m, axis=0)
+    return {"sap": float(np.mean(s[-1] - s[-2]))}
+
+
+# ------------------------------------------------------------------------------------------ part 1
+def synthetic_codes(n, rng):
+    """dSprites-grid factors; codes: 5 noisy, partly mixed factor dims + 5 noise dims (D = 10)."""
+    sizes = np.array(DSPRITES_SIZES)
+    f = np.stack([rng.integers(0, s, n) for s in sizes], axis=1)
+    scaled = f / (sizes - 1)
+    mix = np.eye(5) + 0.2 * np.random.default_rng(99).standard_normal((5, 5))
+    codes = np.concatenate([scaled @ mix + 0.05 * rng.standard_normal((n, 5)), rng.standard_normal((n, 5))], axis=1)
+    return codes, f
+
+
+def timed(fn, *args):
+    """(result, seconds): best of 5 runs for calls under a second (less noise from a busy machine)."""
+    start = time.perf_counter()
+    out = fn(*args)
+    best = time.perf_counter() - start
+    for _ in range(4 if best < 1.0 else 0):
+        start = time.perf_counter()
+        fn(*args)
+        best = min(best, time.perf_counter() - start)
+    return out, best
+
+
+def part1(quick: bool) -> None:
+    rng = np.random.default_rng(0)
+    ctr, ftr = synthetic_codes(10_000, rng)
+    cte, fte = synthetic_codes(5_000, rng)
+    n_dci = 2_000 if quick else 10_000
+    print(f"== score_codes vs per-pair scikit-learn on {ctr.shape[0]:,} x {ctr.shape[1]} codes "
+          f"(test {cte.shape[0]:,}; DCI on {n_dci:,} train points{' [--quick]' if quick else ''})")  # fmt: skip
+    print(f"{'metric':<34}{'score_codes s':>14}{'per-pair s':>12}{'speed-up':>10}  values (ours | per-pair)")
+    rows = [
+        ("mig", lambda: score_codes("mig", ctr, ftr), lambda: baseline_mig(ctr, ftr)),
+        (
+            "modularity (MI part: key modularity)",
+            lambda: {"modularity": modularity_from_mi(_codes.discrete_mutual_info(_codes.discretize(ctr), ftr))},
+            lambda: baseline_modularity_mi(ctr, ftr),
+        ),
+        (
+            "modularity + explicitness (full)",
+            lambda: score_codes("modularity", ctr, ftr, cte, fte, rng=1),
+            lambda: baseline_modularity(ctr, ftr, cte, fte, np.random.default_rng(1)),
+        ),
+        ("unsupervised", lambda: score_codes("unsupervised", ctr, ftr), lambda: baseline_unsupervised(ctr)),
+        (
+            "sap",
+            lambda: score_codes("sap", ctr, ftr, cte, fte, rng=2),
+            lambda: baseline_sap(ctr, ftr, cte, fte, np.random.default_rng(2)),
+        ),
+        (
+            "dci",
+            lambda: score_codes("dci", ctr[:n_dci], ftr[:n_dci], cte[: n_dci // 2], fte[: n_dci // 2], rng=3),
+            lambda: baseline_dci(ctr[:n_dci], ftr[:n_dci], cte[: n_dci // 2], fte[: n_dci // 2], np.random.default_rng(3)),
+        ),
+    ]
+    for name, ours_fn, base_fn in rows:
+        ours, t_ours = timed(ours_fn)
+        base, t_base = timed(base_fn)
+        equal = all(abs(ours[k] - base[k]) <= 1e-9 * max(1.0, abs(base[k])) for k in base)
+        vals = "; ".join(f"{k}={ours[k]:.6f}|{base[k]:.6f}" for k in base)
+        print(f"{name:<34}{t_ours:>14.4f}{t_base:>12.4f}{t_base / t_ours:>9.1f}x  {'EQUAL' if equal else 'DIFFER'}: {vals}")
+
+
+# ------------------------------------------------------------------------------------------ part 2
+def reference_encodes(metric: str, p: dict, grid_size: int) -> int:
+    """Encoder calls the reference implementation makes for one metric and representation with protocol ``p``
+    (it encodes every sampled image, repeats included)."""
+    return {
+        "beta_vae": lambda: (p["num_train"] + p["num_eval"]) * 2 * p["batch_size"],
+        "factor_vae": lambda: p["num_variance_estimate"] + (p["num_train"] + p["num_eval"]) * p["batch_size"],
+        "mig": lambda: p["num_train"],
+        "mig_sampled": lambda: grid_size,
+        "dci": lambda: p["num_train"] + p["num_test"],
+        "sap": lambda: p["num_train"] + p["num_test"],
+        "modularity": lambda: p["num_train"] + p["num_test"],
+        "unsupervised": lambda: p["num_train"],
+        "reconstruction": lambda: p["num_images"],
+    }[metric]()
+
+
+QUICK_PROTOCOL = {
+    "beta_vae": {"num_train": 1_000, "num_eval": 500},
+    "factor_vae": {"num_variance_estimate": 1_000, "num_train": 1_000, "num_eval": 500},
+    "mig": {"num_train": 10_000},
+    "dci": {"num_train": 1_000, "num_test": 500},
+    "sap": {"num_train": 2_000, "num_test": 1_000},
+    "modularity": {"num_train": 2_000, "num_test": 1_000},
+    "unsupervised": {"num_train": 10_000},
+    "reconstruction": {"num_images": 1_000},
+}
+
+
+def part2(quick: bool, device: str, run_dir: str | None, steps: int) -> None:
+    from benchmark.metrics import evaluate
+    from benchmark.training import train
+
+    tmp = tempfile.mkdtemp(prefix="dbench-bench-metrics-")
+    if run_dir is None:
+        run_dir = os.path.join(tmp, "b4s0")
+        start = time.perf_counter()
+        train({"dataset": "dsprites_procedural", "model": "beta_vae", "beta": 4.0, "steps": steps, "seed": 0,
+               "device": device, "checkpoint_every": steps, "log_every": max(1, steps // 10)}, run_dir, progress=False)  # fmt: skip
+        print(f"\n(trained {run_dir}: {steps} steps in {time.perf_counter() - start:.0f} s)")
+    metrics = [m for m in METRICS if not (quick and m == "mig_sampled")]
+    overrides = QUICK_PROTOCOL if quick else {}
+    label = "QUICK protocol (reduced sizes, no mig_sampled)" if quick else "default protocol"
+    print(f"== evaluation of one dSprites model, all of {', '.join(metrics)}; mean+sampled; {label}; device {device}")
+    start = time.perf_counter()
+    records = evaluate(run_dir, metrics=metrics, representation="mean,sampled", seed=0, results_dir=os.path.join(tmp, "results"),
+                       device=device, progress=lambda line: print(line, flush=True), **overrides)  # fmt: skip
+    wall = time.perf_counter() - start
+    passes = max(r["eval.encoder_passes"] for r in records)
+    ref = sum(
+        reference_encodes(r["eval.metric"], {**METRICS[r["eval.metric"]].defaults, **overrides.get(r["eval.metric"], {})}, 737_280)
+        for r in records
+    )
+    failed = [r for r in records if r["status"] != "ok"]
+    print(f"{'metric':<16}{'repr':<9}{'seconds':>9}{'new encodes':>13}")
+    for r in records:
+        print(f"{r['eval.metric']:<16}{r['eval.representation']:<9}{r['eval.elapsed_s']:>9.1f}{r['eval.encoder_passes_metric']:>13,}")
+    print(f"total wall {wall:.1f} s; encoder passes {passes:,} (grid 737,280) vs {ref:,} encoder calls of the reference "
+          f"protocol for the same metrics and representations ({ref / max(passes, 1):.1f}x fewer)")  # fmt: skip
+    if failed:
+        print(f"FAILED records: {[(r['eval.metric'], r['error']) for r in failed]}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="reduced DCI size and evaluation protocol")
+    ap.add_argument("--device", default="cpu", help="device of the evaluation (cpu, cuda, auto)")
+    ap.add_argument("--run-dir", default=None, help="evaluate this run instead of training a short one")
+    ap.add_argument("--steps", type=int, default=300, help="steps of the short training run (default 300)")
+    ap.add_argument("--skip-eval", action="store_true", help="part 1 only")
+    args = ap.parse_args()
+    part1(args.quick)
+    if not args.skip_eval:
+        from benchmark.metrics.evaluate import resolve_device
+
+        part2(args.quick, resolve_device(args.device), args.run_dir, args.steps)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""DCI: disentanglement, completeness, informativeness (Eastwood & Williams 2018).
+
+"A Framework for the Quantitative Evaluation of Disentangled Representations", ICLR 2018,
+https://openreview.net/forum?id=By-7dz-AZ. Reference protocol (Locatello et al. 2019): 10,000 train and
+5,000 test points; per factor one scikit-learn ``GradientBoostingClassifier`` with its default settings
+on the raw codes; importance matrix ``R (D, K)`` = absolute impurity importances;
+
+- disentanglement = Σ_i ρ_i (1 − H_K(P_i)), P_i = R[i, :] / Σ_j R[i, j], ρ_i = Σ_j R[i, j] / Σ R;
+- completeness    = Σ_j w_j (1 − H_D(P̃_j)), P̃_j = R[:, j] / Σ_i R[i, j], w_j = Σ_i R[i, j] / Σ R;
+- informativeness = mean over factors of the classifier accuracy (train and test).
+
+H_K is the entropy with logarithm base K (so each term lies in [0, 1]). A 1e-11 is added to R inside the
+entropies, as in the reference, so an all-zero row counts as uniform (weight 0 anyway).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from benchmark.metrics import _codes
+
+DEFAULTS = {"num_train": 10_000, "num_test": 5_000, "classifier": "gradient_boosting"}
+
+#: Named classifiers. ``gradient_boosting`` (scikit-learn defaults: 100 stages, depth 3, learning rate 0.1)
+#: is the reference; ``random_forest`` (100 trees on all features, impurity importances) is an option whose numbers
+#: are NOT comparable with published DCI values.
+CLASSIFIERS = ("gradient_boosting", "random_forest")
+
+_EPS = 1e-11
+
+
+def _entropy_rows(p: np.ndarray, base: int) -> np.ndarray:
+    p = p + _EPS
+    p = p / p.sum(axis=1, keepdims=True)
+    return -(p * np.log(p)).sum(axis=1) / np.log(base)
+
+
+def disentanglement(importance: Any) -> float:
+    """DCI disentanglement of an importance matrix ``(D codes, K factors)`` with K ≥ 2; in [0, 1]."""
+    r = np.abs(np.asarray(importance, dtype=np.float64))
+    if r.ndim != 2 or r.shape[1] < 2:
+        raise ValueError(f"importance must have shape (D, K) with K >= 2, got {r.shape}")
+    if r.sum() == 0:
+        r = np.ones_like(r)
+    per_code = 1.0 - _entropy_rows(r, r.shape[1])
+    weights = r.sum(axis=1) / r.sum()
+    return _codes.to_float(np.sum(per_code * weights))
+
+
+def completeness(importance: Any) -> float:
+    """DCI completeness of an importance matrix ``(D codes, K factors)`` with D ≥ 2; in [0, 1]."""
+    r = np.abs(np.asarray(importance, dtype=np.float64))
+    if r.ndim != 2 or r.shape[0] < 2:
+        raise ValueError(f"importance must have shape (D, K) with D >= 2, got {r.shape}")
+    if r.sum() == 0:
+        r = np.ones_like(r)
+    per_factor = 1.0 - _entropy_rows(r.T, r.shape[0])
+    weights = r.sum(axis=0) / r.sum()
+    return _codes.to_float(np.sum(per_factor * weights))
+
+
+def _make_classifier(name: str, seed: int):
+    if name == "gradient_boosting":
+        from sklearn.ensemble import GradientBoostingClassifier
+
+        return GradientBoostingClassifier(random_state=seed)
+    if name == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        # every split considers every code (as gradient boosting does): with sqrt-subsampled features an
+        # irrelevant code wins splits often enough to blur the importance matrix of a perfect code
+        return RandomForestClassifier(n_estimators=100, max_features=None, random_state=seed, n_jobs=1)
+    raise ValueError(f"dci: unknown classifier {name!r}; valid: {list(CLASSIFIERS)}")
+
+
+def importance_matrix(codes_train, factors_train, codes_test, factors_test, *, rng, classifier="gradient_boosting"):
+    """``(R (D, K), train accuracy (K,), test accuracy (K,))`` from one classifier per factor.
+
+    A factor with a single class in the training split cannot be classified: its importances are 0 and its
+    accuracy is the frequency of that class.
+    """
+    d, k = codes_train.shape[1], factors_train.shape[1]
+    r = np.zeros((d, k))
+    acc_train, acc_test = np.zeros(k), np.zeros(k)
+    for j in range(k):
+        seed = _codes.sklearn_seed(rng)
+        y_tr, y_te = factors_train[:, j], factors_test[:, j]
+        if np.unique(y_tr).size < 2:
+            acc_train[j] = 1.0
+            acc_test[j] = np.mean(y_te == y_tr[0])
+            continue
+        model = _make_classifier(classifier, seed).fit(codes_train, y_tr)
+        r[:, j] = np.abs(model.feature_importances_)
+        acc_train[j] = np.mean(model.predict(codes_train) == y_tr)
+        acc_test[j] = np.mean(model.predict(codes_test) == y_te)
+    return r, acc_train, acc_test
+
+
+def compute_dci_codes(codes_train, factors_train, codes_test, factors_test, *, rng=None, classifier="gradient_boosting"):
+    """DCI of fixed codes.
+
+    Args:
+        codes_train, codes_test: ``(N, D)`` float codes; factors_train, factors_test: ``(N, K)`` int classes.
+        rng: numpy Generator; each classifier's ``random_state`` is drawn from it.
+        classifier: one of :data:`CLASSIFIERS` (default: the reference gradient boosting).
+
+    Returns:
+        ``dci.disentanglement``, ``dci.completeness``, ``dci.informativeness_train``,
+        ``dci.informativeness_test``, all in [0, 1].
+    """
+    ctr, ftr, cte, fte = _codes.check_train_test(codes_train, factors_train, codes_test, factors_test, metric="dci")
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"dci: unknown classifier {classifier!r}; valid: {list(CLASSIFIERS)}")
+    rng = _codes.as_rng(rng)
+    r, acc_tr, acc_te = importance_matrix(ctr, ftr, cte, fte, rng=rng, classifier=classifier)
+    return {
+        "dci.disentanglement": disentanglement(r) if r.shape[1] > 1 else 1.0,
+        "dci.completeness": completeness(r) if r.shape[0] > 1 else 1.0,
+        "dci.informativeness_train": _codes.to_float(acc_tr.mean()),
+        "dci.informativeness_test": _codes.to_float(acc_te.mean()),
+    }
+
+
+def compute_dci(dataset: Any, representation: Any, rng: np.random.Generator, **protocol: Any) -> dict[str, float]:
+    """DCI on ``num_train`` (10,000) train and ``num_test`` (5,000) test points drawn uniformly over the grid."""
+    p = _codes.resolve("dci", DEFAULTS, protocol)
+    sampler = _codes.code_sampler(dataset, representation)
+    ctr, ftr = _codes.sample_codes(dataset, sampler, p["num_train"], rng)
+    cte, fte = _codes.sample_codes(dataset, sampler, p["num_test"], rng)
+    return compute_dci_codes(ctr, ftr, cte, fte, rng=rng, classifier=p["classifier"])

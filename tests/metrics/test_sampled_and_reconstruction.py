@@ -1,0 +1,64 @@
+"""The sampled MIG (Chen et al. 2018 estimator) and the reconstruction metric: known answers."""
+
+import math
+
+import numpy as np
+import pytest
+
+from benchmark.metrics import METRICS
+from benchmark.metrics.reconstruction import reconstruction_errors
+from metrics_synthetic import FactorGrid, code_grid
+
+GRID = FactorGrid(sizes=(3, 4, 5), names=("a", "b", "c"))
+
+
+def sampled_mig(kind, logvar=-8.0, **protocol):
+    rep = code_grid(GRID, kind, logvar=logvar).representation("mean")
+    return METRICS["mig_sampled"].compute(GRID, rep, np.random.default_rng(0), **protocol)
+
+
+def test_sharp_identity_posteriors_reach_one():
+    # q(z_j|x) narrow around distinct values per class: I(z_j; v_j) = H(v_j) = log|V_j|, other codes carry 0
+    out = sampled_mig("identity")
+    assert out["mig_sampled"] == pytest.approx(1.0, abs=0.01)
+    assert set(out) == {"mig_sampled", "mig_sampled.a", "mig_sampled.b", "mig_sampled.c"}
+
+
+def test_duplicated_codes_have_no_gap_and_wide_posteriors_lose_information():
+    assert sampled_mig("duplicated")["mig_sampled"] <= 0.02
+    assert sampled_mig("identity", logvar=-2.0)["mig_sampled"] < 0.5
+
+
+def test_factor_selection_like_chen_and_errors():
+    out = sampled_mig("identity", factors=["b", "c"])
+    assert set(out) == {"mig_sampled", "mig_sampled.b", "mig_sampled.c"}
+    with pytest.raises(ValueError, match=r"unknown factor\(s\) \['shape'\]"):
+        sampled_mig("identity", factors=["shape"])
+    with pytest.raises(ValueError, match="GridRepresentation"):
+        METRICS["mig_sampled"].compute(GRID, lambda images: images.reshape(len(images), -1), np.random.default_rng(0))
+
+
+def test_reconstruction_closed_form():
+    x = np.random.default_rng(0).uniform(size=(6, 1, 2, 2))
+    x[0] = 0.0
+    # logits 0: p = 1/2 everywhere; NLL = 4 log 2 per image, MSE = mean (x − 1/2)²
+    out = reconstruction_errors(x, np.zeros_like(x))
+    assert out["reconstruction.bernoulli_nll"] == pytest.approx(4 * math.log(2))
+    assert out["reconstruction.mse"] == pytest.approx(np.mean((x - 0.5) ** 2))
+    # binary images and confident correct logits: NLL and MSE near 0
+    b = (x > 0.5).astype(float)
+    out = reconstruction_errors(b, np.where(b > 0, 30.0, -30.0))
+    assert out["reconstruction.bernoulli_nll"] < 1e-11 and out["reconstruction.mse"] < 1e-20
+    with pytest.raises(ValueError, match=r"\(6, 1, 2, 2\) and \(6, 4\)"):
+        reconstruction_errors(x, np.zeros((6, 4)))
+
+
+def test_reconstruction_wrapper_averages_over_sampled_images():
+    # a "decoder" that outputs logit(0.5) = 0: the NLL is 4 log 2 whatever images are drawn
+    out = METRICS["reconstruction"].compute(GRID, lambda images, idx: np.zeros(images.shape), np.random.default_rng(0), num_images=300, batch_size=64)
+    assert out["reconstruction.bernoulli_nll"] == pytest.approx(4 * math.log(2))
+    # the perfect decoder of these binary images (logits ±30 from the true pixels)
+    perfect = METRICS["reconstruction"].compute(
+        GRID, lambda images, idx: np.where(GRID.images(idx) > 0.5, 30.0, -30.0), np.random.default_rng(0), num_images=300
+    )
+    assert perfect["reconstruction.mse"] < 1e-20
