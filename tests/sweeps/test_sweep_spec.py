@@ -149,8 +149,11 @@ def test_trial_table_lists_every_trial():
 def test_cli_dry_run_of_locatello_lists_600_trials(tmp_path):
     res = _cli("sweep", "locatello_beta_vae", "--dry-run", "--storage", str(tmp_path))
     assert res.returncode == 0, res.stderr
-    rows = [line for line in res.stdout.splitlines() if line.split()[:1] and line.split()[0].isdigit()]
-    assert len(rows) == 600
+    lines = res.stdout.splitlines()
+    assert lines[0].split() == ["#", "trial", "dataset", "model", "beta", "seed", "steps", "batch_size", "cpu", "gpu"]
+    rows = lines[1:lines.index("")]
+    assert len(rows) == 600 and [int(r.split()[0]) for r in rows] == list(range(600))
+    assert {r.split()[2] for r in rows} == {"dsprites", "shapes3d"}
     assert rows[0].split()[-2:] == ["1", "0.25"]
     assert "600 trials; per trial 1 CPU, 0.25 GPU" in res.stdout
     assert "180,000,000 training steps" in res.stdout
