@@ -290,6 +290,8 @@ def _add_sweep(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep on the same storage")
     p.add_argument("--dry-run", action="store_true", help="print the trial table and resources; start nothing")
     p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all of this machine)")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="do not write the report (<storage>/<name>/report) at the end")
     p.set_defaults(func=_run_sweep)
 
 
@@ -308,13 +310,19 @@ def _run_sweep(args) -> int:
         print()
         print(spec.resources_summary(num_cpus=os.cpu_count(), num_gpus=_cuda_count()))
         return 0
-    from benchmark.sweeps.tune import print_outcome, run_sweep
+    from benchmark.sweeps.tune import print_outcome, run_sweep, write_sweep_report
 
     try:
         outcome = run_sweep(spec, address=args.address, resume=args.resume, num_cpus=args.num_cpus)
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.report and not outcome.interrupted:
+        try:
+            write_sweep_report(spec, outcome)
+        except Exception as exc:  # the records are safe on storage; a failed report must not hide them
+            print(f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
+                  f"run dbench report {outcome.local_results_dir or spec.results_dir} --out REPORT_DIR", file=sys.stderr)
     print_outcome(spec, outcome)
     return 0 if outcome.ok else 1
 

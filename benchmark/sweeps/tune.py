@@ -80,6 +80,7 @@ class SweepOutcome:
     errors: dict = field(default_factory=dict)  # trial id -> error text from Ray
     interrupted: bool = False
     local_results_dir: str = ""  # where the records can be read here (a mirror of results_dir on URI storage)
+    report: str | None = None  # the report page, once write_sweep_report wrote it
     restored: bool = False  # Ray's experiment state was restored (--resume)
     elapsed_s: float = 0.0
 
@@ -702,6 +703,32 @@ def _read_records(results_dir: str):
     return pd.DataFrame(rows)
 
 
+def write_sweep_report(spec: SweepSpec, outcome: SweepOutcome, out: TextIO | None = None) -> str | None:
+    """Write the report of the sweep's records (``benchmark.reports``) into ``<storage>/<name>/report``.
+
+    Returns the page's path (also stored in ``outcome.report``), or None when there are no records yet.
+    On URI storage the report is written in the local mirror and pushed to the storage.
+    """
+    from benchmark.reports.report import write_report
+
+    local_results = outcome.local_results_dir or spec.results_dir
+    if not os.path.isdir(local_results) or not glob.glob(os.path.join(glob.escape(local_results), "*", "*.json")):
+        return None
+    report_dir = os.path.join(os.path.dirname(local_results), "report")
+    res = write_report(local_results, report_dir)
+    if spec.is_remote:
+        _Remote(spec).push(report_dir)
+        page = join_uri(spec.root, "report", os.path.basename(str(res.html))) if res.html else None
+    else:
+        page = str(res.html) if res.html else None
+    outcome.report = page
+    return page
+
+
+def join_uri(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *parts])
+
+
 def print_outcome(spec: SweepSpec, outcome: SweepOutcome, out: TextIO | None = None) -> None:
     """Where the results are, what finished, and the results table."""
     out = out or sys.stdout
@@ -714,6 +741,8 @@ def print_outcome(spec: SweepSpec, outcome: SweepOutcome, out: TextIO | None = N
         print(f"  failed record {path}", file=out)
     print(f"run directories: {spec.runs_dir}", file=out)
     print(f"results:         {spec.results_dir}", file=out)
+    if outcome.report:
+        print(f"report:          {outcome.report}", file=out)
     if outcome.incomplete:
         print(f"continue with:   dbench sweep {spec.source} --storage {spec.storage} --resume", file=out)
     local_results = outcome.local_results_dir or spec.results_dir
