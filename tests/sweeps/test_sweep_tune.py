@@ -164,7 +164,7 @@ def test_killed_driver_then_resume_finishes_every_trial_exactly_once(tmp_path, q
     spec_path.write_text(yaml.safe_dump(tiny_spec(tmp_path / "store", name="killed", steps=60)))
     spec = parse_spec(yaml.safe_load(spec_path.read_text()))
     env = {**quiet_env, "PYTHONPATH": ROOT}
-    cmd = [sys.executable, "-m", "benchmark", "sweep", str(spec_path), "--num-cpus", "2"]
+    cmd = [sys.executable, "-m", "benchmark", "sweep", str(spec_path), "--num-cpus", "2", "--no-report"]
     first_log = open(tmp_path / "first.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=first_log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
