@@ -72,10 +72,10 @@ def overhead(n: int, root: str) -> None:
     t_loop = time.perf_counter() - t2
     cpus = os.cpu_count()
     print(f"scheduling overhead, {n} trivial trials (5 steps of batch 16 + MIG on 200 points each), {cpus} CPUs:")
-    print(f"  ray.init (local, {cpus} CPUs):        {t_init:7.1f} s")
-    print(f"  through the suite (run_sweep):     {t_suite:7.1f} s  ({t_suite + t_init:.1f} s with ray.init)")
-    print(f"  plain loop in one process:          {t_loop:7.1f} s")
-    print(f"  overhead per trial:                 {(t_suite + t_init - t_loop) / n:7.2f} s "
+    print(f"  {'ray.init (local, ' + str(cpus) + ' CPUs):':36s}{t_init:7.1f} s")
+    print(f"  {'through the suite (run_sweep):':36s}{t_suite:7.1f} s  ({t_suite + t_init:.1f} s with ray.init)")
+    print(f"  {'plain loop in one process:':36s}{t_loop:7.1f} s")
+    print(f"  {'overhead per trial:':36s}{(t_suite + t_init - t_loop) / n:7.2f} s "
           f"(suite incl. ray.init vs loop; {cpus} trials run at once in the suite)")
 
 
