@@ -475,7 +475,7 @@ def _hms(seconds: float) -> str:
 # -- the driver -------------------------------------------------------------------------------------------------
 
 
-def _init_ray(address: str | None, num_cpus: int | None) -> bool:
+def _init_ray(address: str | None, num_cpus: int | None, out: TextIO | None = None) -> bool:
     """Start a local Ray sized to the machine (address None) or join a cluster. Returns True if we started it."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
@@ -487,13 +487,20 @@ def _init_ray(address: str | None, num_cpus: int | None) -> bool:
         del os.environ["TUNE_RESULT_DIR"]
     import ray
 
-    if ray.is_initialized():
-        return False
-    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
-    if address is None and num_cpus is not None:
-        kwargs["num_cpus"] = num_cpus
-    ray.init(address=address, **kwargs)
-    return True
+    started = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+        if address is None and num_cpus is not None:
+            kwargs["num_cpus"] = num_cpus
+        ray.init(address=address, **kwargs)
+        started = address is None
+    if out is not None:
+        res = ray.cluster_resources()
+        how = "started a local Ray instance" if started else (
+            f"joined the Ray cluster at {address}" if address else "using the Ray instance of this process")
+        print(f"ray: {how}: {len(ray.nodes())} node(s), {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs",
+              file=out, flush=True)
+    return started
 
 
 def run_sweep(
@@ -547,7 +554,7 @@ def run_sweep(
           f"{spec.root}", file=out, flush=True)
 
     if incomplete:
-        _init_ray(address, num_cpus)
+        _init_ray(address, num_cpus, out)
         from ray import tune
 
         trainable = tune.with_resources(

@@ -245,3 +245,44 @@ def test_uri_storage_is_the_source_of_truth(ray_session, tmp_path, monkeypatch):
     again = run_sweep(spec, resume=True, out=io.StringIO())
     assert again.ok and again.done == [trial.trial_id]
     assert len(all_records(again.local_results_dir)) == len(METRICS) * 2
+
+
+def test_sigterm_stops_gracefully_and_resume_joins_a_running_ray(ray_session, tmp_path, quiet_env):
+    """SIGTERM to the driver ends the sweep like Ctrl-C (Tune saves its state, the driver says how to go on);
+    ``--resume --address`` then continues it on an already running Ray (this test session's), and the
+    interrupted trial resumes from its checkpoint."""
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(tiny_spec(tmp_path / "store", name="term", steps=200,
+                                                  grid={"beta": [4], "seed": [0]})))
+    spec = parse_spec(yaml.safe_load(spec_path.read_text()))
+    (trial,) = spec.trials()
+    env = {**quiet_env, "PYTHONPATH": ROOT}
+    cmd = [sys.executable, "-m", "benchmark", "sweep", str(spec_path), "--no-report"]
+    proc = subprocess.Popen(cmd + ["--num-cpus", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        ckpt = os.path.join(trial.run_dir, "checkpoint.pt")
+        while time.monotonic() < deadline and proc.poll() is None and not os.path.exists(ckpt):
+            time.sleep(0.2)
+        assert os.path.exists(ckpt) and proc.poll() is None
+        os.kill(proc.pid, signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        _kill_session(proc.pid)
+    assert proc.returncode == 1, stdout
+    assert "0/1 trials done, 1 incomplete" in stdout and "--resume" in stdout, stdout
+    assert any((tmp_path / "store" / "term" / "tune").glob("experiment_state*.json"))
+    assert not os.path.exists(os.path.join(trial.run_dir, "done.json"))
+
+    address = ray_session.get_runtime_context().gcs_address
+    res = subprocess.run(cmd + ["--resume", "--address", address], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"ray: joined the Ray cluster at {address}: 1 node(s), 2 CPUs" in res.stdout
+    assert "1/1 trials done" in res.stdout
+    starts = [e for e in read_events(spec, trial.trial_id) if e["event"] == "start"]
+    trained = [e for e in read_events(spec, trial.trial_id) if e["event"] == "trained"]
+    assert len(starts) == 2 and starts[1]["has_checkpoint"] and len(trained) == 1
+    assert trained[0]["summary"]["resumed_from"] >= 10
