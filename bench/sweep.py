@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
 import tempfile
@@ -51,17 +50,15 @@ def overhead(n: int, root: str) -> None:
 
     spec = _spec(os.path.join(root, "suite"), "overhead", steps=5, seeds=n, batch_size=16)
     t0 = time.perf_counter()
-    import ray
-
     from benchmark.sweeps import tune as adapter
 
-    adapter._init_ray(None, os.cpu_count())
+    adapter.init_ray(None, os.cpu_count())
     t_init = time.perf_counter() - t0
     t1 = time.perf_counter()
     outcome = run_sweep(spec, out=io.StringIO())
     t_suite = time.perf_counter() - t1
     assert outcome.ok, outcome
-    ray.shutdown()
+    adapter.shutdown_ray()
 
     loop = _spec(os.path.join(root, "loop"), "overhead", steps=5, seeds=n, batch_size=16)
     t2 = time.perf_counter()
@@ -80,8 +77,6 @@ def overhead(n: int, root: str) -> None:
 
 
 def packing(root: str, steps: int) -> None:
-    import ray
-
     from benchmark.sweeps import tune as adapter
 
     try:
@@ -92,7 +87,7 @@ def packing(root: str, steps: int) -> None:
         cuda = False
     counts = [1, 2, 4, 8] if cuda else [1, 2]
     device = "cuda" if cuda else "cpu"
-    adapter._init_ray(None, None)
+    adapter.init_ray(None, None)
     print(f"packing: aggregate training throughput with K trials sharing one {'GPU' if cuda else 'CPU (1 core each)'}"
           f" ({steps} steps of batch 64, conv beta-VAE, dsprites_procedural):")
     base = None
@@ -114,7 +109,7 @@ def packing(root: str, steps: int) -> None:
         base = base or agg
         print(f"  K={k}: {agg:9.0f} images/s aggregate ({agg / base:4.2f}x of K=1); per trial "
               f"{sum(per) / len(per):8.0f} images/s (training loop only)")
-    ray.shutdown()
+    adapter.shutdown_ray()
 
 
 def main() -> None:

@@ -17,6 +17,11 @@ Every attempt of a trial appends one JSON line per event to ``<storage>/<name>/t
 (``start`` with the step it resumed from, ``trained``, ``evaluated`` with the records it wrote, ``skip``,
 ``error``): the audit trail that shows each trial was trained and evaluated exactly once.
 
+URI storage (``s3://``, ``gs://``, ``file://``; ``storage.options`` are pyarrow filesystem arguments): Ray
+keeps its state and checkpoints there through ``RunConfig(storage_filesystem=...)``, and each trial works in
+a local mirror of its part of the sweep (:class:`_Remote`, ``$DBENCH_SWEEP_SCRATCH``), pushing checkpoints,
+records and events as soon as they exist and pulling them back when it starts, on whatever node.
+
 Crash injection (for tests and drills): ``DBENCH_SWEEP_CRASH="<trial id>@<step>[,<trial id>@<step>...]"``
 in the driver's environment makes that trial raise :class:`InjectedCrash` once, at the first logged step
 at or after ``<step>``; the marker ``<storage>/<name>/faults/<trial id>@<step>.json`` records that it fired,
@@ -189,7 +194,13 @@ def _filesystem(storage: str, options: dict):
 
 
 def trial_status(trial: Trial, spec: SweepSpec) -> dict:
-    """On-disk state of a trial: ``trained`` (done.json present), ``records`` present, ``missing`` ones."""
+    """On-disk state of a trial.
+
+    Keys: ``trained`` (done.json present), ``records`` (paths present), ``failed`` (those whose status is not
+    ``ok``), ``missing`` (``<representation>__<metric>`` absent), ``finished`` (trained, no record missing)
+    and ``complete`` (finished and every record ok: what makes a trial return at once). Failed records are
+    retried by the next run of the trial (``evaluate`` recomputes records that are not ``ok``).
+    """
     trained = os.path.exists(os.path.join(trial.run_dir, "done.json"))
     present, missing = [], []
     for rep in spec.representations:
@@ -197,7 +208,9 @@ def trial_status(trial: Trial, spec: SweepSpec) -> dict:
             hits = glob.glob(os.path.join(glob.escape(trial.results_dir), glob.escape(trial.trial_id) + "-" + "?" * 8,
                                           f"{rep}__{metric}.json"))
             (present if hits else missing).append(hits[0] if hits else f"{rep}__{metric}")
-    return {"trained": trained, "records": present, "missing": missing, "complete": trained and not missing}
+    failed = [p for p in present if _record_failed(p)]
+    return {"trained": trained, "records": present, "failed": failed, "missing": missing,
+            "finished": trained and not missing, "complete": trained and not missing and not failed}
 
 
 def _event(spec: SweepSpec, trial: Trial, **event: Any) -> None:
@@ -339,14 +352,14 @@ def _trial(params: dict, *, spec_dict: dict, crashes: dict, scratch: str | None 
 
         from benchmark.metrics import evaluate
 
-        before = set(status["records"])
+        before = set(status["records"]) - set(status["failed"])  # ok records are never rewritten
         # All metrics and representations in one call: they share one encoding of the dataset's grid.
         evaluate(run_dir, metrics=list(spec.metrics), representation=list(spec.representations),
                  seed=spec.eval_seed, results_dir=trial.results_dir, device=config.device,
                  **{k: dict(v) for k, v in spec.overrides.items()})
         after = trial_status(trial, spec)
         written = sorted(set(after["records"]) - before)
-        failed = [p for p in after["records"] if _record_failed(p)]
+        failed = after["failed"]
         for d in sorted({os.path.dirname(p) for p in written}):
             push(d)
         event(event="evaluated", written=[os.path.relpath(p, trial.results_dir) for p in written],
@@ -475,7 +488,7 @@ def _hms(seconds: float) -> str:
 # -- the driver -------------------------------------------------------------------------------------------------
 
 
-def _init_ray(address: str | None, num_cpus: int | None, out: TextIO | None = None) -> bool:
+def init_ray(address: str | None, num_cpus: int | None, out: TextIO | None = None) -> bool:
     """Start a local Ray sized to the machine (address None) or join a cluster. Returns True if we started it."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
@@ -501,6 +514,13 @@ def _init_ray(address: str | None, num_cpus: int | None, out: TextIO | None = No
         print(f"ray: {how}: {len(ray.nodes())} node(s), {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs",
               file=out, flush=True)
     return started
+
+
+def shutdown_ray() -> None:
+    """Disconnect from Ray; a local instance this process started stops with it (never ``ray stop``)."""
+    import ray
+
+    ray.shutdown()
 
 
 def run_sweep(
@@ -554,7 +574,7 @@ def run_sweep(
           f"{spec.root}", file=out, flush=True)
 
     if incomplete:
-        _init_ray(address, num_cpus, out)
+        init_ray(address, num_cpus, out)
         from ray import tune
 
         trainable = tune.with_resources(
@@ -628,8 +648,8 @@ def run_sweep(
         remote.pull_status(trials)
     for t in local_trials:
         st = trial_status(t, local)
-        (outcome.done if st["complete"] else outcome.incomplete).append(t.trial_id)
-        outcome.failed_records += [p for p in st["records"] if _record_failed(p)]
+        (outcome.done if st["finished"] else outcome.incomplete).append(t.trial_id)
+        outcome.failed_records += st["failed"]
     if outcome.incomplete and not outcome.errors and not outcome.interrupted:
         outcome.interrupted = True  # Tune stopped early (e.g. a SIGINT it handled itself)
     outcome.elapsed_s = time.monotonic() - t0
@@ -750,8 +770,9 @@ def print_outcome(spec: SweepSpec, outcome: SweepOutcome, out: TextIO | None = N
     print(f"results:         {spec.results_dir}", file=out)
     if outcome.report:
         print(f"report:          {outcome.report}", file=out)
-    if outcome.incomplete:
-        print(f"continue with:   dbench sweep {spec.source} --storage {spec.storage} --resume", file=out)
+    if outcome.incomplete or outcome.failed_records:
+        print(f"continue with:   dbench sweep {spec.source} --storage {spec.storage} --resume"
+              + ("  (retries the failed records)" if outcome.failed_records else ""), file=out)
     local_results = outcome.local_results_dir or spec.results_dir
     table = results_table(local_results) if os.path.isdir(local_results) else None
     if table is not None:

@@ -182,3 +182,29 @@ def test_cli_bad_spec_fails_before_ray_starts(tmp_path):
 def test_missing_spec_names_the_presets():
     with pytest.raises(SpecError, match="preset name .*locatello_beta_vae.*quick"):
         load_spec("nope_not_here")
+
+
+def test_trial_status_reads_the_storage(tmp_path):
+    import json
+
+    from benchmark.sweeps.tune import trial_status
+
+    spec = parse_spec({**_spec(storage={"path": str(tmp_path)}),
+                       "evaluation": {"metrics": ["mig", "sap"], "representations": ["mean"]}})
+    t = spec.trials()[0]
+    st = trial_status(t, spec)
+    assert (st["trained"], st["complete"], st["missing"]) == (False, False, ["mean__mig", "mean__sap"])
+    os.makedirs(t.run_dir)
+    open(os.path.join(t.run_dir, "done.json"), "w").write("{}")
+    rid = os.path.join(t.results_dir, t.trial_id + "-0123abcd")
+    os.makedirs(rid)
+    json.dump({"status": "ok"}, open(os.path.join(rid, "mean__mig.json"), "w"))
+    json.dump({"status": "failed", "error": "x"}, open(os.path.join(rid, "mean__sap.json"), "w"))
+    # another trial's records (same prefix, longer id) are not this trial's
+    other = os.path.join(t.results_dir, t.trial_id + "-0123abcd-ffffffff")
+    os.makedirs(other)
+    st = trial_status(t, spec)
+    assert st["trained"] and st["finished"] and not st["complete"] and st["missing"] == []
+    assert st["failed"] == [os.path.join(rid, "mean__sap.json")]
+    json.dump({"status": "ok"}, open(os.path.join(rid, "mean__sap.json"), "w"))
+    assert trial_status(t, spec)["complete"]
