@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+# The process umask, read once at import (reading it means setting it, which is not thread-safe).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
@@ -27,6 +32,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp creates 0600 files; give the final file the usual permissions (0666 minus the umask).
+    os.chmod(tmp_path, 0o666 & ~_UMASK)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -81,7 +88,7 @@ def environment_versions() -> dict[str, str]:
     try:
         import torch
 
-        versions["torch"] = torch.__version__
+        versions["torch"] = str(torch.__version__)
     except ImportError:  # the datasets and metrics layers work without torch
         versions["torch"] = "absent"
     return versions

@@ -29,7 +29,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -112,11 +114,6 @@ def open_dataset(config: TrainConfig) -> datasets.GroundTruthDataset:
         return datasets.get(config.dataset, path=config.dataset_path, cache=True)
     except TypeError:
         raise ValueError(f"TrainConfig.dataset_cache: dataset {config.dataset!r} has no cache option; set dataset_cache false") from None
-
-
-def config_json(config: TrainConfig) -> dict[str, Any]:
-    """What ``config.json`` holds: every config field plus ``env.<package>`` versions."""
-    return {**config.to_dict(), **{f"env.{k}": str(v) for k, v in environment_versions().items()}}
 
 
 def read_config(run_dir: str | os.PathLike) -> TrainConfig:
@@ -233,6 +230,54 @@ def read_log(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------- training
+class _Prefetcher:
+    """Draws batches from a batch stream in a background thread, up to ``depth`` ahead of the training step.
+
+    Rendering or gathering the next batch then overlaps the forward/backward pass (numpy and torch release
+    the GIL). The stream is touched by the worker thread only, in order, so the batches are exactly the
+    stream's; :attr:`state` is the stream state right after the last batch handed out — what a checkpoint
+    must store so that a resumed run draws the next batch, not one the worker had drawn ahead.
+    """
+
+    def __init__(self, stream: Any, depth: int = 2):
+        self._stream = stream
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self.state = stream.state_dict()
+        self._thread = threading.Thread(target=self._work, name="dbench-batches", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: tuple) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _work(self) -> None:
+        try:
+            while not self._stop.is_set():
+                batch = next(self._stream)
+                self._put((batch, self._stream.state_dict(), None))
+        except BaseException as e:  # handed to the training thread, which re-raises it
+            self._put((None, None, e))
+
+    def __next__(self) -> torch.Tensor:
+        batch, state, error = self._queue.get()
+        if error is not None:
+            raise error
+        self.state = state
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.state
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 def _check_resumable(config: TrainConfig, saved: TrainConfig, source: Path) -> None:
     diff = {k: v for k, v in saved.differing_fields(config).items() if k not in TrainConfig.RUNTIME_FIELDS}
     if diff:
@@ -252,7 +297,7 @@ def train(
     """Train (or resume) the run ``config`` describes in ``run_dir``; return the summary that ``done.json`` holds.
 
     If ``run_dir`` holds a checkpoint, training continues from it: the config must equal the saved one except
-    for :attr:`TrainConfig.RUNTIME_FIELDS` (``steps``, ``device``, ``checkpoint_every``, ``log_every``),
+    for :attr:`TrainConfig.RUNTIME_FIELDS` (``steps``, ``device``, ``checkpoint_every``, ``log_every``, ``dataset_cache``),
     otherwise :class:`ConfigMismatchError` names the differing fields. A finished run returns its summary
     without training. ``callbacks`` are objects with any of ``on_log(step, terms)`` (each logged step,
     ``terms`` the dict of a log row), ``on_checkpoint(step, run_dir)`` (after each checkpoint is on disk) and
@@ -326,7 +371,9 @@ def train(
             log_path.unlink()  # rows of an attempt that never reached a checkpoint
     with contextlib.suppress(FileNotFoundError):
         done_path.unlink()
-    atomic_write_json(config_path, config_json(config))
+    # str(): torch.__version__ is a TorchVersion object, which weights_only loading refuses.
+    versions = {k: str(v) for k, v in environment_versions().items()}
+    atomic_write_json(config_path, {**config.to_dict(), **{f"env.{k}": v for k, v in versions.items()}})
 
     step_model = torch.compile(model) if config.compile else model
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16)
@@ -377,9 +424,10 @@ def train(
         pending_first += len(pending)
         pending, pending_c = [], []
 
+    batches = _Prefetcher(stream) if config.steps > start else None
     try:
         for t in range(start, config.steps):
-            images = next(stream)
+            images = next(batches)
             if config.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             noise = torch.randn(batch_shape, generator=noise_gen, device=device)
@@ -401,12 +449,14 @@ def train(
                 _append_rows(log_path, rows)
                 rows.clear()
                 elapsed = elapsed_before + time.perf_counter() - t0
-                _save_checkpoint(ckpt_path, _checkpoint_dict(config, model, optimizer, noise_gen, stream, step, elapsed, last_terms, device))
+                _save_checkpoint(ckpt_path, _checkpoint_dict(config, model, optimizer, noise_gen, batches, step, elapsed, last_terms, device, versions))
                 _call(callbacks, "on_checkpoint", step, str(run_dir))
         if start == config.steps and not ckpt_path.exists():  # a zero-step run still leaves a loadable model
-            _save_checkpoint(ckpt_path, _checkpoint_dict(config, model, optimizer, noise_gen, stream, 0, 0.0, None, device))
+            _save_checkpoint(ckpt_path, _checkpoint_dict(config, model, optimizer, noise_gen, stream, 0, 0.0, None, device, versions))
             _call(callbacks, "on_checkpoint", 0, str(run_dir))
     finally:
+        if batches is not None:
+            batches.close()
         if bar is not None:
             bar.close()
 
@@ -434,6 +484,7 @@ def _checkpoint_dict(
     elapsed: float,
     last_terms: dict[str, float] | None,
     device: torch.device,
+    versions: dict[str, str],
 ) -> dict[str, Any]:
     return {
         "format": CHECKPOINT_FORMAT,
@@ -446,8 +497,7 @@ def _checkpoint_dict(
         "data": stream.state_dict(),
         "elapsed_s": float(elapsed),
         "last_terms": last_terms,
-        # str(): torch.__version__ is a TorchVersion object, which weights_only loading refuses.
-        "versions": {k: str(v) for k, v in environment_versions().items()},
+        "versions": versions,
     }
 
 

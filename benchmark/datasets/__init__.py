@@ -1,7 +1,17 @@
 """Ground-truth datasets: the official files and their offline procedural twins.
 
 ``get(name, path=None, **options)`` returns a :class:`GroundTruthDataset`; ``DATASETS`` maps each
-registered name to its constructor.
+registered name to its constructor:
+
+- ``dsprites``: the official npz/hdf5 file (``path``, ``$DBENCH_DATA_DIR`` or ``~/.cache/dbench/data``).
+- ``dsprites_procedural``: the same grid drawn offline; ``cache=True`` builds/reuses the bit-packed full grid
+  (the fast path for training), ``cache_dir=`` chooses its folder.
+- ``shapes3d``: the official ``3dshapes.h5``; ``cache=True`` converts it once to a memory-mapped ``.npy``.
+- ``shapes3d_procedural``: a STAND-IN on the same grid (not comparable with published results);
+  ``cache=True`` stores its geometry table.
+
+Real-file datasets raise ``benchmark.datasets._files.DatasetFileError`` (a ValueError) at load time with
+the path, the problem and the remedy.
 """
 
 from __future__ import annotations
@@ -32,11 +42,24 @@ def get(name: str, path: Any = None, **options: Any) -> GroundTruthDataset:
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}") from None
     if path is not None:
+        if getattr(constructor, "FILE_SPEC", None) is None:
+            real = sorted(n for n, c in DATASETS.items() if getattr(c, "FILE_SPEC", None) is not None)
+            raise ValueError(f"dataset {name!r} is drawn offline and takes no path; real-file datasets: {', '.join(real)}")
         options["path"] = path
     return constructor(**options)
 
 
 # Importing the dataset modules registers them (they import ``register`` from this module, defined above).
-from benchmark.datasets import dsprites  # noqa: E402,F401
+from benchmark.datasets import dsprites, shapes3d  # noqa: E402,F401
+from benchmark.datasets._files import DatasetFileError, DatasetFileNotFoundError  # noqa: E402
 
-__all__ = ["DATASETS", "BatchStream", "GroundTruthDataset", "get", "grid_strides", "register"]
+__all__ = [
+    "DATASETS",
+    "BatchStream",
+    "DatasetFileError",
+    "DatasetFileNotFoundError",
+    "GroundTruthDataset",
+    "get",
+    "grid_strides",
+    "register",
+]

@@ -7,6 +7,7 @@ to do: where to get the official file, or which offline procedural twin to use i
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from dataclasses import dataclass
@@ -216,8 +217,7 @@ def derive_grid(classes: np.ndarray, values: np.ndarray | None, path: Path, spec
         col = int(np.argmax(mins != 0))
         raise DatasetFileError(path, f"factor {names[col]!r} classes start at {mins[col]}, expected 0", spec)
     sizes = classes.max(axis=0).astype(np.int64) + 1
-    total = int(np.prod(sizes))
-    expected = None
+    total = math.prod(int(x) for x in sizes)  # Python ints: a corrupt class value must not overflow
     if total == n:
         expected_idx = np.arange(n, dtype=np.int64)
         idx = classes.astype(np.int64) @ grid_strides(sizes)

@@ -42,6 +42,10 @@ class GroundTruthDataset(abc.ABC):
     pixel_max: int = 255
     source: str = "procedural"
     stand_in: bool = False
+    title: str = ""  # human-readable line for records and reports; stand-ins say so here
+    class_names: dict[str, tuple[str, ...]] = {}  # readable names of categorical classes, e.g. {"shape": (...)}
+    preview_factors: tuple[int, ...] | None = None  # the fixed classes `dbench datasets show` uses by default
+    FILE_SPEC: Any = None  # real-file datasets: their _files.FileSpec (official names, URL, offline twin)
 
     # ------------------------------------------------------------------ grid and index maths
     def __len__(self) -> int:
@@ -151,9 +155,15 @@ class GroundTruthDataset(abc.ABC):
         return BatchStream(self, batch_size, seed, device)
 
     def describe(self) -> dict[str, Any]:
-        """Provenance recorded with every result: name, source, whether it is a stand-in, the grid."""
+        """Provenance recorded with every result.
+
+        Keys: ``name`` (registry name), ``title`` (human-readable; a stand-in's says so), ``source``
+        (``"file:<path>"``, ``"procedural"`` or ``"procedural stand-in"``), ``stand_in`` (bool),
+        ``factor_names``, ``factor_sizes``; subclasses add their own (e.g. ``official_grid``, ``note``).
+        """
         return {
             "name": self.name,
+            "title": self.title or self.name,
             "source": self.source,
             "stand_in": bool(self.stand_in),
             "factor_names": list(self.factor_names),

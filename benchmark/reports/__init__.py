@@ -1,1 +1,18 @@
-"""(filled in by its issue)"""
+"""Reports: result records → tables, figures and a self-contained HTML page.
+
+``load_results(paths) -> DataFrame`` (one row per record file), ``runs_table`` (one row per run and
+representation), ``aggregate``/``ranking``/``problems_table`` and the writers in :mod:`.tables`, the
+figures in :mod:`.plots`, the page in :mod:`.html`, and ``write_report`` (what ``dbench report`` runs).
+Plotting modules are imported lazily so ``load_results`` stays light.
+"""
+
+from benchmark.reports.results import load_results, runs_table
+
+__all__ = ["load_results", "runs_table", "write_report"]
+
+
+def write_report(*args, **kwargs):
+    """See :func:`benchmark.reports.report.write_report`."""
+    from benchmark.reports.report import write_report as _write_report
+
+    return _write_report(*args, **kwargs)

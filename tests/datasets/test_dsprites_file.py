@@ -38,8 +38,11 @@ def _check_right_images(ds, arrays):
     np.testing.assert_array_equal(ds.index_to_factors(np.arange(len(ds))), classes[:, 1:])
 
 
-def test_npz_with_pickled_metadata_loads_without_pickle(npz, arrays):
-    ds = get("dsprites", path=npz)
+def test_npz_with_pickled_metadata_loads_without_pickle(tmp_path, arrays):
+    npz = write_dsprites_npz(tmp_path / NPZ_NAME, *arrays, trap=True)
+    with pytest.raises(AssertionError, match="was unpickled"):  # the trap works...
+        np.load(npz, allow_pickle=True)["metadata"]
+    ds = get("dsprites", path=npz)  # ...and the loader never springs it
     assert ds.source == f"file:{npz}" and not ds.stand_in
     _check_right_images(ds, arrays)
     assert ds.describe()["official_grid"] is False

@@ -77,3 +77,16 @@ def test_generic_helper_rejects_non_mappings_and_unknown_keys():
         dataclass_from_dict(TrainConfig, [("beta", 1)], what="sweep spec")
     with pytest.raises(ValueError, match=r"grid\.yaml: unknown field\(s\) 'x'"):
         dataclass_from_dict(TrainConfig, {"x": 1}, what="grid.yaml")
+
+
+def test_config_module_does_not_import_torch():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys; from benchmark.config import TrainConfig; TrainConfig(beta=4); print('torch' in sys.modules)"
+    root = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": root}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

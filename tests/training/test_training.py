@@ -222,3 +222,67 @@ def test_200_steps_on_dsprites_procedural_lower_the_loss(tmp_path):
     assert 2000 < losses[:5].mean() < 3200
     assert losses[-20:].mean() < 0.5 * losses[:20].mean()
     assert recons[-20:].mean() < 0.5 * recons[:20].mean()
+
+
+def test_reconstruction_grid_puts_inputs_over_reconstructions(squares, tmp_path):
+    from benchmark.training import reconstruction_grid
+
+    train(_config(steps=3), tmp_path / "run", progress=False)
+    model, _ = load_model(tmp_path / "run")
+    images = squares.images(np.array([0, 50, 107]))
+    canvas = reconstruction_grid(model, images, gap=2)
+    assert canvas.shape == (2 * 64 + 3 * 2, 3 * 64 + 4 * 2, 1)
+    for i in range(3):
+        x = 2 + i * 66
+        assert np.array_equal(canvas[2:66, x : x + 64, 0], images[i, 0])
+        with torch.no_grad():
+            expected = torch.sigmoid(model.decode(model.encode(torch.from_numpy(images[i : i + 1]))[0]))[0, 0].numpy()
+        np.testing.assert_allclose(canvas[68:132, x : x + 64, 0], expected, rtol=1e-5, atol=1e-6)
+    assert (canvas[0:2] == 0.5).all() and (canvas[66:68] == 0.5).all()
+
+
+def test_speed_switches_keep_the_maths(squares, tmp_path):
+    train(_config(steps=4), tmp_path / "plain", progress=False)
+    train(_config(steps=4, channels_last=True), tmp_path / "cl", progress=False)
+    train(_config(steps=4, bf16=True), tmp_path / "bf16", progress=False)
+    plain, cl, bf16 = (_state(tmp_path / n)["model"] for n in ("plain", "cl", "bf16"))
+    # channels-last: same maths, other kernels — equal losses to float32 rounding; Adam turns rounding-level
+    # gradient differences of near-zero gradients into moves below its step size lr = 1e-4.
+    for a, b in zip(read_log(tmp_path / "plain"), read_log(tmp_path / "cl")):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5) and b["kl"] == pytest.approx(a["kl"], rel=1e-4, abs=1e-6)
+    for name, tensor in plain.items():
+        torch.testing.assert_close(cl[name], tensor, rtol=0, atol=1e-4)
+    # bf16 autocast changes numerics but not the objective: the first loss agrees to bf16 precision.
+    first_plain, first_bf16 = read_log(tmp_path / "plain")[0], read_log(tmp_path / "bf16")[0]
+    assert first_bf16["loss"] == pytest.approx(first_plain["loss"], rel=2e-2)
+    assert first_bf16["kl"] == pytest.approx(first_plain["kl"], rel=5e-2, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_compile_switch_keeps_the_maths(squares, tmp_path):
+    train(_config(steps=3), tmp_path / "plain", progress=False)
+    train(_config(steps=3, compile=True), tmp_path / "compiled", progress=False)
+    plain, compiled = (_state(tmp_path / n)["model"] for n in ("plain", "compiled"))
+    for name, tensor in plain.items():
+        torch.testing.assert_close(compiled[name], tensor, rtol=0, atol=1e-4)
+    for a, b in zip(read_log(tmp_path / "plain"), read_log(tmp_path / "compiled")):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+
+
+def test_progress_bar_and_dataset_cache_option(squares, tmp_path, capsys):
+    train(_config(steps=10, log_every=5), tmp_path / "bar", progress=True)
+    err = capsys.readouterr().err
+    assert "10/10" in err and "loss=" in err  # tqdm bar with the latest loss
+    with pytest.raises(ValueError, match="dataset 'test_squares' has no cache option; set dataset_cache false"):
+        train(_config(steps=10, dataset_cache=True), tmp_path / "cache", progress=False)
+
+
+def test_resume_drops_log_rows_written_after_the_checkpoint(squares, tmp_path):
+    train(_config(steps=20), tmp_path / "straight", progress=False)
+    run = tmp_path / "run"
+    train(_config(steps=10), run, progress=False)
+    with open(run / "log.jsonl", "a") as f:  # a crash after appending rows, mid-line, before the checkpoint
+        f.write('{"step": 11, "loss": 1.0}\n{"step": 12, "lo')
+    train(_config(steps=20), run, progress=False)
+    assert [r["step"] for r in read_log(run)] == list(range(1, 21))
+    assert read_log(run) == read_log(tmp_path / "straight")

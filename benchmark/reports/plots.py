@@ -1,0 +1,402 @@
+"""Figures for papers and report pages (matplotlib, no pyplot state: every function builds a fresh
+:class:`matplotlib.figure.Figure` and returns it; saving is the caller's, see :func:`save_figure`).
+
+Result figures take the per-run table of :func:`benchmark.reports.results.runs_table` (one row per
+run and representation, ``metric.<key>`` columns):
+
+* :func:`plot_metric_vs_hparam` — a metric against the hyperparameter (β or C_max), every seed a point
+  over a box plot, one panel per (dataset, model);
+* :func:`plot_tradeoff` — reconstruction error against each disentanglement metric, one colour per
+  hyperparameter value;
+* :func:`plot_rank_correlation` — Spearman rank correlation between metrics across all models of a
+  dataset, as in Locatello et al. 2019, Fig. 7 (https://arxiv.org/abs/1811.12359).
+
+Checkpoint figures take a loaded model (``encode(images) -> (mu, logvar)``, ``decode(z) -> logits``, torch)
+or a bare ``decode`` callable, and images ``(N, C, 64, 64)`` float32 in [0, 1]:
+
+* :func:`plot_latent_traversal` — rows = latent dimensions sorted by their KL to the prior (most
+  informative first), columns = the traversed value from −2 to 2, other dimensions fixed at the
+  posterior mean of one reference image;
+* :func:`plot_reconstructions` — inputs above their reconstructions (decoder applied to the mean).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from benchmark._io import atomic_path
+from benchmark.reports.results import HYPERPARAMETER
+from benchmark.reports.tables import DEFAULT_GROUP_BY, direction, metric_label, select_metrics
+
+HPARAM_LABEL = {"beta": r"$\beta$", "c_max": r"$C_{\max}$"}
+#: Preferred metric for choosing the best and worst seed of a setting (first one present wins).
+SELECTION_METRICS = ("mig", "dci.disentanglement", "factor_vae.eval_accuracy", "beta_vae.eval_accuracy",
+                     "mig_sampled", "sap", "reconstruction.bernoulli_nll")
+#: Keys that measure reconstruction (x axis of the trade-off plot), or are not disentanglement scores.
+_NOT_DISENTANGLEMENT = ("reconstruction.", "unsupervised.", "dci.informativeness", "explicitness.",
+                        "factor_vae.num_active_dims", "beta_vae.train", "factor_vae.train")
+
+
+def _subset(runs: pd.DataFrame, representation: str | None) -> pd.DataFrame:
+    if representation is None:
+        return runs
+    sub = runs[runs["representation"] == representation]
+    if sub.empty:
+        have = ", ".join(sorted(runs["representation"].astype(str).unique()))
+        raise ValueError(f"no runs with representation {representation!r}; the table has: {have}")
+    return sub
+
+
+def _column(runs: pd.DataFrame, key: str) -> str:
+    col = key if key.startswith("metric.") else f"metric.{key}"
+    if col not in runs.columns:
+        have = ", ".join(c.removeprefix("metric.") for c in runs.columns if c.startswith("metric."))
+        raise ValueError(f"metric {key!r} is not in the results; available keys: {have}")
+    return col
+
+
+def _hparam_axis_label(model: str) -> str:
+    name = HYPERPARAMETER.get(model)
+    return HPARAM_LABEL.get(name, name or "hyperparameter")
+
+
+def plot_metric_vs_hparam(
+    runs: pd.DataFrame, metric: str, *, representation: str | None = "mean", seed: int = 0
+) -> Figure:
+    """One panel per (dataset, model): the metric (y) per hyperparameter value (x, categorical, sorted),
+    a box plot of the seeds (median line, quartile box, 1.5·IQR whiskers) with every seed drawn as a
+    point, horizontally jittered by a ``np.random.default_rng(seed)`` so the figure is reproducible.
+
+    Axes: x label β or C_max (from the model), y label the metric with its direction arrow, title
+    ``"<dataset> · <model>"``. Raises ``ValueError`` for an unknown metric or representation.
+    """
+    col = _column(runs, metric)
+    data = _subset(runs, representation)
+    data = data[data[col].notna()]
+    if data.empty:
+        raise ValueError(f"metric {metric!r} has no values for representation {representation!r}")
+    panels = data[["dataset", "model"]].drop_duplicates().sort_values(["dataset", "model"]).to_numpy().tolist()
+    ncols = min(len(panels), 4)
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=(3.6 * ncols, 3.0 * nrows), layout="constrained")
+    rng = np.random.default_rng(seed)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (dataset, model) in zip(axes, panels):
+        d = data[(data["dataset"] == dataset) & (data["model"] == model)]
+        values = sorted(d["hparam"].dropna().unique())
+        groups = [d.loc[d["hparam"] == v, col].to_numpy(dtype=float) for v in values]
+        if not values:  # a method without a registered hyperparameter: one box for all its runs
+            values, groups = ["all"], [d[col].to_numpy(dtype=float)]
+        ax.boxplot(groups, positions=np.arange(len(groups)), widths=0.6, showfliers=False,
+                   medianprops={"color": "black"}, boxprops={"color": "0.4"}, whiskerprops={"color": "0.4"},
+                   capprops={"color": "0.4"})
+        for i, g in enumerate(groups):
+            ax.scatter(i + rng.uniform(-0.18, 0.18, len(g)), g, s=12, alpha=0.7, color="C0", zorder=3,
+                       linewidths=0)
+        ax.set_xticks(np.arange(len(groups)), [f"{v:g}" if not isinstance(v, str) else v for v in values])
+        ax.set_xlabel(_hparam_axis_label(model))
+        ax.set_ylabel(metric_label(metric))
+        ax.set_title(f"{dataset} · {model}", fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    rep = f" ({representation} representation)" if representation else ""
+    fig.suptitle(f"{metric}{rep}: every seed a point", fontsize=10)
+    return fig
+
+
+def plot_tradeoff(
+    runs: pd.DataFrame,
+    metrics: list[str] | None = None,
+    *,
+    reconstruction: str = "reconstruction.bernoulli_nll",
+    representation: str | None = "mean",
+) -> Figure:
+    """Reconstruction–disentanglement trade-off: one panel per (dataset, disentanglement metric), x = the
+    reconstruction error (``reconstruction``, lower is better), y = the metric, one point per run, one
+    colour per hyperparameter value (viridis over the sorted values of each model; marker per model),
+    with a legend of (model, value). ``metrics`` defaults to the headline disentanglement scores present.
+    """
+    xcol = _column(runs, reconstruction)
+    data = _subset(runs, representation)
+    if metrics is None:
+        metrics = [k for k in select_metrics(runs) if not k.startswith(_NOT_DISENTANGLEMENT) and direction(k) != 0]
+    cols = [_column(runs, m) for m in metrics]
+    if not cols:
+        raise ValueError("no disentanglement metric to plot against reconstruction")
+    datasets = sorted(data["dataset"].unique())
+    fig = Figure(figsize=(3.2 * len(cols) + 1.6, 2.9 * len(datasets)), layout="constrained")
+    axes = fig.subplots(len(datasets), len(cols), squeeze=False)
+    markers = {m: mk for m, mk in zip(sorted(data["model"].unique()), "os^Dvx*")}
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"]
+    from matplotlib.lines import Line2D
+
+    # colour of each (model, value): viridis over the model's sorted values. One scatter call per
+    # (panel, model) with a colour array: hundreds of small collections make saving several times slower.
+    colour_of: dict[tuple[str, float], tuple] = {}
+    handles = {}
+    for model in sorted(data["model"].unique()):
+        values = sorted(data.loc[data["model"] == model, "hparam"].dropna().unique())
+        name = HYPERPARAMETER.get(model, "")
+        for i, v in enumerate(values):
+            colour_of[(model, v)] = cmap(i / max(len(values) - 1, 1))
+            handles[f"{model} {HPARAM_LABEL.get(name, name)}={v:g}"] = Line2D(
+                [], [], linestyle="", marker=markers[model], color=colour_of[(model, v)], markersize=5)
+        if not values:
+            handles[model] = Line2D([], [], linestyle="", marker=markers[model], color="C0", markersize=5)
+    for r, dataset in enumerate(datasets):
+        d = data[data["dataset"] == dataset]
+        for c, (m, col) in enumerate(zip(metrics, cols)):
+            ax = axes[r, c]
+            for model, dm in d.groupby("model"):
+                sel = dm[dm[xcol].notna() & dm[col].notna()]
+                colours = [colour_of.get((model, v), "C0") for v in sel["hparam"]]
+                ax.scatter(sel[xcol], sel[col], s=14, alpha=0.8, c=colours, marker=markers[model], linewidths=0)
+            ax.set_xlabel(metric_label(reconstruction))
+            ax.set_ylabel(metric_label(m))
+            ax.set_title(dataset, fontsize=9)
+            ax.grid(alpha=0.3)
+    fig.legend(list(handles.values()), list(handles.keys()), loc="outside right center", fontsize=7,
+               title="setting", title_fontsize=8)
+    rep = f" ({representation} representation)" if representation else ""
+    fig.suptitle(f"Reconstruction vs disentanglement{rep}", fontsize=10)
+    return fig
+
+
+def rank_correlation(runs: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
+    """Spearman rank correlation between metric keys across the rows of ``runs`` (pairwise complete).
+
+    Keys with fewer than 3 values or no variation are dropped (their correlation is undefined).
+    """
+    keys = metrics if metrics is not None else [k for k in select_metrics(runs) if direction(k) != 0]
+    cols = [_column(runs, k) for k in keys]
+    frame = runs[cols].apply(pd.to_numeric, errors="coerce")
+    frame = frame.loc[:, (frame.notna().sum() >= 3) & (frame.nunique() > 1)]
+    corr = frame.corr(method="spearman")
+    corr.index = corr.columns = [c.removeprefix("metric.") for c in corr.columns]
+    return corr
+
+
+def plot_rank_correlation(
+    runs: pd.DataFrame, metrics: list[str] | None = None, *, representation: str | None = "mean"
+) -> Figure:
+    """Spearman rank correlation between metrics across all models of each dataset (Locatello et al.
+    2019, Fig. 7): one heat map per dataset, values in [−1, 1] printed in the cells (×100 as in the
+    paper), colour bar on the right. Axes titles ``"<dataset> (<n> models)"``; tick labels are the keys.
+    """
+    data = _subset(runs, representation)
+    datasets = sorted(data["dataset"].unique())
+    mats = {d: rank_correlation(data[data["dataset"] == d], metrics) for d in datasets}
+    k = max((len(m) for m in mats.values()), default=0)
+    if k < 2:
+        raise ValueError("rank correlation needs at least two metrics with 3 or more varying values")
+    size = 0.45 * k + 1.0
+    # room for the longest (rotated) key on both axes: about 0.07 inch per character at font size 7
+    label = 0.075 * max((len(c) for m in mats.values() for c in m.columns), default=10)
+    fig = Figure(figsize=((size + label) * len(datasets) + 1.2, size + label + 0.6), layout="constrained")
+    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    im = None
+    for ax, d in zip(axes, datasets):
+        corr = mats[d]
+        im = ax.imshow(corr.to_numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
+        ax.set_xticks(np.arange(len(corr)), corr.columns, rotation=90, fontsize=7)
+        ax.set_yticks(np.arange(len(corr)), corr.index, fontsize=7)
+        for i in range(len(corr)):
+            for j in range(len(corr)):
+                v = corr.iat[i, j]
+                if np.isfinite(v):
+                    ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6,
+                            color="white" if abs(v) > 0.6 else "black")
+        n = int((data["dataset"] == d).sum())
+        ax.set_title(f"{d} ({n} models)", fontsize=9)
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label="Spearman rank correlation")
+    rep = f" ({representation} representation)" if representation else ""
+    fig.suptitle(f"Rank correlation between metrics across models{rep}", fontsize=10)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# checkpoint figures
+
+
+def _as_tensor(images: Any):
+    import torch
+
+    t = torch.as_tensor(np.asarray(images, dtype=np.float32)) if not isinstance(images, torch.Tensor) else images
+    if t.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W) float in [0, 1], got shape {tuple(t.shape)}")
+    return t.float()
+
+
+def _to_display(x) -> np.ndarray:
+    """(C, H, W) torch/numpy in [0, 1] → (H, W) or (H, W, 3) for imshow."""
+    a = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+    a = np.clip(a, 0.0, 1.0)
+    return a[0] if a.shape[0] == 1 else np.transpose(a, (1, 2, 0))
+
+
+def _module_device(model: Any):
+    import torch
+
+    params = getattr(model, "parameters", None)
+    if callable(params):
+        for p in params():
+            return p.device
+    return torch.device("cpu")
+
+
+def plot_latent_traversal(
+    model_or_decode: Any,
+    images: Any = None,
+    *,
+    z: Any = None,
+    kl: Any = None,
+    values: Any = None,
+    reference: int = 0,
+    title: str | None = None,
+) -> Figure:
+    """Latent traversal grid: row = one latent dimension, column = the value it is set to.
+
+    Parameters
+    ----------
+    model_or_decode:
+        A model with ``encode(images) -> (mu, logvar)`` and ``decode(z) -> logits`` (torch), or a callable
+        ``decode(z (M, D) tensor) -> logits (M, C, H, W)``.
+    images:
+        ``(N, C, 64, 64)`` float32 in [0, 1] (numpy or torch). With a model: the reference code is the
+        posterior mean of ``images[reference]`` and the per-dimension KL(q(z_d|x) ‖ N(0, 1)) is averaged
+        over all ``images``. Not used with a bare decode.
+    z, kl:
+        With a bare decode: the reference code ``(D,)`` and optionally a per-dimension KL ``(D,)`` for the
+        row order (default: dimension order).
+    values:
+        The traversed values; default ``np.linspace(-2, 2, 9)`` (standard-normal prior units).
+
+    Returns
+    -------
+    A Figure with a D × len(values) grid of image axes; rows sorted by KL, most informative first; each
+    row's y label ``"z<d>\\nKL <kl>"``, top row titled with the values; pixels are sigmoid(logits).
+    """
+    import torch
+
+    values = np.linspace(-2.0, 2.0, 9) if values is None else np.asarray(values, dtype=float)
+    with torch.no_grad():
+        if hasattr(model_or_decode, "encode") and hasattr(model_or_decode, "decode"):
+            if images is None:
+                raise ValueError("plot_latent_traversal: a model needs images to encode (N, C, 64, 64)")
+            device = _module_device(model_or_decode)
+            x = _as_tensor(images).to(device)
+            mu, logvar = model_or_decode.encode(x)
+            kl_t = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0)
+            kl_np = kl_t.mean(0).cpu().numpy()
+            z_ref = mu[reference].clone()
+            decode: Callable = model_or_decode.decode
+        else:
+            if z is None:
+                raise ValueError("plot_latent_traversal: with a bare decode callable, pass the reference code z (D,)")
+            decode = model_or_decode
+            z_ref = torch.as_tensor(np.asarray(z, dtype=np.float32))
+            kl_np = np.asarray(kl, dtype=float) if kl is not None else None
+            device = torch.device("cpu")
+        dims = z_ref.shape[-1]
+        order = np.argsort(-kl_np, kind="stable") if kl_np is not None else np.arange(dims)
+        grid = z_ref.reshape(1, 1, dims).repeat(dims, len(values), 1).to(device)
+        vals = torch.as_tensor(values, dtype=grid.dtype, device=device)
+        for row, d in enumerate(order):
+            grid[row, :, d] = vals
+        flat = torch.sigmoid(decode(grid.reshape(-1, dims))).cpu()
+        out = flat.reshape(dims, len(values), *flat.shape[1:])
+    fig = Figure(figsize=(0.75 * len(values) + 0.9, 0.75 * dims + 0.6), layout="constrained")
+    axes = fig.subplots(dims, len(values), squeeze=False)
+    for row, d in enumerate(order):
+        for col in range(len(values)):
+            ax = axes[row, col]
+            img = _to_display(out[row, col])
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"{values[col]:+.1f}", fontsize=7)
+        label = f"z{d}" + (f"\nKL {kl_np[d]:.2f}" if kl_np is not None else "")
+        axes[row, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
+    fig.suptitle(title or "Latent traversals (rows sorted by KL)", fontsize=9)
+    return fig
+
+
+def plot_reconstructions(model: Any, images: Any, *, n: int = 8, title: str | None = None) -> Figure:
+    """Input/reconstruction pairs: top row the first ``n`` images, bottom row sigmoid(decode(mu)).
+
+    ``model`` has ``encode`` and ``decode`` (torch); ``images`` ``(N, C, 64, 64)`` float32 in [0, 1].
+    The rows' y labels are ``"input"`` and ``"reconstruction"``.
+    """
+    import torch
+
+    x = _as_tensor(images)[:n]
+    with torch.no_grad():
+        device = _module_device(model)
+        mu, _ = model.encode(x.to(device))
+        recon = torch.sigmoid(model.decode(mu)).cpu()
+    k = x.shape[0]
+    fig = Figure(figsize=(0.9 * k + 0.8, 2.2), layout="constrained")
+    axes = fig.subplots(2, k, squeeze=False)
+    for i in range(k):
+        for row, batch in enumerate((x, recon)):
+            img = _to_display(batch[i])
+            axes[row, i].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1,
+                                interpolation="nearest")
+            axes[row, i].set_xticks([])
+            axes[row, i].set_yticks([])
+    axes[0, 0].set_ylabel("input", fontsize=8)
+    axes[1, 0].set_ylabel("reconstruction", fontsize=8)
+    fig.suptitle(title or "Inputs and reconstructions", fontsize=9)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# choosing runs and saving
+
+
+def select_runs(
+    runs: pd.DataFrame, metric: str | None = None, *, group_by=DEFAULT_GROUP_BY, representation: str = "mean"
+) -> pd.DataFrame:
+    """The best and the worst seed of each setting by ``metric`` (in its direction), for checkpoint figures.
+
+    ``metric`` defaults to the first of :data:`SELECTION_METRICS` present. Returns the chosen rows of
+    ``runs`` with two added columns: ``which`` ("best"/"worst"; a single-seed setting gives only "best")
+    and ``selection_metric``.
+    """
+    if metric is None:
+        metric = next((m for m in SELECTION_METRICS if f"metric.{m}" in runs.columns), None)
+        if metric is None:
+            raise ValueError("no metric to choose runs by; pass metric=")
+    col = _column(runs, metric)
+    data = runs[(runs["representation"] == representation) & runs[col].notna()] if "representation" in runs else runs
+    sign = direction(metric) or 1
+    keys = [g for g in group_by if g != "representation"]
+    chosen = []
+    for _, g in data.groupby(keys, sort=True, dropna=False):
+        g = g.assign(_s=g[col] * sign).sort_values("_s", ascending=False, kind="stable")
+        chosen.append(g.iloc[[0]].assign(which="best"))
+        if len(g) > 1:
+            chosen.append(g.iloc[[-1]].assign(which="worst"))
+    if not chosen:
+        return runs.iloc[0:0].assign(which=[], selection_metric=[])
+    return pd.concat(chosen).drop(columns="_s").assign(selection_metric=metric).reset_index(drop=True)
+
+
+def save_figure(fig: Figure, stem: str | os.PathLike, formats: tuple[str, ...] = ("pdf", "png"), dpi: int = 120) -> list[str]:
+    """Save ``fig`` as ``<stem>.<fmt>`` for each format, atomically; returns the paths written."""
+    written = []
+    for fmt in formats:
+        path = f"{os.fspath(stem)}.{fmt}"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi)
+        written.append(path)
+    return written

@@ -1,0 +1,292 @@
+"""``write_report``: results directories in, a report folder out (what ``dbench report`` runs).
+
+Layout of REPORT_DIR::
+
+    report.html                       the self-contained page (format "html")
+    tables/summary.csv                long table: one row per (setting, metric key) with n, n_failed,
+                                      n_missing, mean, std (ddof=1), median, q25, q75, iqr, min, max
+    tables/runs.csv                   one row per (run, representation): every metric value  (format "csv")
+    tables/ranking.csv, failures.csv  the ranking view; every failed or missing evaluation  (format "csv")
+    tables/summary_mean_std.{md,tex}, tables/summary_median_iqr.{md,tex}, tables/ranking.{md,tex}
+    figures/*.pdf, figures/*.png      every figure, PDF for papers and PNG
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark._io import atomic_write_text
+from benchmark.reports import html as html_mod
+from benchmark.reports import plots, tables
+from benchmark.reports.results import load_results, runs_table
+
+FORMATS = ("md", "tex", "html", "csv")
+
+
+@dataclass
+class ReportResult:
+    """What :func:`write_report` wrote: the page (or None), all files, and counts for the CLI summary."""
+
+    out_dir: Path
+    html: Path | None
+    files: list[Path] = field(default_factory=list)
+    n_records: int = 0
+    n_runs: int = 0
+    n_failed: int = 0
+    n_missing: int = 0
+    unreadable: list = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def write_report(
+    results_dirs,
+    out_dir: str | os.PathLike,
+    *,
+    group_by=tables.DEFAULT_GROUP_BY,
+    metrics=None,
+    formats=FORMATS,
+    checkpoint_figures: bool = True,
+    max_checkpoint_runs: int = 24,
+    seed: int = 0,
+    jobs: int | None = None,
+) -> ReportResult:
+    """Load the records under ``results_dirs`` and write tables, figures and the page into ``out_dir``.
+
+    Parameters
+    ----------
+    results_dirs: one or several results directories (see :func:`load_results`).
+    group_by: the setting columns (default dataset, model, hparam, representation).
+    metrics: metric keys or names (see :func:`benchmark.reports.tables.select_metrics`); default headline.
+    formats: any of ``md``, ``tex``, ``html``, ``csv``; figures are always written as PDF and PNG.
+    checkpoint_figures: draw traversals and reconstructions for the best and worst seed of each setting
+        (by the first of :data:`benchmark.reports.plots.SELECTION_METRICS`) whose ``run.dir`` exists;
+        at most ``max_checkpoint_runs`` runs; skipped runs are listed on the page.
+    seed: seeds the jitter of point clouds and the choice of images for checkpoint figures.
+    jobs: processes that render the result figures (default: up to 4, one per CPU core); the output
+        does not depend on it.
+
+    Raises ``ValueError`` for an unknown format, group column or metric, or when no record was found.
+    """
+    formats = tuple(formats)
+    if jobs is None:
+        jobs = min(4, os.cpu_count() or 1)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ValueError(f"unknown report format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
+    out = Path(out_dir)
+    records = load_results(results_dirs, warn=False)
+    unreadable = records.attrs.get("unreadable", [])
+    if records.empty:
+        raise ValueError(
+            f"no result records found under {', '.join(map(str, records.attrs.get('sources', [])))}"
+            f"{f' ({len(unreadable)} unreadable file(s))' if unreadable else ''}; expected "
+            "RESULTS_DIR/<run.id>/<representation>__<metric>.json files written by `dbench evaluate`"
+        )
+    runs = runs_table(records)
+    if not tables.select_metrics(runs) and metrics is None:
+        failed = records[records["status"] == "failed"]
+        shown = "; ".join(f"{r['run.id']} {r['eval.representation']}/{r['eval.metric']}: {r.get('error', '')}"
+                          for _, r in failed.head(5).iterrows())
+        raise ValueError(f"all {len(failed)} of {len(records)} records are failed evaluations, so there is "
+                         f"nothing to tabulate; first failures: {shown}")
+    agg = tables.aggregate(runs, group_by=group_by, metrics=metrics)
+    rank = tables.ranking(agg)
+    problems = agg.attrs["problems"]
+    result = ReportResult(out_dir=out, html=None, n_records=len(records), n_runs=runs["run"].nunique(),
+                          n_failed=int((problems["kind"] == "failed").sum()),
+                          n_missing=int((problems["kind"] == "missing").sum()), unreadable=unreadable)
+
+    def put(rel: str, text: str) -> None:
+        atomic_write_text(out / rel, text)
+        result.files.append(out / rel)
+
+    if "csv" in formats:
+        put("tables/summary.csv", agg.to_csv(index=False))
+        keep = [c for c in runs.columns if not c.startswith(("protocol.", "env."))]
+        put("tables/runs.csv", runs[keep].to_csv(index=False))
+        put("tables/ranking.csv", rank.to_csv(index=False))
+        put("tables/failures.csv", problems.to_csv(index=False))
+    if "md" in formats:
+        for style in ("mean_std", "median_iqr"):
+            put(f"tables/summary_{style}.md", tables.to_markdown(agg, style))
+        put("tables/ranking.md", tables.ranking_markdown(rank))
+    if "tex" in formats:
+        for style in ("mean_std", "median_iqr"):
+            put(f"tables/summary_{style}.tex", tables.to_latex(agg, style))
+        put("tables/ranking.tex", tables.ranking_latex(rank))
+
+    figures = _result_figures(runs, agg, out, result, seed=seed, embed="html" in formats, jobs=jobs)
+    ck_figs, ck_notes = ([], ["Checkpoint figures were not requested."])
+    if checkpoint_figures:
+        ck_figs, ck_notes = _checkpoint_figures(runs, group_by, out, result, max_checkpoint_runs, seed,
+                                                embed="html" in formats)
+    figure_notes = list(result.notes)
+    result.notes += ck_notes
+    if "html" in formats:
+        page = html_mod.render_html(html_mod.PageContent(
+            runs=runs, agg=agg, rank=rank, problems=problems, figures=figures, checkpoint_figures=ck_figs,
+            checkpoint_notes=ck_notes, figure_notes=figure_notes, n_records=len(records), sources=records.attrs.get("sources", []),
+            unreadable=unreadable))
+        put("report.html", page)
+        result.html = out / "report.html"
+    return result
+
+
+def _render(fig, stem: str, out: Path, dpi: int = 100) -> tuple[bytes, list[Path]]:
+    """Write ``figures/<stem>.png`` and ``.pdf``; return the PNG bytes (for the page) and the paths."""
+    import io
+
+    from benchmark._io import atomic_write_bytes
+
+    # One PNG rendering serves both the file and the page.
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    png = buf.getvalue()
+    atomic_write_bytes(out / "figures" / f"{stem}.png", png)
+    # The layout was solved by the first save; solving it again for the PDF would double the cost.
+    fig.set_layout_engine("none")
+    pdf = plots.save_figure(fig, out / "figures" / stem, ("pdf",))
+    return png, [out / "figures" / f"{stem}.png", *map(Path, pdf)]
+
+
+def _emit(fig, stem: str, title: str, caption: str, out: Path, result: ReportResult, embed: bool):
+    import base64
+
+    png, paths = _render(fig, stem, out)
+    result.files += paths
+    return html_mod.FigureEntry(title, caption, base64.b64encode(png).decode("ascii")) if embed else None
+
+
+# The per-run table for worker processes: set before the pool forks, so workers share it copy-on-write
+# instead of receiving a pickled copy per task.
+_RUNS: pd.DataFrame | None = None
+
+
+def _figure_task(task: tuple) -> tuple:
+    """Build, save and encode one result figure (runs in a worker process or inline)."""
+    import base64
+
+    stem, title, caption, kind, kwargs, out = task
+    builder = {"box": plots.plot_metric_vs_hparam, "tradeoff": plots.plot_tradeoff,
+               "rankcorr": plots.plot_rank_correlation}[kind]
+    try:
+        fig = builder(_RUNS, **kwargs)
+    except ValueError as exc:
+        return stem, title, caption, None, [], f"no {title}: {exc}"
+    png, paths = _render(fig, stem, out)
+    return stem, title, caption, base64.b64encode(png).decode("ascii"), paths, None
+
+
+def _result_figures(runs, agg, out, result, *, seed, embed, jobs):
+    global _RUNS
+    reps = list(dict.fromkeys(runs["representation"]))
+    main_rep = "mean" if "mean" in reps else reps[0]
+    keys = agg.attrs["metrics"]
+    scored = [k for k in keys if tables.direction(k) != 0]
+    disent = [k for k in scored if not k.startswith(plots._NOT_DISENTANGLEMENT)]
+    tasks = []
+    # Box plots for the protocol's default representation only: one figure per metric key is the bulk
+    # of the rendering time, and the tables already cover the other representation.
+    for k in keys:
+        tasks.append((f"metric_vs_hparam__{_safe(k)}__{main_rep}", f"{k} against the hyperparameter",
+                      f"{main_rep} representation; boxes: median and quartiles over seeds, whiskers 1.5 IQR; "
+                      "points: individual seeds.", "box", {"metric": k, "representation": main_rep, "seed": seed}, out))
+    recon = next((k for k in ("reconstruction.bernoulli_nll", "reconstruction.mse") if f"metric.{k}" in runs), None)
+    for rep in reps:
+        if recon is not None and disent:
+            tasks.append((f"tradeoff__{rep}", f"Reconstruction–disentanglement trade-off ({rep})",
+                          "One point per run, one colour per hyperparameter value.", "tradeoff",
+                          {"metrics": disent, "reconstruction": recon, "representation": rep}, out))
+        tasks.append((f"rank_correlation__{rep}", f"Spearman rank correlation between metrics ({rep})",
+                      "Across all models of each dataset, ×100 (Locatello et al. 2019, Fig. 7).", "rankcorr",
+                      {"metrics": scored, "representation": rep}, out))
+    _RUNS = runs
+    try:
+        jobs = min(jobs or 1, len(tasks))
+        if jobs > 1 and "fork" in __import__("multiprocessing").get_all_start_methods():
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # matplotlib rendering is CPU-bound Python: processes, not threads. fork shares _RUNS.
+            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+                done = list(pool.map(_figure_task, tasks))
+        else:
+            done = [_figure_task(t) for t in tasks]
+    finally:
+        _RUNS = None
+    entries = []
+    for stem, title, caption, png64, paths, note in done:
+        if note:
+            result.notes.append(note)
+            continue
+        result.files += paths
+        if embed:
+            entries.append(html_mod.FigureEntry(title, caption, png64))
+    return entries
+
+
+def _checkpoint_figures(runs, group_by, out, result, limit, seed, embed):
+    notes: list[str] = []
+    entries = []
+    try:
+        chosen = plots.select_runs(runs, group_by=group_by)
+    except ValueError as exc:
+        return [], [f"Checkpoint figures skipped: {exc}"]
+    if chosen.empty:
+        return [], ["Checkpoint figures skipped: no run has a value of the selection metric."]
+    metric = chosen["selection_metric"].iloc[0]
+    exists = chosen["run.dir"].map(lambda p: isinstance(p, str) and os.path.isdir(p)) if "run.dir" in chosen else \
+        pd.Series(False, index=chosen.index)
+    missing = chosen[~exists]
+    if len(missing):
+        notes.append(f"{len(missing)} of {len(chosen)} chosen runs (best and worst seed of each setting by {metric}) "
+                     "have no checkpoint directory here (run.dir does not exist); their traversals and "
+                     "reconstructions are skipped: " + ", ".join(missing["run"].astype(str).head(12))
+                     + (" …" if len(missing) > 12 else ""))
+    todo = chosen[exists]
+    if len(todo) > limit:
+        notes.append(f"Only the first {limit} of {len(todo)} runs with checkpoints are drawn (max_checkpoint_runs).")
+        todo = todo.head(limit)
+    if todo.empty:
+        return [], notes
+    try:
+        from benchmark.training import load_model
+        from benchmark import datasets as ds_registry
+    except ImportError as exc:
+        return [], notes + [f"Checkpoint figures skipped: the training layer is not available ({exc})."]
+    rng = np.random.default_rng(seed)
+    cache = {}
+    for _, r in todo.iterrows():
+        run_dir = r["run.dir"]
+        try:
+            model, config = load_model(run_dir, device="cpu")
+            name = config.get("dataset") if isinstance(config, dict) else getattr(config, "dataset")
+            path = config.get("dataset_path") if isinstance(config, dict) else getattr(config, "dataset_path", None)
+            if (name, path) not in cache:
+                cache[(name, path)] = ds_registry.get(name, path=path)
+            dataset = cache[(name, path)]
+            idx = np.sort(rng.choice(len(dataset), size=8, replace=False))
+            images = dataset.images(idx)
+        except Exception as exc:  # a broken checkpoint must not sink the whole report
+            notes.append(f"{r['run']}: checkpoint figures skipped ({type(exc).__name__}: {exc}).")
+            continue
+        label = f"{r['run']} — {r['which']} seed of its setting by {metric} = {r[f'metric.{metric}']:.3g}"
+        stem = _safe(f"{r['which']}__{r['run']}")
+        fig = plots.plot_latent_traversal(model, images, title=f"Traversals: {r['run']}")
+        entries.append(_emit(fig, f"checkpoints/traversal__{stem}", f"Latent traversal, {label}",
+                             "Rows: latent dimensions sorted by KL (mean over 8 images); columns: value −2…2; "
+                             "other dimensions at the posterior mean of the first image.", out, result, embed))
+        fig = plots.plot_reconstructions(model, images, title=f"Reconstructions: {r['run']}")
+        entries.append(_emit(fig, f"checkpoints/reconstructions__{stem}", f"Inputs and reconstructions, {label}",
+                             "Top: inputs; bottom: sigmoid(decode(posterior mean)).", out, result, embed))
+    return [e for e in entries if e is not None], notes

@@ -1,0 +1,128 @@
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from benchmark.reports import load_results, runs_table
+from benchmark.reports import plots as P
+
+
+@pytest.fixture
+def runs(grid_results):
+    return runs_table(load_results(grid_results))
+
+
+def _visible(fig):
+    return [ax for ax in fig.axes if ax.get_visible()]
+
+
+def test_metric_vs_hparam_panels_boxes_and_every_seed(runs):
+    fig = P.plot_metric_vs_hparam(runs, "mig")
+    assert isinstance(fig, Figure)
+    axes = _visible(fig)
+    assert [ax.get_title() for ax in axes] == ["dsprites_procedural · annealed_vae", "dsprites_procedural · beta_vae"]
+    assert [ax.get_xlabel() for ax in axes] == [r"$C_{\max}$", r"$\beta$"]
+    assert all(ax.get_ylabel() == "mig ↑" for ax in axes)
+    beta = axes[1]
+    assert [t.get_text() for t in beta.get_xticklabels()] == ["1", "4"]
+    points = np.concatenate([c.get_offsets()[:, 1] for c in beta.collections])
+    assert sorted(points) == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])  # every seed drawn
+    fig2 = P.plot_metric_vs_hparam(runs, "reconstruction.bernoulli_nll")
+    assert _visible(fig2)[0].get_ylabel() == "reconstruction.bernoulli_nll ↓"
+    with pytest.raises(ValueError, match="not in the results"):
+        P.plot_metric_vs_hparam(runs, "dci.disentanglement")
+
+
+def test_tradeoff_axes_and_one_colour_per_value(runs):
+    fig = P.plot_tradeoff(runs, ["mig"])
+    (ax,) = _visible(fig)
+    assert ax.get_xlabel() == "reconstruction.bernoulli_nll ↓" and ax.get_ylabel() == "mig ↑"
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == [r"annealed_vae $C_{\max}$=25", r"annealed_vae $C_{\max}$=50", r"beta_vae $\beta$=1",
+                      r"beta_vae $\beta$=4"]
+    colours = {tuple(np.round(fc, 3)) for c in ax.collections for fc in c.get_facecolors()}
+    assert len(colours) == 2  # viridis ends per model: same positions for each model's 2 values
+    handle_colours = [tuple(np.round(h.get_color(), 3)) for h in fig.legends[0].legend_handles]
+    assert handle_colours[0] == handle_colours[2] and handle_colours[0] != handle_colours[1]
+    n_points = sum(len(c.get_offsets()) for c in ax.collections)
+    assert n_points == 9  # runs with both mig and reconstruction: 3 + 2 + 1 + 3
+
+
+def test_rank_correlation_matrix_and_figure(runs):
+    corr = P.rank_correlation(runs, ["mig", "reconstruction.bernoulli_nll", "reconstruction.mse"])
+    # nll and mse are the same ranking here (mse = nll / 1000)
+    assert corr.loc["reconstruction.bernoulli_nll", "reconstruction.mse"] == pytest.approx(1.0)
+    assert np.allclose(np.diag(corr.to_numpy()), 1.0)
+    fig = P.plot_rank_correlation(runs, ["mig", "reconstruction.bernoulli_nll", "reconstruction.mse"])
+    ax = fig.axes[0]
+    assert ax.get_title() == "dsprites_procedural (11 models)"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["mig", "reconstruction.bernoulli_nll", "reconstruction.mse"]
+    assert fig.axes[-1].get_ylabel() == "Spearman rank correlation"  # the colour bar
+
+
+class TinyVAE(torch.nn.Module):
+    """Encoder: mean = first 3 pixels scaled, log-variance fixed so dim 1 has the largest KL."""
+
+    def __init__(self):
+        super().__init__()
+        self.dec = torch.nn.Linear(3, 1 * 64 * 64)
+        torch.nn.init.zeros_(self.dec.weight)
+        torch.nn.init.zeros_(self.dec.bias)
+        with torch.no_grad():
+            self.dec.weight[:, 0] = 1.0
+
+    def encode(self, x):
+        mu = x.flatten(1)[:, :3] * torch.tensor([0.1, 3.0, 1.0])
+        return mu, torch.zeros_like(mu)
+
+    def decode(self, z):
+        return self.dec(z).reshape(-1, 1, 64, 64)
+
+
+def test_latent_traversal_rows_sorted_by_kl_columns_minus2_to_2():
+    images = torch.full((4, 1, 64, 64), 0.5)
+    fig = P.plot_latent_traversal(TinyVAE(), images)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 3 * 9
+    row_labels = [fig.axes[r * 9].get_ylabel().split("\n")[0] for r in range(3)]
+    assert row_labels == ["z1", "z2", "z0"]  # KL = mu²/2: 1.125, 0.125, 0.00125
+    assert [fig.axes[c].get_title() for c in (0, 4, 8)] == ["-2.0", "+0.0", "+2.0"]
+    # dim 0 drives the decoder: its row goes from dark (z0 = -2) to bright (z0 = +2)
+    row_z0 = [fig.axes[2 * 9 + c].get_images()[0].get_array() for c in (0, 8)]
+    assert row_z0[0].mean() == pytest.approx(1 / (1 + np.exp(2.0)), abs=1e-5)
+    assert row_z0[1].mean() == pytest.approx(1 / (1 + np.exp(-2.0)), abs=1e-5)
+
+
+def test_latent_traversal_with_a_bare_decode_callable():
+    decode = TinyVAE().decode
+    fig = P.plot_latent_traversal(decode, z=np.zeros(3), kl=[0.1, 0.0, 2.0], values=[-2, 0, 2])
+    assert len(fig.axes) == 9
+    assert [fig.axes[r * 3].get_ylabel().split("\n")[0] for r in range(3)] == ["z2", "z0", "z1"]
+    with pytest.raises(ValueError, match="reference code z"):
+        P.plot_latent_traversal(decode)
+
+
+def test_reconstructions_pairs():
+    images = np.random.default_rng(0).uniform(size=(5, 1, 64, 64)).astype(np.float32)
+    fig = P.plot_reconstructions(TinyVAE(), images, n=4)
+    assert len(fig.axes) == 8
+    assert fig.axes[0].get_ylabel() == "input" and fig.axes[4].get_ylabel() == "reconstruction"
+    np.testing.assert_allclose(fig.axes[1].get_images()[0].get_array(), images[1, 0], atol=1e-6)
+    with pytest.raises(ValueError, match="shape"):
+        P.plot_reconstructions(TinyVAE(), images[0])
+
+
+def test_select_runs_best_and_worst_seed_in_direction(runs):
+    chosen = P.select_runs(runs, "mig")
+    got = {(r["hparam"], r["which"]): r["seed"] for _, r in chosen.iterrows()}
+    assert got[(1.0, "best")] == 2 and got[(1.0, "worst")] == 0  # mig 0.6 vs 0.1
+    assert got[(25.0, "best")] == 0 and (25.0, "worst") not in got  # a single seed with a value
+    chosen = P.select_runs(runs, "reconstruction.bernoulli_nll")  # lower is better
+    got = {(r["hparam"], r["which"]): r["seed"] for _, r in chosen.iterrows()}
+    assert got[(1.0, "best")] == 1 and got[(1.0, "worst")] == 2  # nll 20 vs 40
+
+
+def test_save_figure_writes_pdf_and_png(runs, tmp_path):
+    paths = P.save_figure(P.plot_metric_vs_hparam(runs, "mig"), tmp_path / "f")
+    assert [p[-3:] for p in paths] == ["pdf", "png"]
+    assert open(paths[0], "rb").read(5) == b"%PDF-" and open(paths[1], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
