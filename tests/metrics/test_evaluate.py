@@ -146,7 +146,7 @@ def test_cli_evaluates_a_trained_checkpoint_end_to_end(tmp_path):
     r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 1, r.stdout + r.stderr  # two of the three checkpoints fail
     assert "missing" in r.stderr and "does not exist" in r.stderr
-    assert "corrupt" in r.stderr
+    assert "CheckpointError" in r.stderr and "checkpoint.pt" in r.stderr and "corrupt" in r.stderr
     assert "[1/3]" in r.stdout and "mean/mig: ok" in r.stdout and "sampled/reconstruction: ok" in r.stdout
 
     from benchmark.reports import load_results
