@@ -278,8 +278,10 @@ def main() -> int:
     ap.add_argument("--run-dir", default=None, help="evaluate this run instead of training a short one")
     ap.add_argument("--steps", type=int, default=300, help="steps of the short training run (default 300)")
     ap.add_argument("--skip-eval", action="store_true", help="part 1 only")
+    ap.add_argument("--skip-codes", action="store_true", help="part 2 only")
     args = ap.parse_args()
-    part1(args.quick)
+    if not args.skip_codes:
+        part1(args.quick)
     if not args.skip_eval:
         from benchmark.metrics.evaluate import resolve_device
 

@@ -25,3 +25,7 @@ def test_default_protocol_on_identity_codes_matches_the_reference_values():
     assert out["sap"] < 0.5  # single-code linear SVMs cannot separate 32-40 ordered classes
     # the full protocol touches most of the grid but encodes each image once
     assert grid.encoder_passes <= len(ds)
+    # pure noise: modularity ≈ 0.69 in the reference (the MI estimator's bias is spread evenly), chance accuracies
+    noise = code_grid(ds, "noise").representation("mean")
+    assert METRICS["modularity"].compute(ds, noise, np.random.default_rng(0))["modularity"] == pytest.approx(0.69, abs=0.03)
+    assert METRICS["beta_vae"].compute(ds, noise, np.random.default_rng(0))["beta_vae.eval_accuracy"] == pytest.approx(0.2, abs=0.03)

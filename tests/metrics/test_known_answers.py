@@ -85,3 +85,16 @@ def test_factor_vae_counts_only_the_kept_dims():
     )
     assert out["factor_vae.num_active_dims"] == 3.0
     assert out["factor_vae.eval_accuracy"] >= 0.99
+
+
+def test_sap_of_raw_class_codes_matches_the_reference_value():
+    # codes = the raw class indices (0..39), full protocol: the reference code gives ≈0.24 (PROTOCOL.md); a
+    # one-code linear SVM with C = 0.01 cannot separate 32-40 ordered classes
+    from benchmark.metrics import GridEncoding
+
+    grid = GridEncoding(DSPRITES, lambda idx: (DSPRITES.index_to_factors(idx).astype(float), np.zeros((len(idx), 5))))
+    assert 0.2 <= run_rep("sap", grid.representation("mean"))["sap"] <= 0.27
+
+
+def run_rep(metric, rep, **protocol):
+    return METRICS[metric].compute(DSPRITES, rep, np.random.default_rng(0), **protocol)
