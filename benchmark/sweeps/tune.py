@@ -730,7 +730,7 @@ def _read_records(results_dir: str):
     return pd.DataFrame(rows)
 
 
-def write_sweep_report(spec: SweepSpec, outcome: SweepOutcome, out: TextIO | None = None) -> str | None:
+def write_sweep_report(spec: SweepSpec, outcome: SweepOutcome) -> str | None:
     """Write the report of the sweep's records (``benchmark.reports``) into ``<storage>/<name>/report``.
 
     Returns the page's path (also stored in ``outcome.report``), or None when there are no records yet.
