@@ -237,7 +237,7 @@ QUICK_PROTOCOL = {
 }
 
 
-def part2(quick: bool, device: str, run_dir: str | None, steps: int) -> None:
+def part2(quick: bool, device: str, run_dir: str | None, steps: int, only: str = "all") -> None:
     from benchmark.metrics import evaluate
     from benchmark.training import train
 
@@ -248,9 +248,12 @@ def part2(quick: bool, device: str, run_dir: str | None, steps: int) -> None:
         train({"dataset": "dsprites_procedural", "model": "beta_vae", "beta": 4.0, "steps": steps, "seed": 0,
                "device": device, "checkpoint_every": steps, "log_every": max(1, steps // 10)}, run_dir, progress=False)  # fmt: skip
         print(f"\n(trained {run_dir}: {steps} steps in {time.perf_counter() - start:.0f} s)")
-    metrics = [m for m in METRICS if not (quick and m == "mig_sampled")]
+    wanted = list(METRICS) if only == "all" else only.split(",")
+    metrics = [m for m in METRICS if m in wanted and not (quick and m == "mig_sampled")]
     overrides = QUICK_PROTOCOL if quick else {}
     label = "QUICK protocol (reduced sizes, no mig_sampled)" if quick else "default protocol"
+    if only != "all":
+        label += f"; metrics limited to {only}"
     print(f"== evaluation of one dSprites model, all of {', '.join(metrics)}; mean+sampled; {label}; device {device}")
     start = time.perf_counter()
     records = evaluate(run_dir, metrics=metrics, representation="mean,sampled", seed=0, results_dir=os.path.join(tmp, "results"),
@@ -279,13 +282,14 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=300, help="steps of the short training run (default 300)")
     ap.add_argument("--skip-eval", action="store_true", help="part 1 only")
     ap.add_argument("--skip-codes", action="store_true", help="part 2 only")
+    ap.add_argument("--metrics", default="all", help="part 2: comma list of metrics (default all)")
     args = ap.parse_args()
     if not args.skip_codes:
         part1(args.quick)
     if not args.skip_eval:
         from benchmark.metrics.evaluate import resolve_device
 
-        part2(args.quick, resolve_device(args.device), args.run_dir, args.steps)
+        part2(args.quick, resolve_device(args.device), args.run_dir, args.steps, args.metrics)
     return 0
 
 
