@@ -123,9 +123,6 @@ def _add_evaluate(sub) -> None:
     add_parser(sub)
 
 
-_SUBCOMMANDS: list = [_add_train, _add_evaluate]
-
-
 # ---------------------------------------------------------------------------------------------- datasets
 def _add_datasets(sub) -> None:
     p = sub.add_parser("datasets", help="list, preview and validate the ground-truth datasets")
@@ -221,9 +218,6 @@ def _datasets_check(args) -> int:
     return 0
 
 
-_SUBCOMMANDS.append(_add_datasets)
-
-
 def _add_report(sub) -> None:
     p = sub.add_parser(
         "report",
@@ -273,8 +267,6 @@ def _run_report(args) -> int:
         print(f"report: {res.html}")
     return 0
 
-
-_SUBCOMMANDS.append(_add_report)
 
 def _add_sweep(sub) -> None:
     p = sub.add_parser(
@@ -327,6 +319,27 @@ def _run_sweep(args) -> int:
     return 0 if outcome.ok else 1
 
 
+def _add_demo(sub) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the main job on its offline default: the quick sweep, its evaluation and its report",
+        description="Train the quick preset (beta in {1, 4, 16} x 2 seeds on dsprites_procedural, short budget), "
+        "evaluate every run and write the report page. Offline, a few minutes on a 2-core CPU. Running it again "
+        "continues or reuses what is already on the storage.",
+    )
+    p.add_argument("--storage", default="demo", help="folder for runs, results and report (default: ./demo)")
+    p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all of this machine)")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args) -> int:
+    # The demo is the quick preset through the same path as `dbench sweep`; resume=True makes a second run
+    # reuse finished trials instead of refusing an existing sweep.
+    sweep_args = argparse.Namespace(spec="quick", storage=args.storage, address=None, resume=True,
+                                    dry_run=False, num_cpus=args.num_cpus, report=True)
+    return _run_sweep(sweep_args)
+
+
 def _cuda_count() -> int:
     # Counting GPUs without importing torch: the dry run must stay instant.
     import os
@@ -345,7 +358,8 @@ def _cuda_count() -> int:
     return sum(1 for line in res.stdout.splitlines() if line.startswith("GPU "))
 
 
-_SUBCOMMANDS.append(_add_sweep)
+# In the order of the flow: data, training, evaluation, sweeps (and the demo built on them), reports.
+_SUBCOMMANDS = [_add_datasets, _add_train, _add_evaluate, _add_sweep, _add_demo, _add_report]
 
 
 def main(argv: list[str] | None = None) -> int:
