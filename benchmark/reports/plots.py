@@ -105,8 +105,9 @@ def plot_metric_vs_hparam(
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
-    rep = f" ({representation} representation)" if representation else ""
-    fig.suptitle(f"{metric}{rep}: every seed a point", fontsize=10)
+    rep = f"{representation} representation, " if representation else ""
+    # Two lines: a one-panel figure is narrower than the metric name and the note on one line.
+    fig.suptitle(f"{metric}\n{rep}every seed a point", fontsize=10)
     return fig
 
 
