@@ -78,7 +78,9 @@ def compute_mig_sampled_moments(
         z: ``(N, D)`` the one sample per image; default: drawn from q(z|x) with ``rng``.
 
     Returns:
-        ``mig_sampled`` in [0, 1] and ``mig_sampled.<factor>`` in [0, 1] per included factor.
+        ``mig_sampled`` and ``mig_sampled.<factor>`` (one per included factor): >= 0 and nominally <= 1.
+        Like Chen et al.'s, the estimate is clipped at 0 only: with few samples (small ``num_samples`` or
+        small conditional subsets) sampling noise can put a sharply encoded factor's gap a little above 1.
     """
     mu = _codes.check_codes(mu, "mu")
     logvar = _codes.check_codes(logvar, "logvar")
