@@ -674,60 +674,37 @@ def _main_thread() -> bool:
 
 # -- the end of a sweep --------------------------------------------------------------------------------------
 
-# The headline value of each metric in the results table (every other key stays in the records).
-HEADLINE = {
-    "beta_vae": "metric.beta_vae.eval_accuracy",
-    "factor_vae": "metric.factor_vae.eval_accuracy",
-    "dci": "metric.dci.disentanglement",
-    "modularity": "metric.modularity",
-    "reconstruction": "metric.reconstruction.bernoulli_nll",
-    "unsupervised": "metric.unsupervised.gaussian_total_correlation",
-}
-
-
 def results_table(results_dir: str):
     """The sweep's records as one row per run (dataset, model, hyperparameter, seed) and one column per
-    ``<representation>/<metric headline key>``; None when there are no records yet."""
+    ``<representation>/<headline key>`` of each metric; None when there are no ``ok`` records yet.
+
+    Built on the reports layer: :func:`benchmark.reports.runs_table` merges the records of each run, and a
+    metric's headline key is the first of :data:`benchmark.reports.tables.HEADLINE_METRICS` it wrote (else
+    its key named like the metric, else its shortest key).
+    """
     import pandas as pd
 
-    try:
-        from benchmark.reports import load_results
-    except ImportError:  # the reports layer not installed: read the flat records directly
-        load_results = _read_records
-    df = load_results(results_dir)
-    if df is None or len(df) == 0:
+    from benchmark.reports import load_results, runs_table
+    from benchmark.reports.tables import HEADLINE_METRICS
+
+    records = load_results(results_dir)
+    if not (records["status"] == "ok").any():
         return None
-    df = df[df.get("status", "ok") == "ok"] if "status" in df else df
-    rows = []
-    for _, r in df.iterrows():
-        metric = r["eval.metric"]
-        key = HEADLINE.get(metric, f"metric.{metric}")
-        if key not in r or pd.isna(r.get(key)):
-            candidates = [c for c in r.index if c.startswith(f"metric.{metric}") and not pd.isna(r[c])]
-            if not candidates:
-                continue
-            key = sorted(candidates, key=len)[0]
-        hyper = "config.c_max" if r.get("config.model") == "annealed_vae" else "config.beta"
-        rows.append({
-            "dataset": r.get("config.dataset"), "model": r.get("config.model"),
-            "hyper": r.get(hyper), "seed": r.get("config.seed"),
-            "column": f"{r['eval.representation']}/{key[len('metric.'):]}", "value": float(r[key]),
-        })
-    if not rows:
+    runs = runs_table(records)
+    parts = []
+    for metric, keys in runs.attrs["metric_keys"].items():
+        if not keys:  # only failed records of this metric
+            continue
+        key = next((k for k in HEADLINE_METRICS if k in keys), metric if metric in keys else min(keys, key=len))
+        parts.append(pd.DataFrame({
+            "dataset": runs["dataset"], "model": runs["model"], "hyper": runs["hparam"], "seed": runs["seed"],
+            "column": runs["representation"] + "/" + key, "value": runs[f"metric.{key}"].astype(float),
+        }))
+    long = pd.concat(parts).dropna(subset=["value"]) if parts else None
+    if long is None or long.empty:
         return None
-    long = pd.DataFrame(rows)
     return long.pivot_table(index=["dataset", "model", "hyper", "seed"], columns="column", values="value",
                             aggfunc="first").sort_index()
-
-
-def _read_records(results_dir: str):
-    import pandas as pd
-
-    rows = []
-    for path in sorted(glob.glob(os.path.join(glob.escape(results_dir), "*", "*.json"))):
-        with open(path, encoding="utf-8") as f:
-            rows.append(json.load(f))
-    return pd.DataFrame(rows)
 
 
 def write_sweep_report(spec: SweepSpec, outcome: SweepOutcome) -> str | None:
