@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from benchmark.sweeps.spec import SpecError, SweepSpec, Trial
+from benchmark.sweeps.spec import SpecError, SweepSpec, Trial, join
 
 CRASH_ENV = "DBENCH_SWEEP_CRASH"
 SCRATCH_ENV = "DBENCH_SWEEP_SCRATCH"  # local mirror of URI storage (default: <cache dir>/sweep-scratch)
@@ -722,15 +722,11 @@ def write_sweep_report(spec: SweepSpec, outcome: SweepOutcome) -> str | None:
     res = write_report(local_results, report_dir)
     if spec.is_remote:
         _Remote(spec).push(report_dir)
-        page = join_uri(spec.root, "report", os.path.basename(str(res.html))) if res.html else None
+        page = join(spec.root, "report", os.path.basename(str(res.html))) if res.html else None
     else:
         page = str(res.html) if res.html else None
     outcome.report = page
     return page
-
-
-def join_uri(base: str, *parts: str) -> str:
-    return "/".join([base.rstrip("/"), *parts])
 
 
 def print_outcome(spec: SweepSpec, outcome: SweepOutcome, out: TextIO | None = None) -> None:
