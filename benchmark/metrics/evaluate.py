@@ -51,12 +51,14 @@ def parse_representations(representation: str | Sequence[str]) -> list[str]:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``; anything else unchanged."""
-    if device != "auto":
-        return device
-    import torch
+    """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``; other names checked to be usable.
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    The one resolver is :func:`benchmark.training.resolve_device` (imported here lazily); this returns its
+    device as a string, the form the records store (``protocol.mig_sampled.device``).
+    """
+    from benchmark.training import resolve_device as _resolve
+
+    return str(_resolve(device))
 
 
 #: Config fields that change how a run is executed, not the model it trains: left out of the run id.
