@@ -63,9 +63,7 @@ REPRESENTATIONS = ("mean", "sampled")
 
 # TrainConfig fields that do not change what a run computes; they are kept out of the trial hash so a sweep
 # moved to another machine (other device, other data folder) finds its own run directories again.
-OPERATIONAL_FIELDS = frozenset(
-    {"device", "dataset_path", "checkpoint_every", "log_every", "progress", "num_workers", "compile"}
-)
+OPERATIONAL_FIELDS = frozenset({"device", "dataset_path", "checkpoint_every", "log_every", "compile"})
 
 _TOP_KEYS = {
     "name": "sweep name (a folder under the storage path)",
