@@ -59,8 +59,6 @@ from typing import Any, Mapping
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
-REPRESENTATIONS = ("mean", "sampled")
-
 # TrainConfig fields that do not change what a run computes; they are kept out of the trial hash so a sweep
 # moved to another machine (other device, other data folder) finds its own run directories again.
 OPERATIONAL_FIELDS = frozenset({"device", "dataset_path", "checkpoint_every", "log_every", "compile"})
@@ -331,6 +329,7 @@ def parse_spec(data: Any, source: str = "<dict>", storage: str | None = None) ->
         raise SpecError(f"{source}: resources.gpu above 1 must be a whole number of GPUs, got {gpu}")
 
     ev = data.get("evaluation") or {}
+    from benchmark.metrics._codes import REPRESENTATIONS  # the representation kinds evaluate knows
     metrics = _metrics(ev.get("metrics", "all"), source)
     reps = ev.get("representations", ["mean"])
     if isinstance(reps, str):
