@@ -175,16 +175,12 @@ def _datasets_show(args) -> int:
 
     matplotlib.use("Agg")
     from benchmark.datasets import get
-    from benchmark.datasets._files import DatasetFileError
     from benchmark.datasets.preview import save_factor_grid
 
     try:
-        ds = get(args.name, path=args.path) if args.path else get(args.name)
+        ds = get(args.name, path=args.path)
         save_factor_grid(ds, args.out, base=args.base, max_columns=args.max_columns)
-    except DatasetFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
+    except ValueError as exc:  # DatasetFileError included
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.out} ({ds.name}: {' x '.join(map(str, ds.factor_sizes))}, source {ds.source})")
