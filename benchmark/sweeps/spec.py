@@ -99,6 +99,14 @@ class Trial:
     run_dir: str  # absolute path, or URI for remote storage
     results_dir: str
 
+    @property
+    def run_id(self) -> str:
+        """The ``run.id`` its result records carry (:func:`benchmark.metrics.evaluate.run_id` of the resolved config)."""
+        from benchmark.config import TrainConfig
+        from benchmark.metrics.evaluate import run_id
+
+        return run_id(self.run_dir, TrainConfig.from_dict(self.config).to_dict())
+
 
 @dataclass(frozen=True)
 class SweepSpec:

@@ -148,20 +148,11 @@ class _Remote:
         self.pafs.copy_files(local_path, target, source_filesystem=self.pafs.LocalFileSystem(),
                              destination_filesystem=self.fs)
 
-    def _record_dirs(self, trial_id: str) -> list[str]:
-        results = self.rpath(self.local.results_dir)
-        if self._exists(results) != self.pafs.FileType.Directory:
-            return []
-        infos = self.fs.get_file_info(self.pafs.FileSelector(results, recursive=False))
-        return [i.base_name for i in infos if i.type == self.pafs.FileType.Directory
-                and i.base_name.startswith(trial_id + "-") and len(i.base_name) == len(trial_id) + 9]
-
-    def pull_trial(self, trial_id: str) -> None:
-        local = self.local
+    def pull_trial(self, trial: Trial) -> None:
+        local, trial_id = self.local, trial.trial_id
         self.pull(os.path.join(local.runs_dir, trial_id))
         self.pull(os.path.join(local.root, "trials", f"{trial_id}.jsonl"))
-        for d in self._record_dirs(trial_id):
-            self.pull(os.path.join(local.results_dir, d))
+        self.pull(os.path.join(local.results_dir, trial.run_id))
         faults = self.rpath(local.faults_dir)
         if self._exists(faults) == self.pafs.FileType.Directory:
             for i in self.fs.get_file_info(self.pafs.FileSelector(faults)):
@@ -201,13 +192,18 @@ def trial_status(trial: Trial, spec: SweepSpec) -> dict:
     and ``complete`` (finished and every record ok: what makes a trial return at once). Failed records are
     retried by the next run of the trial (``evaluate`` recomputes records that are not ``ok``).
     """
+    from benchmark.metrics.evaluate import record_path
+
     trained = os.path.exists(os.path.join(trial.run_dir, "done.json"))
     present, missing = [], []
+    rid = trial.run_id
     for rep in spec.representations:
         for metric in spec.metrics:
-            hits = glob.glob(os.path.join(glob.escape(trial.results_dir), glob.escape(trial.trial_id) + "-" + "?" * 8,
-                                          f"{rep}__{metric}.json"))
-            (present if hits else missing).append(hits[0] if hits else f"{rep}__{metric}")
+            path = str(record_path(trial.results_dir, rid, rep, metric))
+            if os.path.exists(path):
+                present.append(path)
+            else:
+                missing.append(f"{rep}__{metric}")
     failed = [p for p in present if _record_failed(p)]
     return {"trained": trained, "records": present, "failed": failed, "missing": missing,
             "finished": trained and not missing, "complete": trained and not missing and not failed}
@@ -304,7 +300,7 @@ def _trial(params: dict, *, spec_dict: dict, crashes: dict, scratch: str | None 
     trial = trials[tid]
     remote = _Remote(spec, scratch) if spec.is_remote else None
     if remote is not None:  # work in a local mirror of this trial's part of the storage
-        remote.pull_trial(tid)
+        remote.pull_trial(trial)
         spec = remote.local
         trial = next(t for t in spec.trials() if t.trial_id == tid)
 
