@@ -80,6 +80,19 @@ def record_path(results_dir: str | os.PathLike, rid: str, representation: str, m
     return Path(results_dir) / rid / f"{representation}__{metric}.json"
 
 
+def read_ok_record(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The record at ``path`` if it is a finished ``ok`` record, else None (absent, unreadable or failed).
+
+    The one test of "this evaluation is done": :func:`evaluate` skips such records, and a sweep counts a
+    trial complete when all of its records pass it.
+    """
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):  # absent, unreadable, not JSON (JSONDecodeError is a ValueError)
+        return None
+    return record if isinstance(record, dict) and record.get("status") == "ok" else None
+
+
 # ------------------------------------------------------------------------------------- the model side
 def _model_encoder(model: Any, device: str) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
     import torch
@@ -233,15 +246,11 @@ def evaluate(
         for name in names:
             metric = METRICS[name]
             path = record_path(results_dir, rid, kind, name) if results_dir is not None else None
-            if path is not None and path.exists() and not force:
-                try:
-                    old = json.loads(path.read_text())
-                except (OSError, json.JSONDecodeError):
-                    old = None
-                if old and old.get("status") == "ok":
-                    say(f"  {kind}/{name}: exists, skipped ({path})")
-                    records.append(old)
-                    continue
+            old = read_ok_record(path) if path is not None and not force else None
+            if old is not None:
+                say(f"  {kind}/{name}: exists, skipped ({path})")
+                records.append(old)
+                continue
             params = {**metric.defaults, **overrides.get(name, {})}
             if name == "mig_sampled" and "device" not in overrides.get(name, {}):
                 params["device"] = device

@@ -192,7 +192,7 @@ def trial_status(trial: Trial, spec: SweepSpec) -> dict:
     and ``complete`` (finished and every record ok: what makes a trial return at once). Failed records are
     retried by the next run of the trial (``evaluate`` recomputes records that are not ``ok``).
     """
-    from benchmark.metrics.evaluate import record_path
+    from benchmark.metrics.evaluate import read_ok_record, record_path
 
     trained = os.path.exists(os.path.join(trial.run_dir, "done.json"))
     present, missing = [], []
@@ -204,7 +204,7 @@ def trial_status(trial: Trial, spec: SweepSpec) -> dict:
                 present.append(path)
             else:
                 missing.append(f"{rep}__{metric}")
-    failed = [p for p in present if _record_failed(p)]
+    failed = [p for p in present if read_ok_record(p) is None]
     return {"trained": trained, "records": present, "failed": failed, "missing": missing,
             "finished": trained and not missing, "complete": trained and not missing and not failed}
 
@@ -367,14 +367,6 @@ def _trial(params: dict, *, spec_dict: dict, crashes: dict, scratch: str | None 
         raise
     tune.report({**reporter._metrics("done"), "step": reporter.total, "records": len(after["records"]),
                  "failed_records": len(failed)})
-
-
-def _record_failed(path: str) -> bool:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f).get("status") != "ok"
-    except (OSError, ValueError):
-        return True
 
 
 # -- progress in the driver ------------------------------------------------------------------------------------
