@@ -123,8 +123,7 @@ def _load_run(run_dir: Path, device: str):
     from benchmark.training import load_model  # lazily: the metrics layer never imports models at import time
 
     model, config = load_model(run_dir, device)
-    cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    return model, cfg
+    return model, config.to_dict()
 
 
 def _open_dataset(dataset: Any, cfg: dict[str, Any]):
