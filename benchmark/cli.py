@@ -190,14 +190,14 @@ def _datasets_show(args) -> int:
 def _datasets_check(args) -> int:
     import numpy as np
 
-    from benchmark.datasets import DATASETS, get
+    from benchmark.datasets import DATASETS, get, real_file_datasets
     from benchmark.datasets._files import DatasetFileError
 
-    cls = DATASETS.get(args.name)
-    if cls is None or getattr(cls, "FILE_SPEC", None) is None:
-        real = sorted(n for n, c in DATASETS.items() if getattr(c, "FILE_SPEC", None) is not None)
+    real = real_file_datasets()
+    if args.name not in real:
         print(f"error: {args.name!r} is not a real-file dataset; check validates one of: {', '.join(real)}", file=sys.stderr)
         return 2
+    cls = DATASETS[args.name]
     try:
         ds = get(args.name, path=args.path)
     except DatasetFileError as exc:
