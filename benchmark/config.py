@@ -191,6 +191,10 @@ class TrainConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with ``changes`` applied, coerced and validated like :meth:`from_dict`."""
+        return type(self).from_dict({**self.to_dict(), **changes})
+
     def differing_fields(self, other: "TrainConfig") -> dict[str, tuple[Any, Any]]:
         """``{field: (self value, other value)}`` for every field that differs."""
         return {
