@@ -89,7 +89,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             run_dir = args.resume
             config = read_config(run_dir)
             if overrides:
-                config = TrainConfig.from_dict({**config.to_dict(), **overrides})
+                config = config.replace(**overrides)
         elif args.out:
             run_dir = args.out
             config = TrainConfig.from_dict(overrides, what="dbench train")
