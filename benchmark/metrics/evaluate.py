@@ -133,12 +133,12 @@ def _open_dataset(dataset: Any, cfg: dict[str, Any]):
     if dataset is None:
         if not wanted:
             raise ValueError("no dataset given and the run's config has no 'dataset' field")
-        if cfg.get("dataset_cache"):  # the run's own choice: the full-grid cache renders the grid once
-            try:
-                return datasets.get(wanted, path=cfg.get("dataset_path") or None, cache=True)
-            except TypeError:
-                pass
-        return datasets.get(wanted, path=cfg.get("dataset_path") or None)
+        from benchmark.config import TrainConfig
+        from benchmark.training import open_dataset  # lazily, like load_model
+
+        # The dataset exactly as the run trained on it (dataset, dataset_path, and its full-grid cache when
+        # the run chose dataset_cache: the grid is then rendered once).
+        return open_dataset(TrainConfig.from_dict(cfg))
     ds = datasets.get(dataset) if isinstance(dataset, str) else dataset
     if wanted and ds.name != wanted and ds.name.replace("_procedural", "") != wanted.replace("_procedural", ""):
         raise ValueError(f"the run was trained on dataset {wanted!r} but dataset {ds.name!r} was given for evaluation")
