@@ -145,16 +145,6 @@ def _open_dataset(dataset: Any, cfg: dict[str, Any]):
     return ds
 
 
-def _flat(prefix: str, d: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(f"{prefix}.{k}", v))
-        else:
-            out[f"{prefix}.{k}"] = v
-    return out
-
-
 # ------------------------------------------------------------------------------------------ evaluate
 def evaluate(
     run_dir_or_model: Any,
