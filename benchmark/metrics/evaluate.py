@@ -177,7 +177,8 @@ def evaluate(
             representations: its estimator always samples from q(z|x)).
         results_dir: where records are written (``<results_dir>/<run.id>/<repr>__<metric>.json``); None
             writes nothing. Existing ``ok`` records are skipped (and returned) unless ``force``.
-        device: torch device for the encoder/decoder and the sampled-MIG estimator (``auto`` picks cuda).
+        device: torch device for the encoder/decoder and every metric with a ``device`` protocol parameter
+            (the sampled-MIG estimator); ``auto`` picks cuda.
         run_id_override: ``run.id`` for an in-memory model (default ``"model"``).
         progress: called with one line per run and per metric (the CLI prints them).
         encode_batch_size: images per encoder call.
@@ -241,8 +242,8 @@ def evaluate(
                 records.append(old)
                 continue
             params = {**metric.defaults, **overrides.get(name, {})}
-            if name == "mig_sampled" and "device" not in overrides.get(name, {}):
-                params["device"] = device
+            if "device" in metric.defaults and "device" not in overrides.get(name, {}):
+                params["device"] = device  # a metric that computes with torch runs where the encoder runs
             rep_pos = 0 if metric.needs == "posteriors" else _codes.REPRESENTATIONS.index(kind)
             stream = [seed, metric_pos[name], rep_pos]
             rng = np.random.default_rng(np.random.SeedSequence(stream))
