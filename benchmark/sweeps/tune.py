@@ -220,11 +220,9 @@ def _event(spec: SweepSpec, trial: Trial, **event: Any) -> None:
 
 def read_events(spec: SweepSpec, trial_id: str) -> list[dict]:
     """The audit trail of one trial (see the module docstring)."""
-    path = os.path.join(spec.root, "trials", f"{trial_id}.jsonl")
-    if not os.path.exists(path):
-        return []
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    from benchmark._io import read_jsonl
+
+    return read_jsonl(os.path.join(spec.root, "trials", f"{trial_id}.jsonl"))
 
 
 def parse_crash_env(value: str | None) -> dict[str, int]:
