@@ -59,6 +59,14 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
+def read_jsonl(path: str | os.PathLike) -> list[Any]:
+    """The JSON values of a JSON-lines file, one per non-blank line; ``[]`` when the file does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def _json_default(obj: Any) -> Any:
     # numpy scalars and paths appear in configs and records; store them as plain JSON values.
     import numpy as np

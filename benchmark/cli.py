@@ -89,7 +89,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             run_dir = args.resume
             config = read_config(run_dir)
             if overrides:
-                config = TrainConfig.from_dict({**config.to_dict(), **overrides})
+                config = config.replace(**overrides)
         elif args.out:
             run_dir = args.out
             config = TrainConfig.from_dict(overrides, what="dbench train")
@@ -175,16 +175,12 @@ def _datasets_show(args) -> int:
 
     matplotlib.use("Agg")
     from benchmark.datasets import get
-    from benchmark.datasets._files import DatasetFileError
     from benchmark.datasets.preview import save_factor_grid
 
     try:
-        ds = get(args.name, path=args.path) if args.path else get(args.name)
+        ds = get(args.name, path=args.path)
         save_factor_grid(ds, args.out, base=args.base, max_columns=args.max_columns)
-    except DatasetFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
+    except ValueError as exc:  # DatasetFileError included
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.out} ({ds.name}: {' x '.join(map(str, ds.factor_sizes))}, source {ds.source})")
@@ -194,14 +190,14 @@ def _datasets_show(args) -> int:
 def _datasets_check(args) -> int:
     import numpy as np
 
-    from benchmark.datasets import DATASETS, get
+    from benchmark.datasets import DATASETS, get, real_file_datasets
     from benchmark.datasets._files import DatasetFileError
 
-    cls = DATASETS.get(args.name)
-    if cls is None or getattr(cls, "FILE_SPEC", None) is None:
-        real = sorted(n for n, c in DATASETS.items() if getattr(c, "FILE_SPEC", None) is not None)
+    real = real_file_datasets()
+    if args.name not in real:
         print(f"error: {args.name!r} is not a real-file dataset; check validates one of: {', '.join(real)}", file=sys.stderr)
         return 2
+    cls = DATASETS[args.name]
     try:
         ds = get(args.name, path=args.path)
     except DatasetFileError as exc:

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 import benchmark.datasets as datasets
-from benchmark._io import atomic_path, atomic_write_json, atomic_write_text, environment_versions
+from benchmark._io import atomic_path, atomic_write_json, atomic_write_text, environment_versions, read_jsonl
 from benchmark.config import TrainConfig
 from benchmark.models import OBJECTIVES, VAE, _seed_int, build_model, build_model_from_spec
 
@@ -223,10 +223,7 @@ def _append_rows(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def read_log(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """The rows of ``run_dir/log.jsonl`` as dicts (empty if the run has not logged yet)."""
-    path = Path(run_dir) / LOG_FILE
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(Path(run_dir) / LOG_FILE)
 
 
 # ---------------------------------------------------------------------------------------------- training

@@ -35,6 +35,11 @@ def register(name: str):
     return decorator
 
 
+def real_file_datasets() -> list[str]:
+    """Sorted names of the datasets read from an official file (those with a ``FILE_SPEC``)."""
+    return sorted(n for n, c in DATASETS.items() if getattr(c, "FILE_SPEC", None) is not None)
+
+
 def get(name: str, path: Any = None, **options: Any) -> GroundTruthDataset:
     """The dataset ``name``; ``path`` points a real-file dataset at its file."""
     try:
@@ -43,8 +48,9 @@ def get(name: str, path: Any = None, **options: Any) -> GroundTruthDataset:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}") from None
     if path is not None:
         if getattr(constructor, "FILE_SPEC", None) is None:
-            real = sorted(n for n, c in DATASETS.items() if getattr(c, "FILE_SPEC", None) is not None)
-            raise ValueError(f"dataset {name!r} is drawn offline and takes no path; real-file datasets: {', '.join(real)}")
+            raise ValueError(
+                f"dataset {name!r} is drawn offline and takes no path; real-file datasets: {', '.join(real_file_datasets())}"
+            )
         options["path"] = path
     return constructor(**options)
 
@@ -61,5 +67,6 @@ __all__ = [
     "GroundTruthDataset",
     "get",
     "grid_strides",
+    "real_file_datasets",
     "register",
 ]

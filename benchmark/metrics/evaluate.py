@@ -51,12 +51,14 @@ def parse_representations(representation: str | Sequence[str]) -> list[str]:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``; anything else unchanged."""
-    if device != "auto":
-        return device
-    import torch
+    """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``; other names checked to be usable.
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    The one resolver is :func:`benchmark.training.resolve_device` (imported here lazily); this returns its
+    device as a string, the form the records store (``protocol.mig_sampled.device``).
+    """
+    from benchmark.training import resolve_device as _resolve
+
+    return str(_resolve(device))
 
 
 #: Config fields that change how a run is executed, not the model it trains: left out of the run id.
@@ -76,6 +78,19 @@ def run_id(run_dir: str | os.PathLike, config: dict[str, Any]) -> str:
 
 def record_path(results_dir: str | os.PathLike, rid: str, representation: str, metric: str) -> Path:
     return Path(results_dir) / rid / f"{representation}__{metric}.json"
+
+
+def read_ok_record(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The record at ``path`` if it is a finished ``ok`` record, else None (absent, unreadable or failed).
+
+    The one test of "this evaluation is done": :func:`evaluate` skips such records, and a sweep counts a
+    trial complete when all of its records pass it.
+    """
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):  # absent, unreadable, not JSON (JSONDecodeError is a ValueError)
+        return None
+    return record if isinstance(record, dict) and record.get("status") == "ok" else None
 
 
 # ------------------------------------------------------------------------------------- the model side
@@ -108,8 +123,7 @@ def _load_run(run_dir: Path, device: str):
     from benchmark.training import load_model  # lazily: the metrics layer never imports models at import time
 
     model, config = load_model(run_dir, device)
-    cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    return model, cfg
+    return model, config.to_dict()
 
 
 def _open_dataset(dataset: Any, cfg: dict[str, Any]):
@@ -119,26 +133,16 @@ def _open_dataset(dataset: Any, cfg: dict[str, Any]):
     if dataset is None:
         if not wanted:
             raise ValueError("no dataset given and the run's config has no 'dataset' field")
-        if cfg.get("dataset_cache"):  # the run's own choice: the full-grid cache renders the grid once
-            try:
-                return datasets.get(wanted, path=cfg.get("dataset_path") or None, cache=True)
-            except TypeError:
-                pass
-        return datasets.get(wanted, path=cfg.get("dataset_path") or None)
+        from benchmark.config import TrainConfig
+        from benchmark.training import open_dataset  # lazily, like load_model
+
+        # The dataset exactly as the run trained on it (dataset, dataset_path, and its full-grid cache when
+        # the run chose dataset_cache: the grid is then rendered once).
+        return open_dataset(TrainConfig.from_dict(cfg))
     ds = datasets.get(dataset) if isinstance(dataset, str) else dataset
     if wanted and ds.name != wanted and ds.name.replace("_procedural", "") != wanted.replace("_procedural", ""):
         raise ValueError(f"the run was trained on dataset {wanted!r} but dataset {ds.name!r} was given for evaluation")
     return ds
-
-
-def _flat(prefix: str, d: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(f"{prefix}.{k}", v))
-        else:
-            out[f"{prefix}.{k}"] = v
-    return out
 
 
 # ------------------------------------------------------------------------------------------ evaluate
@@ -173,7 +177,8 @@ def evaluate(
             representations: its estimator always samples from q(z|x)).
         results_dir: where records are written (``<results_dir>/<run.id>/<repr>__<metric>.json``); None
             writes nothing. Existing ``ok`` records are skipped (and returned) unless ``force``.
-        device: torch device for the encoder/decoder and the sampled-MIG estimator (``auto`` picks cuda).
+        device: torch device for the encoder/decoder and every metric with a ``device`` protocol parameter
+            (the sampled-MIG estimator); ``auto`` picks cuda.
         run_id_override: ``run.id`` for an in-memory model (default ``"model"``).
         progress: called with one line per run and per metric (the CLI prints them).
         encode_batch_size: images per encoder call.
@@ -231,18 +236,14 @@ def evaluate(
         for name in names:
             metric = METRICS[name]
             path = record_path(results_dir, rid, kind, name) if results_dir is not None else None
-            if path is not None and path.exists() and not force:
-                try:
-                    old = json.loads(path.read_text())
-                except (OSError, json.JSONDecodeError):
-                    old = None
-                if old and old.get("status") == "ok":
-                    say(f"  {kind}/{name}: exists, skipped ({path})")
-                    records.append(old)
-                    continue
+            old = read_ok_record(path) if path is not None and not force else None
+            if old is not None:
+                say(f"  {kind}/{name}: exists, skipped ({path})")
+                records.append(old)
+                continue
             params = {**metric.defaults, **overrides.get(name, {})}
-            if name == "mig_sampled" and "device" not in overrides.get(name, {}):
-                params["device"] = device
+            if "device" in metric.defaults and "device" not in overrides.get(name, {}):
+                params["device"] = device  # a metric that computes with torch runs where the encoder runs
             rep_pos = 0 if metric.needs == "posteriors" else _codes.REPRESENTATIONS.index(kind)
             stream = [seed, metric_pos[name], rep_pos]
             rng = np.random.default_rng(np.random.SeedSequence(stream))

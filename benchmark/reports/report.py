@@ -269,12 +269,11 @@ def _checkpoint_figures(runs, group_by, out, result, limit, seed, embed):
     for _, r in todo.iterrows():
         run_dir = r["run.dir"]
         try:
-            model, config = load_model(run_dir, device="cpu")
-            name = config.get("dataset") if isinstance(config, dict) else getattr(config, "dataset")
-            path = config.get("dataset_path") if isinstance(config, dict) else getattr(config, "dataset_path", None)
-            if (name, path) not in cache:
-                cache[(name, path)] = ds_registry.get(name, path=path)
-            dataset = cache[(name, path)]
+            model, config = load_model(run_dir, device="cpu")  # config: the run's TrainConfig
+            where = (config.dataset, config.dataset_path)
+            if where not in cache:
+                cache[where] = ds_registry.get(config.dataset, path=config.dataset_path)
+            dataset = cache[where]
             idx = np.sort(rng.choice(len(dataset), size=8, replace=False))
             images = dataset.images(idx)
         except Exception as exc:  # a broken checkpoint must not sink the whole report

@@ -59,13 +59,9 @@ from typing import Any, Mapping
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
-REPRESENTATIONS = ("mean", "sampled")
-
 # TrainConfig fields that do not change what a run computes; they are kept out of the trial hash so a sweep
 # moved to another machine (other device, other data folder) finds its own run directories again.
-OPERATIONAL_FIELDS = frozenset(
-    {"device", "dataset_path", "checkpoint_every", "log_every", "progress", "num_workers", "compile"}
-)
+OPERATIONAL_FIELDS = frozenset({"device", "dataset_path", "checkpoint_every", "log_every", "compile"})
 
 _TOP_KEYS = {
     "name": "sweep name (a folder under the storage path)",
@@ -102,6 +98,14 @@ class Trial:
     point: dict  # the grid fields of this trial only
     run_dir: str  # absolute path, or URI for remote storage
     results_dir: str
+
+    @property
+    def run_id(self) -> str:
+        """The ``run.id`` its result records carry (:func:`benchmark.metrics.evaluate.run_id` of the resolved config)."""
+        from benchmark.config import TrainConfig
+        from benchmark.metrics.evaluate import run_id
+
+        return run_id(self.run_dir, TrainConfig.from_dict(self.config).to_dict())
 
 
 @dataclass(frozen=True)
@@ -333,6 +337,7 @@ def parse_spec(data: Any, source: str = "<dict>", storage: str | None = None) ->
         raise SpecError(f"{source}: resources.gpu above 1 must be a whole number of GPUs, got {gpu}")
 
     ev = data.get("evaluation") or {}
+    from benchmark.metrics._codes import REPRESENTATIONS  # the representation kinds evaluate knows
     metrics = _metrics(ev.get("metrics", "all"), source)
     reps = ev.get("representations", ["mean"])
     if isinstance(reps, str):

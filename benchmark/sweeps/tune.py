@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from benchmark.sweeps.spec import SpecError, SweepSpec, Trial
+from benchmark.sweeps.spec import SpecError, SweepSpec, Trial, join
 
 CRASH_ENV = "DBENCH_SWEEP_CRASH"
 SCRATCH_ENV = "DBENCH_SWEEP_SCRATCH"  # local mirror of URI storage (default: <cache dir>/sweep-scratch)
@@ -148,20 +148,11 @@ class _Remote:
         self.pafs.copy_files(local_path, target, source_filesystem=self.pafs.LocalFileSystem(),
                              destination_filesystem=self.fs)
 
-    def _record_dirs(self, trial_id: str) -> list[str]:
-        results = self.rpath(self.local.results_dir)
-        if self._exists(results) != self.pafs.FileType.Directory:
-            return []
-        infos = self.fs.get_file_info(self.pafs.FileSelector(results, recursive=False))
-        return [i.base_name for i in infos if i.type == self.pafs.FileType.Directory
-                and i.base_name.startswith(trial_id + "-") and len(i.base_name) == len(trial_id) + 9]
-
-    def pull_trial(self, trial_id: str) -> None:
-        local = self.local
+    def pull_trial(self, trial: Trial) -> None:
+        local, trial_id = self.local, trial.trial_id
         self.pull(os.path.join(local.runs_dir, trial_id))
         self.pull(os.path.join(local.root, "trials", f"{trial_id}.jsonl"))
-        for d in self._record_dirs(trial_id):
-            self.pull(os.path.join(local.results_dir, d))
+        self.pull(os.path.join(local.results_dir, trial.run_id))
         faults = self.rpath(local.faults_dir)
         if self._exists(faults) == self.pafs.FileType.Directory:
             for i in self.fs.get_file_info(self.pafs.FileSelector(faults)):
@@ -201,14 +192,19 @@ def trial_status(trial: Trial, spec: SweepSpec) -> dict:
     and ``complete`` (finished and every record ok: what makes a trial return at once). Failed records are
     retried by the next run of the trial (``evaluate`` recomputes records that are not ``ok``).
     """
+    from benchmark.metrics.evaluate import read_ok_record, record_path
+
     trained = os.path.exists(os.path.join(trial.run_dir, "done.json"))
     present, missing = [], []
+    rid = trial.run_id
     for rep in spec.representations:
         for metric in spec.metrics:
-            hits = glob.glob(os.path.join(glob.escape(trial.results_dir), glob.escape(trial.trial_id) + "-" + "?" * 8,
-                                          f"{rep}__{metric}.json"))
-            (present if hits else missing).append(hits[0] if hits else f"{rep}__{metric}")
-    failed = [p for p in present if _record_failed(p)]
+            path = str(record_path(trial.results_dir, rid, rep, metric))
+            if os.path.exists(path):
+                present.append(path)
+            else:
+                missing.append(f"{rep}__{metric}")
+    failed = [p for p in present if read_ok_record(p) is None]
     return {"trained": trained, "records": present, "failed": failed, "missing": missing,
             "finished": trained and not missing, "complete": trained and not missing and not failed}
 
@@ -224,11 +220,9 @@ def _event(spec: SweepSpec, trial: Trial, **event: Any) -> None:
 
 def read_events(spec: SweepSpec, trial_id: str) -> list[dict]:
     """The audit trail of one trial (see the module docstring)."""
-    path = os.path.join(spec.root, "trials", f"{trial_id}.jsonl")
-    if not os.path.exists(path):
-        return []
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    from benchmark._io import read_jsonl
+
+    return read_jsonl(os.path.join(spec.root, "trials", f"{trial_id}.jsonl"))
 
 
 def parse_crash_env(value: str | None) -> dict[str, int]:
@@ -304,7 +298,7 @@ def _trial(params: dict, *, spec_dict: dict, crashes: dict, scratch: str | None 
     trial = trials[tid]
     remote = _Remote(spec, scratch) if spec.is_remote else None
     if remote is not None:  # work in a local mirror of this trial's part of the storage
-        remote.pull_trial(tid)
+        remote.pull_trial(trial)
         spec = remote.local
         trial = next(t for t in spec.trials() if t.trial_id == tid)
 
@@ -371,14 +365,6 @@ def _trial(params: dict, *, spec_dict: dict, crashes: dict, scratch: str | None 
         raise
     tune.report({**reporter._metrics("done"), "step": reporter.total, "records": len(after["records"]),
                  "failed_records": len(failed)})
-
-
-def _record_failed(path: str) -> bool:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f).get("status") != "ok"
-    except (OSError, ValueError):
-        return True
 
 
 # -- progress in the driver ------------------------------------------------------------------------------------
@@ -674,60 +660,37 @@ def _main_thread() -> bool:
 
 # -- the end of a sweep --------------------------------------------------------------------------------------
 
-# The headline value of each metric in the results table (every other key stays in the records).
-HEADLINE = {
-    "beta_vae": "metric.beta_vae.eval_accuracy",
-    "factor_vae": "metric.factor_vae.eval_accuracy",
-    "dci": "metric.dci.disentanglement",
-    "modularity": "metric.modularity",
-    "reconstruction": "metric.reconstruction.bernoulli_nll",
-    "unsupervised": "metric.unsupervised.gaussian_total_correlation",
-}
-
-
 def results_table(results_dir: str):
     """The sweep's records as one row per run (dataset, model, hyperparameter, seed) and one column per
-    ``<representation>/<metric headline key>``; None when there are no records yet."""
+    ``<representation>/<headline key>`` of each metric; None when there are no ``ok`` records yet.
+
+    Built on the reports layer: :func:`benchmark.reports.runs_table` merges the records of each run, and a
+    metric's headline key is the first of :data:`benchmark.reports.tables.HEADLINE_METRICS` it wrote (else
+    its key named like the metric, else its shortest key).
+    """
     import pandas as pd
 
-    try:
-        from benchmark.reports import load_results
-    except ImportError:  # the reports layer not installed: read the flat records directly
-        load_results = _read_records
-    df = load_results(results_dir)
-    if df is None or len(df) == 0:
+    from benchmark.reports import load_results, runs_table
+    from benchmark.reports.tables import HEADLINE_METRICS
+
+    records = load_results(results_dir)
+    if not (records["status"] == "ok").any():
         return None
-    df = df[df.get("status", "ok") == "ok"] if "status" in df else df
-    rows = []
-    for _, r in df.iterrows():
-        metric = r["eval.metric"]
-        key = HEADLINE.get(metric, f"metric.{metric}")
-        if key not in r or pd.isna(r.get(key)):
-            candidates = [c for c in r.index if c.startswith(f"metric.{metric}") and not pd.isna(r[c])]
-            if not candidates:
-                continue
-            key = sorted(candidates, key=len)[0]
-        hyper = "config.c_max" if r.get("config.model") == "annealed_vae" else "config.beta"
-        rows.append({
-            "dataset": r.get("config.dataset"), "model": r.get("config.model"),
-            "hyper": r.get(hyper), "seed": r.get("config.seed"),
-            "column": f"{r['eval.representation']}/{key[len('metric.'):]}", "value": float(r[key]),
-        })
-    if not rows:
+    runs = runs_table(records)
+    parts = []
+    for metric, keys in runs.attrs["metric_keys"].items():
+        if not keys:  # only failed records of this metric
+            continue
+        key = next((k for k in HEADLINE_METRICS if k in keys), metric if metric in keys else min(keys, key=len))
+        parts.append(pd.DataFrame({
+            "dataset": runs["dataset"], "model": runs["model"], "hyper": runs["hparam"], "seed": runs["seed"],
+            "column": runs["representation"] + "/" + key, "value": runs[f"metric.{key}"].astype(float),
+        }))
+    long = pd.concat(parts).dropna(subset=["value"]) if parts else None
+    if long is None or long.empty:
         return None
-    long = pd.DataFrame(rows)
     return long.pivot_table(index=["dataset", "model", "hyper", "seed"], columns="column", values="value",
                             aggfunc="first").sort_index()
-
-
-def _read_records(results_dir: str):
-    import pandas as pd
-
-    rows = []
-    for path in sorted(glob.glob(os.path.join(glob.escape(results_dir), "*", "*.json"))):
-        with open(path, encoding="utf-8") as f:
-            rows.append(json.load(f))
-    return pd.DataFrame(rows)
 
 
 def write_sweep_report(spec: SweepSpec, outcome: SweepOutcome) -> str | None:
@@ -745,15 +708,11 @@ def write_sweep_report(spec: SweepSpec, outcome: SweepOutcome) -> str | None:
     res = write_report(local_results, report_dir)
     if spec.is_remote:
         _Remote(spec).push(report_dir)
-        page = join_uri(spec.root, "report", os.path.basename(str(res.html))) if res.html else None
+        page = join(spec.root, "report", os.path.basename(str(res.html))) if res.html else None
     else:
         page = str(res.html) if res.html else None
     outcome.report = page
     return page
-
-
-def join_uri(base: str, *parts: str) -> str:
-    return "/".join([base.rstrip("/"), *parts])
 
 
 def print_outcome(spec: SweepSpec, outcome: SweepOutcome, out: TextIO | None = None) -> None:

@@ -4,17 +4,10 @@ import os
 
 import pytest
 
-QUIET = {
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_AUTH_MODE": "disabled",
-    "RAY_LOG_TO_DRIVER": "0",
-    "RAY_AIR_NEW_OUTPUT": "0",
-    "RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS": "0",
-    "TUNE_WARN_THRESHOLD_S": "10",
-    "RAY_DISABLE_DOCKER_CPU_WARNING": "1",
-    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "1",
-    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-}
+from benchmark.sweeps.tune import LOCAL_ENV, QUIET_ENV
+
+# The settings run_sweep itself applies to a local Ray (benchmark.sweeps.tune imports no ray at import).
+QUIET = {**QUIET_ENV, **LOCAL_ENV}
 
 
 @pytest.fixture

@@ -196,12 +196,13 @@ def test_trial_status_reads_the_storage(tmp_path):
     assert (st["trained"], st["complete"], st["missing"]) == (False, False, ["mean__mig", "mean__sap"])
     os.makedirs(t.run_dir)
     open(os.path.join(t.run_dir, "done.json"), "w").write("{}")
-    rid = os.path.join(t.results_dir, t.trial_id + "-0123abcd")
+    assert t.run_id.startswith(t.trial_id + "-") and len(t.run_id) == len(t.trial_id) + 9
+    rid = os.path.join(t.results_dir, t.run_id)  # where evaluate writes the trial's records
     os.makedirs(rid)
     json.dump({"status": "ok"}, open(os.path.join(rid, "mean__mig.json"), "w"))
     json.dump({"status": "failed", "error": "x"}, open(os.path.join(rid, "mean__sap.json"), "w"))
     # another trial's records (same prefix, longer id) are not this trial's
-    other = os.path.join(t.results_dir, t.trial_id + "-0123abcd-ffffffff")
+    other = os.path.join(t.results_dir, t.run_id + "-ffffffff")
     os.makedirs(other)
     st = trial_status(t, spec)
     assert st["trained"] and st["finished"] and not st["complete"] and st["missing"] == []
