@@ -85,9 +85,10 @@ def comparability_warnings(runs: pd.DataFrame) -> list[str]:
         steps = pd.to_numeric(runs["config.steps"], errors="coerce")
         short = runs[steps < PROTOCOL_STEPS]
         if len(short):
+            low, high = int(steps[steps < PROTOCOL_STEPS].min()), int(steps[steps < PROTOCOL_STEPS].max())
+            budget = f"{low:,}" if low == high else f"{low:,}–{high:,}"
             out.append(f"{short['run'].nunique()} run(s) trained for fewer than the protocol's "
-                       f"{PROTOCOL_STEPS:,} steps ({int(steps[steps < PROTOCOL_STEPS].min()):,}–"
-                       f"{int(steps[steps < PROTOCOL_STEPS].max()):,} steps); their scores are not comparable "
+                       f"{PROTOCOL_STEPS:,} steps ({budget} steps); their scores are not comparable "
                        "with Locatello et al. 2019.")
     for col in sorted(c for c in runs.columns if c.startswith("protocol.")):
         vals = _values(runs[col])

@@ -88,7 +88,7 @@ def test_html_has_tables_protocol_provenance_and_warnings(report):
     res, page = report
     # comparability warnings
     assert "shapes3d_procedural: 3 run(s) use the procedural 3D Shapes stand-in" in page
-    assert "trained for fewer than the protocol&#x27;s 300,000 steps (2,000–2,000 steps)" in page
+    assert "trained for fewer than the protocol&#x27;s 300,000 steps (2,000 steps)" in page
     # protocol: which MIG and the metric parameters
     assert "Which MIG: <code>mig</code>: the discrete MIG of disentanglement_lib" in page
     assert "<code>mig.num_bins</code></td><td>20</td>" in page
