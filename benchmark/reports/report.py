@@ -259,11 +259,10 @@ def _checkpoint_figures(runs, group_by, out, result, limit, seed, embed):
         todo = todo.head(limit)
     if todo.empty:
         return [], notes
-    try:
-        from benchmark.training import load_model
-        from benchmark import datasets as ds_registry
-    except ImportError as exc:
-        return [], notes + [f"Checkpoint figures skipped: the training layer is not available ({exc})."]
+    # Lazy: the tables and result figures never need torch; only checkpoint figures open models.
+    from benchmark import datasets as ds_registry
+    from benchmark.training import load_model
+
     rng = np.random.default_rng(seed)
     cache = {}
     for _, r in todo.iterrows():
