@@ -375,6 +375,16 @@ def sample_codes(dataset: Any, sampler, num_points: int, rng: np.random.Generato
     return codes, factors
 
 
+def sample_train_test(dataset: Any, representation: Any, protocol: dict[str, Any], rng: np.random.Generator):
+    """``(codes_train, factors_train, codes_test, factors_test)`` of ``protocol["num_train"]`` then
+    ``protocol["num_test"]`` points drawn uniformly over the grid (in that order, from ``rng``): the split of
+    the metrics that fit on one sample and score on another (DCI, SAP, modularity/explicitness)."""
+    sampler = code_sampler(dataset, representation)
+    codes_train, factors_train = sample_codes(dataset, sampler, protocol["num_train"], rng)
+    codes_test, factors_test = sample_codes(dataset, sampler, protocol["num_test"], rng)
+    return codes_train, factors_train, codes_test, factors_test
+
+
 def resolve(metric: str, defaults: dict[str, Any], protocol: dict[str, Any]) -> dict[str, Any]:
     """Protocol defaults updated by ``protocol``; ValueError listing the valid names for an unknown one."""
     unknown = sorted(set(protocol) - set(defaults))

@@ -126,7 +126,5 @@ def compute_dci_codes(codes_train, factors_train, codes_test, factors_test, *, r
 def compute_dci(dataset: Any, representation: Any, rng: np.random.Generator, **protocol: Any) -> dict[str, float]:
     """DCI on ``num_train`` (10,000) train and ``num_test`` (5,000) test points drawn uniformly over the grid."""
     p = _codes.resolve("dci", DEFAULTS, protocol)
-    sampler = _codes.code_sampler(dataset, representation)
-    ctr, ftr = _codes.sample_codes(dataset, sampler, p["num_train"], rng)
-    cte, fte = _codes.sample_codes(dataset, sampler, p["num_test"], rng)
+    ctr, ftr, cte, fte = _codes.sample_train_test(dataset, representation, p, rng)
     return compute_dci_codes(ctr, ftr, cte, fte, rng=rng, classifier=p["classifier"])

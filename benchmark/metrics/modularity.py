@@ -98,7 +98,5 @@ def compute_modularity_codes(codes_train, factors_train, codes_test, factors_tes
 def compute_modularity(dataset: Any, representation: Any, rng: np.random.Generator, **protocol: Any) -> dict[str, float]:
     """Modularity / explicitness on ``num_train`` (10,000) / ``num_test`` (5,000) points drawn over the grid."""
     p = _codes.resolve("modularity", DEFAULTS, protocol)
-    sampler = _codes.code_sampler(dataset, representation)
-    ctr, ftr = _codes.sample_codes(dataset, sampler, p["num_train"], rng)
-    cte, fte = _codes.sample_codes(dataset, sampler, p["num_test"], rng)
+    ctr, ftr, cte, fte = _codes.sample_train_test(dataset, representation, p, rng)
     return compute_modularity_codes(ctr, ftr, cte, fte, rng=rng, num_bins=p["num_bins"])
