@@ -238,7 +238,7 @@ QUICK_PROTOCOL = {
 
 
 def part2(quick: bool, device: str, run_dir: str | None, steps: int, only: str = "all") -> None:
-    from benchmark.metrics import evaluate
+    from benchmark.evaluation import evaluate
     from benchmark.training import train
 
     tmp = tempfile.mkdtemp(prefix="dbench-bench-metrics-")
@@ -287,9 +287,9 @@ def main() -> int:
     if not args.skip_codes:
         part1(args.quick)
     if not args.skip_eval:
-        from benchmark.metrics.evaluate import resolve_device
+        from benchmark.training import resolve_device
 
-        part2(args.quick, resolve_device(args.device), args.run_dir, args.steps, args.metrics)
+        part2(args.quick, str(resolve_device(args.device)), args.run_dir, args.steps, args.metrics)
     return 0
 
 

@@ -26,7 +26,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmark.sweeps.spec import parse_spec  # noqa: E402
-from benchmark.sweeps.tune import read_events, run_sweep  # noqa: E402
+from benchmark.sweeps.storage import read_events  # noqa: E402
+from benchmark.sweeps.tune import run_sweep  # noqa: E402
 
 
 def _spec(storage, name, steps, seeds, batch_size, cpu=1.0, gpu=0.0, metrics=True, device="cpu"):
@@ -44,8 +45,7 @@ def _spec(storage, name, steps, seeds, batch_size, cpu=1.0, gpu=0.0, metrics=Tru
 
 
 def overhead(n: int, root: str) -> None:
-    from benchmark.config import TrainConfig
-    from benchmark.metrics import evaluate
+    from benchmark.evaluation import evaluate
     from benchmark.training import train
 
     spec = _spec(os.path.join(root, "suite"), "overhead", steps=5, seeds=n, batch_size=16)
@@ -63,9 +63,9 @@ def overhead(n: int, root: str) -> None:
     loop = _spec(os.path.join(root, "loop"), "overhead", steps=5, seeds=n, batch_size=16)
     t2 = time.perf_counter()
     for trial in loop.trials():
-        train(TrainConfig.from_dict(trial.config), trial.run_dir, progress=False)
-        evaluate(trial.run_dir, metrics=list(loop.metrics), representation="mean", seed=0,
-                 results_dir=trial.results_dir, **loop.overrides)
+        train(trial.config, trial.run_dir, progress=False)
+        evaluate(trial.run_dir, metrics=list(loop.evaluation.metrics), representation="mean", seed=0,
+                 results_dir=trial.results_dir, **loop.evaluation.overrides)
     t_loop = time.perf_counter() - t2
     cpus = os.cpu_count()
     print(f"scheduling overhead, {n} trivial trials (5 steps of batch 16 + MIG on 200 points each), {cpus} CPUs:")

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmark.config import TrainConfig  # noqa: E402
-from benchmark.models import OBJECTIVES, build_model  # noqa: E402
+from benchmark.models import OBJECTIVES, build_model, objective_hyperparameters  # noqa: E402
 from benchmark.training import open_dataset, resolve_device, train  # noqa: E402
 
 
@@ -53,7 +53,7 @@ def bare_loop(config: TrainConfig, device: torch.device, in_memory: int = 16) ->
         model = model.to(memory_format=torch.channels_last)
     step_model = torch.compile(model) if config.compile else model
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_eps)
-    objective = OBJECTIVES[config.model]
+    objective, hparams = OBJECTIVES[config.model], objective_hyperparameters(config)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     _sync(device)
     t0 = time.perf_counter()
@@ -61,7 +61,7 @@ def bare_loop(config: TrainConfig, device: torch.device, in_memory: int = 16) ->
         noise = torch.randn((config.batch_size, config.num_latents), generator=generator, device=device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
             out = step_model(batches[t % in_memory], noise=noise)
-        loss, _ = objective(out["recon"], out["kl"], out["mu"], out["logvar"], out["z"], t, config)
+        loss, _ = objective(out["recon"], out["kl"], out["mu"], out["logvar"], out["z"], t, **hparams)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

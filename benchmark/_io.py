@@ -110,3 +110,11 @@ def cache_dir() -> Path:
 def data_dir() -> Path:
     """Folder searched for the official dataset files: ``$DBENCH_DATA_DIR`` or ``~/.cache/dbench/data``."""
     return Path(os.environ.get("DBENCH_DATA_DIR") or Path.home() / ".cache" / "dbench" / "data")
+
+
+def format_duration(seconds: float) -> str:
+    """``1h02m``, ``3m05s`` or ``42s``."""
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")

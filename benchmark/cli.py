@@ -53,7 +53,7 @@ def _add_train(sub) -> None:
             "the Locatello et al. 2019 protocol. Re-running on a run directory that holds a checkpoint resumes it."
         ),
         epilog="examples:\n  dbench train --dataset dsprites_procedural --model beta_vae --beta 4 --steps 2000 --seed 0 --out runs/b4s0\n"
-        "  dbench train --resume runs/b4s0\n  dbench train --resume runs/b4s0 --steps 4000   # extend the budget",
+        "  dbench train --resume runs/b4s0\n  dbench train --resume runs/b4s0 --steps 4000 --extend   # extend the budget",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
@@ -62,6 +62,8 @@ def _add_train(sub) -> None:
     p.add_argument("--out", metavar="RUN_DIR", help="run directory of a new run (resumed if it holds a checkpoint)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR with its saved config")
     p.add_argument("--config", metavar="JSON", help="read config fields from a JSON file (options given here override it)")
+    p.add_argument("--extend", action="store_true", help="with --resume and a larger --steps: continue the same "
+                   "trajectory to the new budget (the run becomes the longer-budget model)")
     p.add_argument("--recon-png", metavar="PNG", help="after training, save inputs over reconstructions to PNG")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: on a terminal)")
     fields = p.add_argument_group("config fields (TrainConfig; defaults = Locatello et al. 2019)")
@@ -99,10 +101,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"dbench train: error: {e}", file=sys.stderr)
         return 2
 
-    from benchmark.training import CheckpointError, NonFiniteLossError, save_reconstruction_grid, train
+    from benchmark.training import CheckpointError, NonFiniteLossError, train
+    from benchmark.views import save_reconstruction_grid
 
     try:
-        summary = train(config, run_dir, progress=args.progress)
+        summary = train(config, run_dir, progress=args.progress, extend=args.extend)
     except (ValueError, CheckpointError, NonFiniteLossError) as e:
         print(f"dbench train: error: {e}", file=sys.stderr)
         return 1
@@ -118,9 +121,82 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _add_evaluate(sub) -> None:
-    from benchmark.metrics.evaluate import add_parser  # light: torch and the models load only when it runs
+    from benchmark.metrics import METRICS  # torch-free: models and torch load only when it runs
 
-    add_parser(sub)
+    p = sub.add_parser(
+        "evaluate",
+        help="score trained run directories with the disentanglement metrics",
+        description="Score run directories; one JSON record per (run, representation, metric) in --results.",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by `dbench train`")
+    p.add_argument("--metrics", default="all", help="'all' or a comma list of: " + ", ".join(METRICS))
+    p.add_argument("--representation", default="mean", help="mean, sampled or mean,sampled (default: mean)")
+    p.add_argument("--results", default="results", help="results directory (default: ./results)")
+    p.add_argument("--seed", type=int, default=0, help="evaluation seed (default: 0)")
+    p.add_argument("--device", default="auto", help="torch device: auto (cuda if available), cpu, cuda, ...")
+    p.add_argument("--dataset", default=None, help="dataset name (default: the run's config)")
+    p.add_argument("--force", action="store_true", help="recompute records that already exist")
+    p.add_argument(
+        "--set", action="append", metavar="METRIC.PARAM=VALUE",
+        help="change a protocol parameter, e.g. --set dci.num_train=1000 (recorded under protocol.*)",
+    )
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def parse_set(items) -> dict:
+    """``["dci.num_train=1000", ...]`` → ``{"dci": {"num_train": 1000}}``; values are JSON, else text."""
+    import json
+
+    out: dict = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        metric, dot, param = key.partition(".")
+        if not sep or not dot or not param:
+            raise ValueError(f"--set expects METRIC.PARAM=VALUE (e.g. dci.num_train=1000), got {item!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(metric, {})[param] = value
+    return out
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    """Every run dir in turn; failures reported at the end; exit 1 if any failed."""
+    from benchmark.metrics import parse_metrics, parse_representations
+
+    try:
+        names = parse_metrics(args.metrics)
+        kinds = parse_representations(args.representation)
+        overrides = parse_set(args.set or [])
+    except ValueError as exc:
+        print(f"dbench evaluate: {exc}", file=sys.stderr)
+        return 2
+    from benchmark.evaluation import evaluate
+
+    failures: list[tuple[str, str]] = []
+    total = len(args.run_dirs)
+    for i, run_dir in enumerate(args.run_dirs, 1):
+        print(f"[{i}/{total}] {run_dir}", flush=True)
+        try:
+            records = evaluate(
+                run_dir, dataset=args.dataset, metrics=names, representation=kinds, seed=args.seed,
+                results_dir=args.results, force=args.force, device=args.device,
+                progress=lambda line: print(line, flush=True), **overrides,
+            )
+        except Exception as exc:  # a missing/corrupt checkpoint must not stop the other runs
+            failures.append((str(run_dir), f"{type(exc).__name__}: {exc}"))
+            print(f"  failed: {type(exc).__name__}: {exc}", flush=True)
+            continue
+        failures += [(str(run_dir), f"{r['eval.representation']}/{r['eval.metric']}: {r.get('error')}")
+                     for r in records if r.get("status") != "ok"]
+    print(f"evaluated {total - len({f[0] for f in failures})}/{total} runs without failure; records in {args.results}")
+    if failures:
+        print("failures:", file=sys.stderr)
+        for run_dir, reason in failures:
+            print(f"  {run_dir}: {reason}", file=sys.stderr)
+        return 1
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------- datasets
@@ -247,10 +323,16 @@ def _run_report(args) -> int:
     def split(s):
         return [t.strip() for t in s.split(",") if t.strip()] if s else None
 
+    opener = None
+    if not args.no_checkpoints:
+        from benchmark import views  # torch and the models load only when checkpoint figures are drawn
+
+        opener = views.checkpoint_views
     try:
         res = write_report(args.results, args.out, group_by=split(args.group_by), metrics=split(args.metrics),
                            formats=split(args.format), checkpoint_figures=not args.no_checkpoints,
-                           max_checkpoint_runs=args.max_checkpoint_runs, seed=args.seed, jobs=args.jobs)
+                           max_checkpoint_runs=args.max_checkpoint_runs, seed=args.seed, jobs=args.jobs,
+                           checkpoint_views=opener)
     except (ValueError, FileNotFoundError) as exc:
         print(f"dbench report: error: {exc}", file=sys.stderr)
         return 2
@@ -298,7 +380,7 @@ def _run_sweep(args) -> int:
         print()
         print(spec.resources_summary(num_cpus=os.cpu_count(), num_gpus=_cuda_count()))
         return 0
-    from benchmark.sweeps.tune import print_outcome, run_sweep, write_sweep_report
+    from benchmark.sweeps.tune import run_sweep
 
     try:
         outcome = run_sweep(spec, address=args.address, resume=args.resume, num_cpus=args.num_cpus)
@@ -313,6 +395,68 @@ def _run_sweep(args) -> int:
                   f"run dbench report {outcome.local_results_dir or spec.results_dir} --out REPORT_DIR", file=sys.stderr)
     print_outcome(spec, outcome)
     return 0 if outcome.ok else 1
+
+
+def write_sweep_report(spec, outcome) -> str | None:
+    """Write the report of a sweep's records into ``<storage>/<name>/report``; the page's path, or None.
+
+    Returns None when there are no records yet. On URI storage the report is written in the local mirror
+    and pushed to the storage. The path is also stored in ``outcome.report``.
+    """
+    import glob
+    import os
+
+    from benchmark import views
+    from benchmark.reports.report import write_report
+    from benchmark.sweeps.spec import join
+    from benchmark.sweeps.storage import Mirror
+
+    local_results = outcome.local_results_dir or spec.results_dir
+    if not os.path.isdir(local_results) or not glob.glob(os.path.join(glob.escape(local_results), "*", "*.json")):
+        return None
+    report_dir = os.path.join(os.path.dirname(local_results), "report")
+    res = write_report(local_results, report_dir, checkpoint_views=views.checkpoint_views)
+    page = str(res.html) if res.html else None
+    if spec.is_remote:
+        Mirror(spec).push(report_dir)
+        page = join(spec.root, "report", os.path.basename(page)) if page else None
+    outcome.report = page
+    return page
+
+
+def print_outcome(spec, outcome, out=None) -> None:
+    """Where a sweep's results are, what finished, and its results table."""
+    import os
+
+    from benchmark._io import format_duration
+
+    out = out or sys.stdout
+    print("", file=out)
+    print(f"sweep {spec.name}: {len(outcome.done)}/{outcome.num_trials} trials done, {len(outcome.incomplete)} "
+          f"incomplete, {len(outcome.failed_records)} failed records, {format_duration(outcome.elapsed_s)}", file=out)
+    for tid, err in outcome.errors.items():
+        print(f"  failed trial {tid}: {err}", file=out)
+    for path in outcome.failed_records:
+        print(f"  failed record {path}", file=out)
+    print(f"run directories: {spec.runs_dir}", file=out)
+    print(f"results:         {spec.results_dir}", file=out)
+    if outcome.report:
+        print(f"report:          {outcome.report}", file=out)
+    if outcome.incomplete or outcome.failed_records:
+        print(f"continue with:   dbench sweep {spec.source} --storage {spec.storage.path} --resume"
+              + ("  (retries the failed records)" if outcome.failed_records else ""), file=out)
+    local_results = outcome.local_results_dir or spec.results_dir
+    if os.path.isdir(local_results):
+        import pandas as pd
+
+        from benchmark.reports import results_table
+
+        table = results_table(local_results)
+        if table is not None:
+            with pd.option_context("display.max_rows", 200, "display.max_columns", 50, "display.width", 200,
+                                   "display.float_format", "{:.3f}".format):
+                print(table.to_string(), file=out)
+    out.flush()
 
 
 def _add_demo(sub) -> None:

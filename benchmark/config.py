@@ -23,8 +23,30 @@ from typing import Any, Mapping, TypeVar
 
 T = TypeVar("T")
 
-#: Training objectives (``TrainConfig.model``); ``benchmark.models.OBJECTIVES`` holds their functions.
-MODEL_NAMES = ("beta_vae", "annealed_vae")
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """What the torch-free layers need to know of a training objective (``TrainConfig.model``).
+
+    ``hyperparameters``: the :class:`TrainConfig` fields the objective reads (``benchmark.models.OBJECTIVES``
+    holds the functions, which take exactly these as keyword arguments). ``study_axis``: the one that the
+    study grid varies (PROTOCOL.md), which reports put on their x axis and call ``hparam``; ``axis_label`` is
+    its name in figures (matplotlib mathtext).
+    """
+
+    hyperparameters: tuple[str, ...]
+    study_axis: str
+    axis_label: str
+
+
+#: Training objectives by ``TrainConfig.model`` name.
+METHODS: dict[str, Method] = {
+    "beta_vae": Method(hyperparameters=("beta",), study_axis="beta", axis_label=r"$\beta$"),
+    "annealed_vae": Method(hyperparameters=("gamma", "c_max", "c_anneal_steps"), study_axis="c_max",
+                           axis_label=r"$C_{\max}$"),
+}
+MODEL_NAMES = tuple(METHODS)
 #: Encoder/decoder architectures (``TrainConfig.architecture``); ``benchmark.models.MODELS`` holds the classes.
 ARCHITECTURE_NAMES = ("conv", "mlp")
 
@@ -38,8 +60,9 @@ def field_docs(cls: type) -> dict[str, str]:
     return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
 
 
-def _field(default: Any, doc: str) -> Any:
-    return dataclasses.field(default=default, metadata={"doc": doc})
+def _field(default: Any, doc: str, execution: bool = False) -> Any:
+    # execution=True: the field changes how a run is executed or recorded, not the model it trains.
+    return dataclasses.field(default=default, metadata={"doc": doc, "execution": execution})
 
 
 @functools.lru_cache(maxsize=None)
@@ -47,16 +70,36 @@ def _type_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def coerce_value(cls: type, name: str, value: Any) -> Any:
+class ConfigError(ValueError):
+    """Every problem found in one mapping of config values, one line each (``problems`` keeps them apart)."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+def coerce_value(cls: type, name: str, value: Any, where: str | None = None) -> Any:
     """Convert ``value`` to the declared type of field ``name`` of dataclass ``cls``.
 
     Accepts what JSON, YAML and the command line produce: ints for floats, integral floats (``1e5``) for
     ints, numeric and boolean strings (``"4"``, ``"1e5"``, ``"true"``), ``None``/``"none"`` for optional
-    fields. Anything else raises a ValueError that names the field and the expected type.
+    fields. A field whose metadata has a ``parse`` function is converted by it (it raises ValueError with the
+    reason); a field typed as a dataclass is built from a mapping by :func:`dataclass_from_dict`; ``dict``
+    fields take a mapping. Anything else raises a ValueError that names ``<where>.<name>`` (``where``
+    defaults to the class name; ``""`` names the field alone) and the expected type.
     """
+    label = name if where == "" else f"{cls.__name__ if where is None else where}.{name}"
     hints = _type_hints(cls)
     if name not in hints:
         raise ValueError(f"{cls.__name__} has no field {name!r}; valid fields: {', '.join(f.name for f in dataclasses.fields(cls))}")
+    parse = next(f for f in dataclasses.fields(cls) if f.name == name).metadata.get("parse")
+    if parse is not None:
+        try:
+            return parse(value)
+        except ConfigError:
+            raise  # its problems already name their keys
+        except ValueError as exc:
+            raise ValueError(f"{label}: {exc}") from None
     hint = hints[name]
     optional = False
     args = typing.get_args(hint)
@@ -67,10 +110,15 @@ def coerce_value(cls: type, name: str, value: Any) -> Any:
     if value is None or (optional and isinstance(value, str) and value.strip().lower() in ("none", "null")):
         if optional:
             return None
-        raise ValueError(f"{cls.__name__}.{name} must be a {hint.__name__}, got None")
+        raise ValueError(f"{label} must be a {getattr(hint, '__name__', hint)}, got None")
+    if dataclasses.is_dataclass(hint):
+        return dataclass_from_dict(hint, value, what=label, collect=True)
+    return _coerce_scalar(hint, value, label)
 
+
+def _coerce_scalar(hint: Any, value: Any, label: str) -> Any:
     def fail(expected: str) -> ValueError:
-        return ValueError(f"{cls.__name__}.{name} must be {expected}, got {value!r} ({type(value).__name__})")
+        return ValueError(f"{label} must be {expected}, got {value!r} ({type(value).__name__})")
 
     if hint is bool:
         if isinstance(value, bool):
@@ -109,29 +157,57 @@ def coerce_value(cls: type, name: str, value: Any) -> Any:
         if isinstance(value, str):
             return value
         raise fail("a string")
+    if typing.get_origin(hint) is dict or hint is dict:
+        if isinstance(value, Mapping):
+            return dict(value)
+        raise fail("a mapping")
     return value  # pragma: no cover - every config field has one of the types above
 
 
-def dataclass_from_dict(cls: type[T], data: Mapping[str, Any], what: str | None = None) -> T:
+def dataclass_from_dict(cls: type[T], data: Mapping[str, Any], what: str | None = None, *, collect: bool = False) -> T:
     """Build dataclass ``cls`` from ``data``: unknown keys rejected, values coerced (:func:`coerce_value`).
 
-    Missing keys take the dataclass defaults. ``what`` names the source in errors (a file, "sweep spec").
-    If the dataclass has a ``validate()`` method it is called, so range errors surface here too.
+    Missing keys take the dataclass defaults. ``what`` names the source in errors (a file, "sweep spec", or
+    the key of a nested section). If the dataclass has a ``validate()`` method it is called, so range errors
+    surface here too. ``collect=True`` checks every field (nested sections included) before it fails, and
+    raises one :class:`ConfigError` listing every problem; otherwise the first problem raises.
     """
+    prefix = f"{cls.__name__ if what is None else what}: " if what != "" else ""
     if not isinstance(data, Mapping):
-        raise ValueError(f"{what or cls.__name__}: expected a mapping of field names to values, got {type(data).__name__}")
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
+        raise ValueError(f"{prefix}expected a mapping of field names to values, got {type(data).__name__}")
+    # "internal" fields are set by code (e.g. where a spec was read from), never from the data
+    names = [f.name for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+    problems: list[str] = []
+    unknown = sorted(set(data) - set(names), key=str)
     if unknown:
-        raise ValueError(
-            f"{what or cls.__name__}: unknown field(s) {', '.join(map(repr, unknown))}; valid fields: {', '.join(names)}"
-        )
-    kwargs = {k: coerce_value(cls, k, v) for k, v in data.items()}
-    obj = cls(**kwargs)
-    validate = getattr(obj, "validate", None)
-    if callable(validate):
-        validate()
-    return obj
+        problems.append(f"{prefix}unknown field(s) {', '.join(map(repr, unknown))}; valid fields: {', '.join(names)}")
+        if not collect:
+            raise ValueError(problems[0])
+    kwargs = {}
+    for k, v in data.items():
+        if k in names:
+            try:
+                kwargs[k] = coerce_value(cls, k, v, what if collect else None)
+            except ConfigError as exc:
+                problems += exc.problems
+            except ValueError as exc:
+                if not collect:
+                    raise
+                problems.append(str(exc))
+    if not problems:
+        try:
+            obj = cls(**kwargs)
+            validate = getattr(obj, "validate", None)
+            if callable(validate):
+                validate()
+            return obj
+        except ConfigError as exc:
+            problems += exc.problems
+        except ValueError as exc:
+            if not collect:
+                raise
+            problems.append(str(exc))
+    raise ConfigError(problems)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +215,7 @@ class TrainConfig:
     """One training run. Defaults = Locatello et al. 2019 (β-VAE, β = 1, i.e. the plain VAE)."""
 
     dataset: str = _field("dsprites_procedural", "dataset name in benchmark.datasets.DATASETS")
-    dataset_path: typing.Optional[str] = _field(None, "file of a real-file dataset (None: search the default places)")
+    dataset_path: typing.Optional[str] = _field(None, "file of a real-file dataset (None: search the default places)", execution=True)
     model: str = _field("beta_vae", "objective: beta_vae (recon + beta*KL) or annealed_vae (recon + gamma*|KL - C(t)|)")
     architecture: str = _field("conv", "encoder/decoder: conv (Locatello et al. 2019) or mlp (Higgins et al. 2017)")
     beta: float = _field(1.0, "beta_vae: weight of the KL term (1 = plain VAE; study grid 1, 2, 4, 6, 8, 16)")
@@ -154,17 +230,18 @@ class TrainConfig:
     adam_beta2: float = _field(0.999, "Adam beta2")
     adam_eps: float = _field(1e-8, "Adam epsilon")
     seed: int = _field(0, "the one seed every random stream (init, batches, reparameterisation noise) derives from")
-    device: str = _field("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N or mps")
-    checkpoint_every: int = _field(10000, "steps between checkpoints (one is always written at the end)")
-    log_every: int = _field(100, "write the loss terms of every log_every-th step to log.jsonl (1 = every step)")
+    device: str = _field("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N or mps", execution=True)
+    checkpoint_every: int = _field(10000, "steps between checkpoints (one is always written at the end)", execution=True)
+    log_every: int = _field(100, "write the loss terms of every log_every-th step to log.jsonl (1 = every step)", execution=True)
     bf16: bool = _field(False, "speed: bfloat16 autocast of the forward pass on CUDA (changes numerics)")
-    channels_last: bool = _field(False, "speed: channels-last memory format for the conv model (same maths, other kernels)")
-    compile: bool = _field(False, "speed: torch.compile the model (same maths, fused kernels; slow first steps)")
-    dataset_cache: bool = _field(False, "speed: serve batches from the dataset's full-grid cache (dsprites_procedural: 360 MiB, built once); same images")
+    channels_last: bool = _field(False, "speed: channels-last memory format for the conv model (same maths, other kernels)", execution=True)
+    compile: bool = _field(False, "speed: torch.compile the model (same maths, fused kernels; slow first steps)", execution=True)
+    dataset_cache: bool = _field(False, "speed: serve batches from the dataset's full-grid cache (dsprites_procedural: 360 MiB, built once); same images", execution=True)
 
-    #: Fields that may differ between a checkpoint and the config that resumes it: they change how a run is
-    #: executed and recorded, not what it computes (``steps`` extends or finishes the same trajectory).
-    RUNTIME_FIELDS: typing.ClassVar[tuple[str, ...]] = ("steps", "device", "checkpoint_every", "log_every", "dataset_cache")
+    #: The execution-only fields (declared with ``execution=True`` above): where and how a run executes and is
+    #: recorded, not which model it trains. The one set that the model's identity (``run.id``, the trial id of
+    #: a sweep) leaves out and that may differ between a run directory and the config resuming it.
+    EXECUTION_FIELDS: typing.ClassVar[tuple[str, ...]]
 
     # ------------------------------------------------------------------ construction and checks
     @classmethod
@@ -253,9 +330,14 @@ class TrainConfig:
         self.validate()
 
 
+TrainConfig.EXECUTION_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("execution"))
+
 __all__ = [
     "ARCHITECTURE_NAMES",
+    "ConfigError",
+    "METHODS",
     "MODEL_NAMES",
+    "Method",
     "TrainConfig",
     "coerce_value",
     "dataclass_from_dict",

@@ -16,7 +16,8 @@ Weights are initialised like TensorFlow's layer defaults, which the reference co
 kernels, zero biases — from a ``torch.Generator`` so the initial weights depend only on the run's seed.
 
 Objectives (registry :data:`OBJECTIVES`, ``TrainConfig.model``) are small functions
-``objective(recon, kl, mu, logvar, z, step, config) -> (loss, extras)``. The loss convention is the one
+``objective(recon, kl, mu, logvar, z, step, **hyperparameters) -> (loss, extras)``; the hyperparameters are the
+TrainConfig fields ``benchmark.config.METHODS[name].hyperparameters`` names, passed by keyword. The loss convention is the one
 that keeps β comparable with the papers: the Bernoulli reconstruction term is the sigmoid cross-entropy
 of the logits against the continuous pixel intensities, SUMMED over the pixels and channels of an image,
 and KL(q(z|x) ‖ N(0, I)) is SUMMED over latents; both are then averaged over the batch.
@@ -31,27 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.config import ARCHITECTURE_NAMES, MODEL_NAMES, TrainConfig
+from benchmark._gaussian import reparameterize
+from benchmark.config import ARCHITECTURE_NAMES, METHODS, TrainConfig
+from benchmark.registry import Registry, UnknownNameError
 
 IMAGE_SIZE = 64
-
-
-class UnknownNameError(KeyError, ValueError):
-    """A registry look-up with a name that is not registered; the message lists the valid names."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class Registry(dict):
-    """A name → object mapping whose failed look-up raises :class:`UnknownNameError` listing valid names."""
-
-    def __init__(self, kind: str, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.kind = kind
-
-    def __missing__(self, name: str) -> Any:
-        raise UnknownNameError(f"unknown {self.kind} {name!r}; valid names: {', '.join(sorted(self))}")
 
 
 # ---------------------------------------------------------------------------------------------- ELBO terms
@@ -79,33 +64,40 @@ def capacity(step: int, c_max: float, anneal_steps: int) -> float:
 
 # ---------------------------------------------------------------------------------------------- objectives
 def beta_vae(
-    recon: torch.Tensor, kl: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, step: int, config: Any
+    recon: torch.Tensor, kl: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, step: int, *,
+    beta: float,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """β-VAE of Higgins et al. 2017 ("β-VAE_H"): ``loss = recon + β·KL``; β = 1 is the VAE of Kingma & Welling.
 
-    ``recon`` and ``kl`` are batch means of the per-image sums (module docstring). Reads ``config.beta``.
+    ``recon`` and ``kl`` are batch means of the per-image sums (module docstring).
     Returns ``(loss, {})``. Paper: https://openreview.net/forum?id=Sy2fzU9gl
     """
     del mu, logvar, z, step
-    return recon + float(config.beta) * kl, {}
+    return recon + float(beta) * kl, {}
 
 
 def annealed_vae(
-    recon: torch.Tensor, kl: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, step: int, config: Any
+    recon: torch.Tensor, kl: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, step: int, *,
+    gamma: float, c_max: float, c_anneal_steps: int,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """AnnealedVAE of Burgess et al. 2018 ("β-VAE_B"): ``loss = recon + γ·|KL − C(t)|``, C(t) = min(C_max, C_max·t/T).
 
     "Understanding disentangling in β-VAE", https://arxiv.org/abs/1804.03599. ``step`` is t, the number of
-    updates done before this one (C(0) = 0, as with TensorFlow's global step). Reads ``config.gamma``,
-    ``config.c_max`` and ``config.c_anneal_steps``. Returns ``(loss, {"c": C(t)})``.
+    updates done before this one (C(0) = 0, as with TensorFlow's global step); T is ``c_anneal_steps``.
+    Returns ``(loss, {"c": C(t)})``.
     """
     del mu, logvar, z
-    c = capacity(step, config.c_max, config.c_anneal_steps)
-    return recon + float(config.gamma) * (kl - c).abs(), {"c": c}
+    c = capacity(step, c_max, c_anneal_steps)
+    return recon + float(gamma) * (kl - c).abs(), {"c": c}
 
 
 Objective = Callable[..., "tuple[torch.Tensor, dict[str, float]]"]
 OBJECTIVES: Registry = Registry("model (objective)", {"beta_vae": beta_vae, "annealed_vae": annealed_vae})
+
+
+def objective_hyperparameters(config: TrainConfig) -> dict[str, Any]:
+    """The keyword arguments ``OBJECTIVES[config.model]`` takes: its hyperparameters' values from ``config``."""
+    return {name: getattr(config, name) for name in METHODS[config.model].hyperparameters}
 
 
 # ---------------------------------------------------------------------------------------------- the VAE
@@ -148,10 +140,7 @@ class VAE(nn.Module):
         """Bernoulli logits ``(N, C, 64, 64)`` of p(x|z) for codes ``(N, D)``."""
         return self.decoder(z).reshape(z.shape[0], *self.observation_shape)
 
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """z = μ + exp(logvar/2)·ε for standard normal ``noise`` ε."""
-        return mu + torch.exp(0.5 * logvar) * noise
+    reparameterize = staticmethod(reparameterize)
 
     def forward(
         self, images: torch.Tensor, noise: torch.Tensor | None = None, generator: torch.Generator | None = None
@@ -295,7 +284,7 @@ class _Heads(nn.Module):
 MODELS: Registry = Registry("architecture", {"conv": ConvVAE, "mlp": MLPVAE})
 
 assert tuple(sorted(MODELS)) == tuple(sorted(ARCHITECTURE_NAMES)), "config.ARCHITECTURE_NAMES out of sync with MODELS"
-assert tuple(sorted(OBJECTIVES)) == tuple(sorted(MODEL_NAMES)), "config.MODEL_NAMES out of sync with OBJECTIVES"
+assert tuple(sorted(OBJECTIVES)) == tuple(sorted(METHODS)), "config.METHODS out of sync with OBJECTIVES"
 
 
 # ---------------------------------------------------------------------------------------------- building
@@ -359,6 +348,7 @@ __all__ = [
     "bernoulli_reconstruction",
     "beta_vae",
     "build_model",
+    "objective_hyperparameters",
     "build_model_from_spec",
     "capacity",
     "gaussian_kl",

@@ -27,6 +27,7 @@ has done ``step = t + 1`` updates, which is the ``step`` that logs, checkpoints 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import queue
@@ -42,7 +43,8 @@ import torch
 import benchmark.datasets as datasets
 from benchmark._io import atomic_path, atomic_write_json, atomic_write_text, environment_versions, read_jsonl
 from benchmark.config import TrainConfig
-from benchmark.models import OBJECTIVES, VAE, _seed_int, build_model, build_model_from_spec
+from benchmark.models import OBJECTIVES, VAE, _seed_int, build_model, build_model_from_spec, objective_hyperparameters
+from benchmark.records import differing_model_fields
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -275,64 +277,65 @@ class _Prefetcher:
         self._thread.join(timeout=10)
 
 
-def _check_resumable(config: TrainConfig, saved: TrainConfig, source: Path) -> None:
-    diff = {k: v for k, v in saved.differing_fields(config).items() if k not in TrainConfig.RUNTIME_FIELDS}
+def _check_resumable(config: TrainConfig, saved: TrainConfig, source: Path, extend: bool = False) -> None:
+    # The same identity fields that run ids and trial ids hash (records.differing_model_fields); `extend`
+    # lets `steps` grow: the run then becomes the longer-budget model, on the same trajectory.
+    diff = differing_model_fields(saved, config)
+    if extend:
+        diff.pop("steps", None)
     if diff:
         details = "; ".join(f"{k}: {a!r} in the run, {b!r} given" for k, (a, b) in diff.items())
+        hint = (" To train the same run to a larger budget, resume with --extend." if set(diff) == {"steps"} else "")
         raise ConfigMismatchError(
-            f"{source} was written by a different config ({details}). Train into a new run directory, or resume "
-            f"with the saved config (dbench train --resume {source.parent})."
+            f"{source} was written by a different model config ({details}). Train into a new run directory, or "
+            f"resume with the saved config (dbench train --resume {source.parent}).{hint}"
         )
 
 
-def train(
-    config: TrainConfig | Mapping[str, Any],
-    run_dir: str | os.PathLike,
-    callbacks: Iterable[Any] = (),
-    progress: bool | None = None,
-) -> dict[str, Any]:
-    """Train (or resume) the run ``config`` describes in ``run_dir``; return the summary that ``done.json`` holds.
+@dataclasses.dataclass
+class _Session:
+    """The live state of one training session: everything a checkpoint is made of."""
 
-    If ``run_dir`` holds a checkpoint, training continues from it: the config must equal the saved one except
-    for :attr:`TrainConfig.RUNTIME_FIELDS` (``steps``, ``device``, ``checkpoint_every``, ``log_every``, ``dataset_cache``),
-    otherwise :class:`ConfigMismatchError` names the differing fields. A finished run returns its summary
-    without training. ``callbacks`` are objects with any of ``on_log(step, terms)`` (each logged step,
-    ``terms`` the dict of a log row), ``on_checkpoint(step, run_dir)`` (after each checkpoint is on disk) and
-    ``on_end(summary)``; an exception they raise stops the run (the last checkpoint stays valid). ``progress``:
-    a tqdm bar; None shows it when stderr is a terminal.
+    config: TrainConfig
+    model: VAE
+    optimizer: torch.optim.Optimizer
+    noise_gen: torch.Generator
+    stream: Any  # the dataset's batch stream, or the prefetcher drawing from it
+    device: torch.device
+    versions: dict[str, str]
 
-    Summary keys: ``step``, ``loss``, ``recon``, ``kl``, ``kl.<d>``, ``c`` (annealed only), ``elapsed_s``
-    (all sessions), ``images_per_s`` (this session), ``resumed_from`` (checkpoint step or None), ``run_dir``.
-    Raises :class:`NonFiniteLossError` when a loss is NaN/inf (naming the step and the last finite terms;
-    the last good checkpoint is left intact) and :class:`CheckpointError` for an unusable checkpoint.
-    """
-    if not isinstance(config, TrainConfig):
-        config = TrainConfig.from_dict(config)
-    callbacks = tuple(callbacks)
-    run_dir = Path(run_dir)
-    config_path, ckpt_path = run_dir / CONFIG_FILE, run_dir / CHECKPOINT_FILE
-    log_path, done_path = run_dir / LOG_FILE, run_dir / DONE_FILE
+    def checkpoint(self, step: int, elapsed: float, last_terms: dict[str, float] | None) -> dict[str, Any]:
+        """The checkpoint dict (module docstring) of this session at ``step``."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": int(step),
+            "config": self.config.to_dict(),
+            "model_spec": self.model.spec(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": {"noise": self.noise_gen.get_state(), "device_type": self.device.type},
+            "data": self.stream.state_dict(),
+            "elapsed_s": float(elapsed),
+            "last_terms": last_terms,
+            "versions": self.versions,
+        }
 
-    # ---- what is already in run_dir
-    ckpt = None
-    if config_path.exists():
-        _check_resumable(config, read_config(run_dir), config_path)
-    if ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        try:
-            saved = TrainConfig.from_dict(ckpt["config"], what=f"{ckpt_path} (config)")
-        except ValueError as e:
-            raise CheckpointError(f"{ckpt_path}: the checkpoint's config is invalid: {e}") from e
-        _check_resumable(config, saved, ckpt_path)
-        if ckpt["step"] > config.steps:
-            raise ConfigMismatchError(
-                f"{ckpt_path} is at step {ckpt['step']}, beyond the requested budget of {config.steps} steps"
+    def restore(self, ckpt: dict[str, Any], path: Path) -> None:
+        if ckpt["rng"].get("device_type") != self.device.type:
+            raise CheckpointError(
+                f"{path} was written on {ckpt['rng'].get('device_type')}; its random streams cannot continue on "
+                f"{self.device.type}. Resume with --device {ckpt['rng'].get('device_type')}."
             )
-        if ckpt["step"] == config.steps and done_path.exists():
-            summary = {**json.loads(done_path.read_text()), "run_dir": str(run_dir)}
-            _call(callbacks, "on_end", summary)
-            return summary
+        _load_weights(self.model, ckpt["model"], path)
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.noise_gen.set_state(ckpt["rng"]["noise"].cpu())
+            self.stream.load_state_dict(ckpt["data"])
+        except (ValueError, RuntimeError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{path}: cannot restore the training state: {e}") from e
 
+
+def _new_session(config: TrainConfig) -> _Session:
     device = resolve_device(config.device)
     dataset = open_dataset(config)
     streams = _seed_streams(config.seed)
@@ -344,123 +347,185 @@ def train(
     )
     noise_gen = torch.Generator(device=device).manual_seed(_seed_int(streams["noise"]))
     stream = dataset.batch_stream(config.batch_size, streams["data"], device)
-    objective = OBJECTIVES[config.model]
+    # str(): torch.__version__ is a TorchVersion object, which weights_only loading refuses.
+    versions = {k: str(v) for k, v in environment_versions().items()}
+    return _Session(config, model, optimizer, noise_gen, stream, device, versions)
 
+
+class _TermLog:
+    """Loss terms of the steps since the last drain, kept on the device so the loop never waits for the GPU.
+
+    :meth:`drain` moves them to the host, checks them (non-finite → :class:`NonFiniteLossError`), turns the
+    logged steps into ``log.jsonl`` rows and reports them to the callbacks; :meth:`flush` appends the rows.
+    """
+
+    def __init__(self, config: TrainConfig, run_dir: Path, start: int, last_terms, callbacks, bar):
+        self.config, self.run_dir, self.callbacks, self.bar = config, run_dir, callbacks, bar
+        self.pending: list[torch.Tensor] = []
+        self.pending_c: list[float | None] = []
+        self.first = start + 1
+        self.rows: list[dict[str, Any]] = []
+        self.last_terms = last_terms
+
+    def add(self, out: dict[str, torch.Tensor], loss: torch.Tensor, c: float | None) -> None:
+        parts = [loss.detach().reshape(1), out["recon"].detach().reshape(1), out["kl"].detach().reshape(1)]
+        self.pending.append(torch.cat([*parts, out["kl_per_latent"].detach()]))
+        self.pending_c.append(c)
+
+    def flush(self) -> None:
+        _append_rows(self.run_dir / LOG_FILE, self.rows)
+        self.rows.clear()
+
+    def drain(self) -> None:
+        if not self.pending:
+            return
+        block = torch.stack(self.pending).float().cpu().numpy()
+        finite = np.isfinite(block).all(axis=1)
+        for i, row in enumerate(block):
+            step = self.first + i
+            terms = _terms_dict(row, self.pending_c[i])
+            if not finite[i]:
+                self.flush()
+                self._fail(step, terms)
+            self.last_terms = terms
+            if step % self.config.log_every == 0 or step == self.config.steps:
+                self.rows.append({"step": step, **terms})
+                _call(self.callbacks, "on_log", step, terms)
+        if self.bar is not None:
+            self.bar.update(self.first + len(self.pending) - 1 - self.bar.n)
+            self.bar.set_postfix(loss=f"{self.last_terms['loss']:.2f}", kl=f"{self.last_terms['kl']:.2f}", refresh=False)
+        self.first += len(self.pending)
+        self.pending, self.pending_c = [], []
+
+    def _fail(self, step: int, terms: dict[str, float]) -> None:
+        ckpt_path = self.run_dir / CHECKPOINT_FILE
+        raise NonFiniteLossError(
+            f"{self.run_dir}: non-finite loss at step {step} ({_format_terms(terms)}). Last finite loss terms "
+            f"(step {step - 1}): {_format_terms(self.last_terms)}. The last good checkpoint "
+            f"{ckpt_path if ckpt_path.exists() else '(none written yet)'} is left intact; lower the learning "
+            "rate or check the data."
+        )
+
+
+def _existing_checkpoint(config: TrainConfig, run_dir: Path, extend: bool) -> dict[str, Any] | None:
+    """The run directory's checkpoint (None for a new run), checked to belong to ``config``."""
+    config_path, ckpt_path = run_dir / CONFIG_FILE, run_dir / CHECKPOINT_FILE
+    if config_path.exists():
+        _check_resumable(config, read_config(run_dir), config_path, extend)
+    if not ckpt_path.exists():
+        return None
+    ckpt = load_checkpoint(ckpt_path)
+    try:
+        saved = TrainConfig.from_dict(ckpt["config"], what=f"{ckpt_path} (config)")
+    except ValueError as e:
+        raise CheckpointError(f"{ckpt_path}: the checkpoint's config is invalid: {e}") from e
+    _check_resumable(config, saved, ckpt_path, extend)
+    if ckpt["step"] > config.steps:
+        raise ConfigMismatchError(f"{ckpt_path} is at step {ckpt['step']}, beyond the requested budget of {config.steps} steps")
+    return ckpt
+
+
+def _run_steps(s: _Session, run_dir: Path, start: int, elapsed_before: float, log: _TermLog, callbacks) -> None:
+    """Updates ``start`` … ``config.steps − 1``, with logs and checkpoints at their cadence."""
+    config, ckpt_path = s.config, run_dir / CHECKPOINT_FILE
+    step_model = torch.compile(s.model) if config.compile else s.model
+    autocast = torch.autocast(s.device.type, dtype=torch.bfloat16, enabled=config.bf16)
+    objective, hparams = OBJECTIVES[config.model], objective_hyperparameters(config)
+    batch_shape = (config.batch_size, config.num_latents)
+    t0 = time.perf_counter()
+    s.model.train()
+    for t in range(start, config.steps):
+        images = next(s.stream)
+        if config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        noise = torch.randn(batch_shape, generator=s.noise_gen, device=s.device)
+        with autocast:
+            out = step_model(images, noise=noise)
+        loss, extras = objective(out["recon"], out["kl"], out["mu"], out["logvar"], out["z"], t, **hparams)
+        s.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        s.optimizer.step()
+        log.add(out, loss, extras.get("c"))
+        step = t + 1
+        at_checkpoint = step % config.checkpoint_every == 0 or step == config.steps
+        if at_checkpoint or step % config.log_every == 0:
+            log.drain()
+        if at_checkpoint:
+            log.flush()
+            _save_checkpoint(ckpt_path, s.checkpoint(step, elapsed_before + time.perf_counter() - t0, log.last_terms))
+            _call(callbacks, "on_checkpoint", step, str(run_dir))
+
+
+def train(
+    config: TrainConfig | Mapping[str, Any],
+    run_dir: str | os.PathLike,
+    callbacks: Iterable[Any] = (),
+    progress: bool | None = None,
+    extend: bool = False,
+) -> dict[str, Any]:
+    """Train (or resume) the run ``config`` describes in ``run_dir``; return the summary that ``done.json`` holds.
+
+    If ``run_dir`` holds a checkpoint, training continues from it: the config must describe the same model
+    (every field but :attr:`TrainConfig.EXECUTION_FIELDS`, the set run ids leave out too), otherwise
+    :class:`ConfigMismatchError` names the differing fields; ``extend=True`` also accepts a larger ``steps``
+    (the run continues on the same trajectory and becomes the longer-budget model). A finished run returns
+    its summary without training. ``callbacks`` are objects with any of ``on_log(step, terms)`` (each logged
+    step, ``terms`` the dict of a log row), ``on_checkpoint(step, run_dir)`` (after each checkpoint is on disk)
+    and ``on_end(summary)``; an exception they raise stops the run (the last checkpoint stays valid).
+    ``progress``: a tqdm bar; None shows it when stderr is a terminal.
+
+    Summary keys: ``step``, ``loss``, ``recon``, ``kl``, ``kl.<d>``, ``c`` (annealed only), ``elapsed_s``
+    (all sessions), ``images_per_s`` (this session), ``resumed_from`` (checkpoint step or None), ``run_dir``.
+    Raises :class:`NonFiniteLossError` when a loss is NaN/inf (naming the step and the last finite terms;
+    the last good checkpoint is left intact) and :class:`CheckpointError` for an unusable checkpoint.
+    """
+    if not isinstance(config, TrainConfig):
+        config = TrainConfig.from_dict(config)
+    callbacks, run_dir = tuple(callbacks), Path(run_dir)
+    ckpt, done_path = _existing_checkpoint(config, run_dir, extend), run_dir / DONE_FILE
+    if ckpt is not None and ckpt["step"] == config.steps and done_path.exists():
+        summary = {**json.loads(done_path.read_text()), "run_dir": str(run_dir)}
+        _call(callbacks, "on_end", summary)
+        return summary
+
+    s = _new_session(config)
     start, elapsed_before, last_terms = 0, 0.0, None
     if ckpt is not None:
-        if ckpt["rng"].get("device_type") != device.type:
-            raise CheckpointError(
-                f"{ckpt_path} was written on {ckpt['rng'].get('device_type')}; its random streams cannot continue on "
-                f"{device.type}. Resume with --device {ckpt['rng'].get('device_type')}."
-            )
-        _load_weights(model, ckpt["model"], ckpt_path)
-        try:
-            optimizer.load_state_dict(ckpt["optimizer"])
-            noise_gen.set_state(ckpt["rng"]["noise"].cpu())
-            stream.load_state_dict(ckpt["data"])
-        except (ValueError, RuntimeError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{ckpt_path}: cannot restore the training state: {e}") from e
+        s.restore(ckpt, run_dir / CHECKPOINT_FILE)
         start, elapsed_before, last_terms = int(ckpt["step"]), float(ckpt.get("elapsed_s", 0.0)), ckpt.get("last_terms")
-        _truncate_log(log_path, start)
+        _truncate_log(run_dir / LOG_FILE, start)
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
-            log_path.unlink()  # rows of an attempt that never reached a checkpoint
+            (run_dir / LOG_FILE).unlink()  # rows of an attempt that never reached a checkpoint
     with contextlib.suppress(FileNotFoundError):
         done_path.unlink()
-    # str(): torch.__version__ is a TorchVersion object, which weights_only loading refuses.
-    versions = {k: str(v) for k, v in environment_versions().items()}
-    atomic_write_json(config_path, {**config.to_dict(), **{f"env.{k}": v for k, v in versions.items()}})
-
-    step_model = torch.compile(model) if config.compile else model
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16)
-    batch_shape = (config.batch_size, config.num_latents)
-    annealed = config.model == "annealed_vae"
+    atomic_write_json(run_dir / CONFIG_FILE, {**config.to_dict(), **{f"env.{k}": v for k, v in s.versions.items()}})
 
     bar = None
-    show = sys.stderr.isatty() if progress is None else progress
-    if show:
+    if (sys.stderr.isatty() if progress is None else progress):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=config.steps, initial=start, desc=run_dir.name, unit="step", dynamic_ncols=True)
-
-    # Loss terms stay on the device until a log/checkpoint boundary, so the loop never waits for the GPU.
-    pending: list[torch.Tensor] = []
-    pending_c: list[float | None] = []
-    pending_first = start + 1
-    rows: list[dict[str, Any]] = []
-    t0 = time.perf_counter()
-    model.train()
-
-    def drain() -> None:
-        """Move the buffered terms to the host, check them, turn logged steps into rows, report them."""
-        nonlocal pending, pending_c, pending_first, last_terms
-        if not pending:
-            return
-        block = torch.stack(pending).float().cpu().numpy()
-        finite = np.isfinite(block).all(axis=1)
-        for i, row in enumerate(block):
-            step_i = pending_first + i
-            terms = _terms_dict(row, pending_c[i])
-            if not finite[i]:
-                _append_rows(log_path, rows)
-                rows.clear()
-                raise NonFiniteLossError(
-                    f"{run_dir}: non-finite loss at step {step_i} ({_format_terms(terms)}). Last finite loss terms "
-                    f"(step {step_i - 1}): {_format_terms(last_terms)}. The last good checkpoint "
-                    f"{ckpt_path if ckpt_path.exists() else '(none written yet)'} is left intact; lower the learning "
-                    "rate or check the data."
-                )
-            last_terms = terms
-            if step_i % config.log_every == 0 or step_i == config.steps:
-                rows.append({"step": step_i, **terms})
-                _call(callbacks, "on_log", step_i, terms)
-        if bar is not None:
-            bar.update(pending_first + len(pending) - 1 - bar.n)
-            bar.set_postfix(loss=f"{last_terms['loss']:.2f}", kl=f"{last_terms['kl']:.2f}", refresh=False)
-        pending_first += len(pending)
-        pending, pending_c = [], []
-
-    batches = _Prefetcher(stream) if config.steps > start else None
+    log = _TermLog(config, run_dir, start, last_terms, callbacks, bar)
+    dataset_stream, t0 = s.stream, time.perf_counter()
+    if config.steps > start:
+        s.stream = _Prefetcher(dataset_stream)
     try:
-        for t in range(start, config.steps):
-            images = next(batches)
-            if config.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            noise = torch.randn(batch_shape, generator=noise_gen, device=device)
-            with autocast:
-                out = step_model(images, noise=noise)
-            loss, extras = objective(out["recon"], out["kl"], out["mu"], out["logvar"], out["z"], t, config)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            pending.append(
-                torch.cat([loss.detach().reshape(1), out["recon"].detach().reshape(1), out["kl"].detach().reshape(1), out["kl_per_latent"].detach()])
-            )
-            pending_c.append(extras.get("c") if annealed else None)
-            step = t + 1
-            at_checkpoint = step % config.checkpoint_every == 0 or step == config.steps
-            if at_checkpoint or step % config.log_every == 0:
-                drain()
-            if at_checkpoint:
-                _append_rows(log_path, rows)
-                rows.clear()
-                elapsed = elapsed_before + time.perf_counter() - t0
-                _save_checkpoint(ckpt_path, _checkpoint_dict(config, model, optimizer, noise_gen, batches, step, elapsed, last_terms, device, versions))
-                _call(callbacks, "on_checkpoint", step, str(run_dir))
-        if start == config.steps and not ckpt_path.exists():  # a zero-step run still leaves a loadable model
-            _save_checkpoint(ckpt_path, _checkpoint_dict(config, model, optimizer, noise_gen, stream, 0, 0.0, None, device, versions))
+        _run_steps(s, run_dir, start, elapsed_before, log, callbacks)
+        if start == config.steps and not (run_dir / CHECKPOINT_FILE).exists():  # a zero-step run still leaves a model
+            _save_checkpoint(run_dir / CHECKPOINT_FILE, s.checkpoint(0, 0.0, None))
             _call(callbacks, "on_checkpoint", 0, str(run_dir))
     finally:
-        if batches is not None:
-            batches.close()
+        if s.stream is not dataset_stream:
+            s.stream.close()
         if bar is not None:
             bar.close()
 
     session = time.perf_counter() - t0
     summary = {
         "step": config.steps,
-        **(last_terms or {}),
+        **(log.last_terms or {}),
         "elapsed_s": elapsed_before + session,
         "images_per_s": (config.steps - start) * config.batch_size / session if session > 0 and config.steps > start else None,
         "resumed_from": start if ckpt is not None else None,
@@ -469,77 +534,6 @@ def train(
     summary["run_dir"] = str(run_dir)
     _call(callbacks, "on_end", summary)
     return summary
-
-
-def _checkpoint_dict(
-    config: TrainConfig,
-    model: VAE,
-    optimizer: torch.optim.Optimizer,
-    noise_gen: torch.Generator,
-    stream: Any,
-    step: int,
-    elapsed: float,
-    last_terms: dict[str, float] | None,
-    device: torch.device,
-    versions: dict[str, str],
-) -> dict[str, Any]:
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "step": int(step),
-        "config": config.to_dict(),
-        "model_spec": model.spec(),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "rng": {"noise": noise_gen.get_state(), "device_type": device.type},
-        "data": stream.state_dict(),
-        "elapsed_s": float(elapsed),
-        "last_terms": last_terms,
-        "versions": versions,
-    }
-
-
-# ---------------------------------------------------------------------------------------------- pictures
-def reconstruction_grid(model: VAE, images: np.ndarray, gap: int = 2) -> np.ndarray:
-    """An image ``(2·64 + 3·gap, n·64 + (n+1)·gap, C)`` float in [0, 1]: inputs on top, reconstructions below.
-
-    Reconstructions are the Bernoulli means σ(decode(μ(x))) of the posterior means; gaps are mid-grey.
-    """
-    images = np.asarray(images, dtype=np.float32)
-    with torch.no_grad():
-        mu, _ = model.encode(torch.from_numpy(images).to(model.device))
-        recon = torch.sigmoid(model.decode(mu)).float().cpu().numpy()
-    n, c, h, w = images.shape
-    canvas = np.full((2 * h + 3 * gap, n * w + (n + 1) * gap, c), 0.5, dtype=np.float32)
-    for row, batch in enumerate((images, recon)):
-        for i in range(n):
-            y, x = gap + row * (h + gap), gap + i * (w + gap)
-            canvas[y : y + h, x : x + w] = batch[i].transpose(1, 2, 0)
-    return canvas
-
-
-def save_reconstruction_grid(
-    run_dir: str | os.PathLike, path: str | os.PathLike, num_images: int = 10, seed: int = 0, scale: int = 2
-) -> Path:
-    """Save a PNG of ``num_images`` random images of the run's dataset (top) over their reconstructions (bottom).
-
-    Images are drawn uniformly over the grid with ``numpy.random.default_rng(seed)``; pixels are enlarged
-    ``scale`` times (nearest neighbour). The write is atomic. Returns the PNG path.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.image
-
-    model, config = load_model(run_dir)
-    dataset = open_dataset(config)
-    _, images = dataset.sample(num_images, np.random.default_rng(seed))
-    canvas = reconstruction_grid(model, images)
-    canvas = canvas.repeat(scale, axis=0).repeat(scale, axis=1)
-    rgb = np.repeat(canvas, 3, axis=2) if canvas.shape[2] == 1 else canvas
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        matplotlib.image.imsave(tmp, np.clip(rgb, 0.0, 1.0), format="png")
-    return path
 
 
 __all__ = [
@@ -554,8 +548,6 @@ __all__ = [
     "load_model",
     "read_config",
     "read_log",
-    "reconstruction_grid",
     "resolve_device",
-    "save_reconstruction_grid",
     "train",
 ]

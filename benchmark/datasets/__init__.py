@@ -16,23 +16,15 @@ the path, the problem and the remedy.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from benchmark.datasets.base import BatchStream, GroundTruthDataset, grid_strides
+from benchmark.registry import Registry
 
-DATASETS: dict[str, Callable[..., GroundTruthDataset]] = {}
-
-
-def register(name: str):
-    """Class decorator adding a dataset constructor to :data:`DATASETS` under ``name``."""
-
-    def decorator(cls):
-        if name in DATASETS:
-            raise ValueError(f"dataset {name!r} is registered twice")
-        DATASETS[name] = cls
-        return cls
-
-    return decorator
+#: Registered dataset constructors (classes), by name.
+DATASETS: Registry = Registry("dataset")
+#: Class decorator adding a dataset constructor to :data:`DATASETS` under a name.
+register = DATASETS.register
 
 
 def real_file_datasets() -> list[str]:
@@ -42,10 +34,7 @@ def real_file_datasets() -> list[str]:
 
 def get(name: str, path: Any = None, **options: Any) -> GroundTruthDataset:
     """The dataset ``name``; ``path`` points a real-file dataset at its file."""
-    try:
-        constructor = DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}") from None
+    constructor = DATASETS[name]  # UnknownNameError (a ValueError) lists the valid names
     if path is not None:
         if getattr(constructor, "FILE_SPEC", None) is None:
             raise ValueError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -42,6 +43,30 @@ class FileSpec:
             f"or use the offline dataset {self.twin!r}{note}."
         )
 
+    def find(self, path: str | os.PathLike | None = None) -> Path | None:
+        """The file to load: ``path`` itself (a file, or a folder holding an official name), else the first
+        official name found in ``benchmark._io.data_dir()``; None when nothing is there."""
+        from benchmark._io import data_dir
+
+        folder = data_dir() if path is None else Path(path).expanduser()
+        if path is not None and not folder.is_dir():
+            return folder if folder.is_file() else None
+        return next((folder / n for n in self.filenames if (folder / n).is_file()), None)
+
+    def resolve(self, path: str | os.PathLike | None = None) -> Path:
+        """Like :meth:`find` but raises :class:`DatasetFileNotFoundError` naming where it looked."""
+        from benchmark._io import data_dir
+
+        found = self.find(path)
+        if found is not None:
+            return found
+        if path is not None:
+            p = Path(path).expanduser()
+            if p.is_dir():
+                raise DatasetFileNotFoundError(p, f"folder holds none of {', '.join(self.filenames)}", self)
+            raise DatasetFileNotFoundError(p, "no such file", self)
+        raise DatasetFileNotFoundError(data_dir(), f"no {' or '.join(self.filenames)} in the data folder", self)
+
 
 class DatasetFileError(ValueError):
     """A dataset file cannot be used; the message names the path, the problem and the remedy."""
@@ -55,35 +80,6 @@ class DatasetFileError(ValueError):
 
 class DatasetFileNotFoundError(DatasetFileError, FileNotFoundError):
     """No file at the given path, or none of the official names in the data folder."""
-
-
-def find_file(spec: FileSpec, path: str | os.PathLike | None = None) -> Path | None:
-    """The file to load: ``path`` itself (a file, or a folder holding an official name), else the first
-    official name found in ``benchmark._io.data_dir()``; None when nothing is there."""
-    from benchmark._io import data_dir
-
-    if path is not None:
-        p = Path(path).expanduser()
-        if p.is_dir():
-            return next((p / n for n in spec.filenames if (p / n).is_file()), None)
-        return p if p.is_file() else None
-    folder = data_dir()
-    return next((folder / n for n in spec.filenames if (folder / n).is_file()), None)
-
-
-def resolve_file(spec: FileSpec, path: str | os.PathLike | None = None) -> Path:
-    """Like :func:`find_file` but raises :class:`DatasetFileNotFoundError` naming where it looked."""
-    from benchmark._io import data_dir
-
-    found = find_file(spec, path)
-    if found is not None:
-        return found
-    if path is not None:
-        p = Path(path).expanduser()
-        if p.is_dir():
-            raise DatasetFileNotFoundError(p, f"folder holds none of {', '.join(spec.filenames)}", spec)
-        raise DatasetFileNotFoundError(p, "no such file", spec)
-    raise DatasetFileNotFoundError(data_dir(), f"no {' or '.join(spec.filenames)} in the data folder", spec)
 
 
 def sniff_format(path: Path, spec: FileSpec) -> str:
@@ -126,27 +122,27 @@ class NpzMembers:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def header(self, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    @contextmanager
+    def _member(self, key: str):
         if key not in self.names:
-            raise DatasetFileError(
-                self.path, f"npz has no array {key!r} (it has {sorted(self.names)})", self.spec
-            )
+            raise DatasetFileError(self.path, f"npz has no array {key!r} (it has {sorted(self.names)})", self.spec)
         try:
             with self._zip.open(self.names[key]) as f:
-                version = np.lib.format.read_magic(f)
-                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                shape, _, dtype = read_header(f)
+                yield f
         except Exception as exc:  # zlib, zip CRC and format errors all mean a damaged member
             raise DatasetFileError(self.path, f"npz member {key!r} is truncated or corrupt ({exc})", self.spec) from exc
+
+    def header(self, key: str) -> tuple[tuple[int, ...], np.dtype]:
+        with self._member(key) as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(f)
         return tuple(shape), np.dtype(dtype)
 
     def read(self, key: str) -> np.ndarray:
-        self.header(key)
-        try:
-            with self._zip.open(self.names[key]) as f:
-                return np.lib.format.read_array(f, allow_pickle=False)
-        except Exception as exc:
-            raise DatasetFileError(self.path, f"npz member {key!r} is truncated or corrupt ({exc})", self.spec) from exc
+        """The array ``key``; call :meth:`header` first to check its shape and dtype before decompressing it."""
+        with self._member(key) as f:
+            return np.lib.format.read_array(f, allow_pickle=False)
 
 
 def open_hdf5(path: Path, spec: FileSpec):
@@ -171,10 +167,12 @@ def hdf5_dataset(h5, path: Path, spec: FileSpec, *keys: str):
     raise DatasetFileError(path, f"HDF5 file has no array {' or '.join(map(repr, keys))} (it has {present})", spec)
 
 
-def read_hdf5_whole(dset, path: Path, spec: FileSpec, key: str) -> np.ndarray:
+def read_hdf5(dset, path: Path, spec: FileSpec, sel=()) -> np.ndarray:
+    """``dset[sel]`` (default: the whole array) as numpy; a damaged chunk raises :class:`DatasetFileError`."""
     try:
-        return dset[()]
+        return dset[sel]
     except Exception as exc:  # h5py raises OSError/RuntimeError/ValueError for damaged chunks
+        key = dset.name.lstrip("/")
         raise DatasetFileError(path, f"HDF5 array {key!r} cannot be read: truncated or corrupt ({exc})", spec) from exc
 
 
@@ -218,43 +216,41 @@ def derive_grid(classes: np.ndarray, values: np.ndarray | None, path: Path, spec
         raise DatasetFileError(path, f"factor {names[col]!r} classes start at {mins[col]}, expected 0", spec)
     sizes = classes.max(axis=0).astype(np.int64) + 1
     total = math.prod(int(x) for x in sizes)  # Python ints: a corrupt class value must not overflow
-    if total == n:
-        expected_idx = np.arange(n, dtype=np.int64)
-        idx = classes.astype(np.int64) @ grid_strides(sizes)
-        if not np.array_equal(idx, expected_idx):
-            unique = np.unique(idx).size == n
-            row = int(np.argmax(idx != expected_idx))
-            expected = (expected_idx[row:row + 1, None] // grid_strides(sizes)[None, :]) % sizes[None, :]
-            if unique:
-                raise DatasetFileError(
-                    path,
-                    f"rows are shuffled: row {row} has classes {classes[row].tolist()}, a complete row-major grid "
-                    f"{tuple(sizes.tolist())} (last factor fastest) has {expected[0].tolist()} there; "
-                    "the loader needs the official order",
-                    spec,
-                )
-            raise DatasetFileError(
-                path,
-                f"incomplete factor grid: some class combinations repeat and others are missing "
-                f"(row {row} has {classes[row].tolist()}, expected {expected[0].tolist()})",
-                spec,
-            )
-    else:
+    if total != n:
         raise DatasetFileError(
             path,
             f"incomplete factor grid: {n} rows, but the factor sizes {dict(zip(names, sizes.tolist()))} "
             f"make {total} combinations",
             spec,
         )
+    strides = grid_strides(sizes)
+    idx = classes.astype(np.int64) @ strides
+    misplaced = idx != np.arange(n, dtype=np.int64)
+    if misplaced.any():
+        row = int(np.argmax(misplaced))
+        expected = ((row // strides) % sizes).tolist()
+        if np.unique(idx).size == n:
+            raise DatasetFileError(
+                path,
+                f"rows are shuffled: row {row} has classes {classes[row].tolist()}, a complete row-major grid "
+                f"{tuple(sizes.tolist())} (last factor fastest) has {expected} there; "
+                "the loader needs the official order",
+                spec,
+            )
+        raise DatasetFileError(
+            path,
+            f"incomplete factor grid: some class combinations repeat and others are missing "
+            f"(row {row} has {classes[row].tolist()}, expected {expected})",
+            spec,
+        )
     columns = [c for c in range(k) if sizes[c] > 1]
     grid_values = []
-    strides = grid_strides(sizes)
     for c in columns:
         if values is None:
-            grid_values.append(np.arange(sizes[c], dtype=np.float64))
-            continue
-        per_class = values[np.arange(sizes[c]) * strides[c], c].astype(np.float64)
-        if not np.allclose(values[:, c], per_class[classes[:, c]], rtol=0, atol=1e-6):
-            raise DatasetFileError(path, f"factor {names[c]!r}: values disagree with classes", spec)
+            per_class = np.arange(sizes[c], dtype=np.float64)
+        else:
+            per_class = values[np.arange(sizes[c]) * strides[c], c].astype(np.float64)
+            if not np.allclose(values[:, c], per_class[classes[:, c]], rtol=0, atol=1e-6):
+                raise DatasetFileError(path, f"factor {names[c]!r}: values disagree with classes", spec)
         grid_values.append(per_class)
     return Grid(columns, tuple(int(sizes[c]) for c in columns), tuple(grid_values))

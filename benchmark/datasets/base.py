@@ -62,14 +62,11 @@ class GroundTruthDataset(abc.ABC):
 
     def factors_to_index(self, factors: np.ndarray) -> np.ndarray:
         """Map ``(N, K)`` factor classes to ``(N,)`` int64 indices (row-major, last factor fastest)."""
-        factors = self.check_factors(factors)
-        return factors @ self.strides
+        return self.check_factors(factors) @ self.strides
 
     def index_to_factors(self, indices: np.ndarray) -> np.ndarray:
         """Map ``(N,)`` indices to ``(N, K)`` int64 factor classes; inverse of :meth:`factors_to_index`."""
-        indices = self.check_indices(indices)
-        sizes = np.asarray(self.factor_sizes, dtype=np.int64)
-        return (indices[:, None] // self.strides[None, :]) % sizes[None, :]
+        return grid_factors(self.check_indices(indices), self.factor_sizes)
 
     def check_factors(self, factors: Any) -> np.ndarray:
         """Validate ``(N, K)`` factor classes and return them as int64; ValueError names what is wrong."""
@@ -109,12 +106,11 @@ class GroundTruthDataset(abc.ABC):
 
     @classmethod
     def find_file(cls, path: Any = None) -> Any:
-        """The real file this dataset would load from ``path`` or the data folder, or None.
+        """The real file this dataset would load from ``path`` or the data folder (``FILE_SPEC.find``), or None.
 
-        Procedural datasets need no file and return None; real-file datasets override this.
+        Procedural datasets (no ``FILE_SPEC``) need no file and return None.
         """
-        del path
-        return None
+        return None if cls.FILE_SPEC is None else cls.FILE_SPEC.find(path)
 
     # ------------------------------------------------------------------ sampling
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -144,8 +140,7 @@ class GroundTruthDataset(abc.ABC):
 
     def images(self, indices: np.ndarray) -> np.ndarray:
         """Images ``(N, C, H, W)`` float32 in [0, 1] of the grid points ``indices``."""
-        raw = self.images_uint8(self.check_indices(indices))
-        out = raw.astype(np.float32)
+        out = self.images_uint8(self.check_indices(indices)).astype(np.float32)
         if self.pixel_max != 1:
             out *= np.float32(1.0 / self.pixel_max)
         return out
@@ -179,9 +174,14 @@ def grid_strides(factor_sizes: Sequence[int]) -> np.ndarray:
     """Row-major strides (last factor fastest) of a grid with the given sizes, as int64."""
     sizes = np.asarray(factor_sizes, dtype=np.int64)
     strides = np.ones_like(sizes)
-    if sizes.size > 1:
-        strides[:-1] = np.cumprod(sizes[::-1])[::-1][1:]
+    strides[:-1] = np.cumprod(sizes[:0:-1])[::-1]  # stride k = product of the sizes after k
     return strides
+
+
+def grid_factors(indices: np.ndarray, factor_sizes: Sequence[int]) -> np.ndarray:
+    """``(N, K)`` int64 factor classes of the ``(N,)`` grid indices (unchecked; see ``index_to_factors``)."""
+    sizes = np.asarray(factor_sizes, dtype=np.int64)
+    return (np.asarray(indices, dtype=np.int64)[:, None] // grid_strides(sizes)[None, :]) % sizes[None, :]
 
 
 class BatchStream:

@@ -9,22 +9,53 @@ all metrics and both representations of one evaluation) or a plain callable ``im
 - :data:`METRICS` maps each metric name to a :class:`Metric` (wrapper, defaults, returned keys).
 - :func:`score_codes` is the uniform pure entry point for the metrics that work on fixed codes
   (``mig``, ``dci``, ``sap``, ``modularity``, ``unsupervised``).
-- :func:`evaluate` scores a run directory (or a model) and writes one result record per
-  (run, representation, metric); ``dbench evaluate`` is its command line.
+- :class:`MetricKey` is the metadata of every returned key (paper label, direction, range, headline,
+  whether it is a disentanglement score): tables, figures and the synthetic records read it from here.
 
-This package never imports a model: :func:`evaluate` opens run directories through
-``benchmark.training.load_model``, imported when called.
+This package depends on arrays, scikit-learn and torch tensors only: it never imports a model, a config or
+the training loop. Scoring a run directory into records is :func:`benchmark.evaluation.evaluate`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+import math
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from benchmark.metrics import _codes, beta_vae, dci, factor_vae, mig, mig_sampled, modularity, reconstruction, sap, unsupervised
 from benchmark.metrics._codes import GridEncoding, GridRepresentation, discrete_entropy, discrete_mutual_info, discretize
+from benchmark.registry import Registry
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricKey:
+    """One value a metric returns, with what a table, a figure or a paper needs to know of it.
+
+    Attributes:
+        name: the key in results (``metric.<name>`` in a record), e.g. ``dci.disentanglement``.
+        label: the name papers use (``DCI-D``).
+        direction: +1 higher is better, −1 lower is better, 0 descriptive (no arrow, no bold, no rank).
+        range: ``(low, high)`` of its values; None for an unbounded side.
+        headline: shown by default in tables and figures.
+        disentanglement: a disentanglement score (not informativeness, reconstruction or a code statistic):
+            the y axes of trade-off figures and the set of rank correlations.
+    """
+
+    name: str
+    label: str
+    direction: int = 1
+    range: tuple[float | None, float | None] = (0.0, 1.0)
+    headline: bool = False
+    disentanglement: bool = False
+
+
+_key = MetricKey  # short name for the table below
+
+
+_SCORE = dict(headline=True, disentanglement=True)
+_LOWER = dict(direction=-1, range=(0.0, None))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,8 +66,11 @@ class Metric:
         name: registry name, also the file name of its record (``<representation>__<name>.json``).
         compute: sampling wrapper ``(dataset, representation, rng, **protocol) -> dict[str, float]``
             (``reconstruction`` takes a ``reconstruct_fn`` in place of the representation).
-        defaults: the reference protocol parameters.
-        keys: the keys it always returns (``mig`` and ``mig_sampled`` add one ``.<factor>`` key per factor).
+        defaults: the reference protocol parameters (the one home of each default: the metric module's
+            ``DEFAULTS``).
+        keys: the keys it always returns, with their metadata.
+        per_factor: it also returns one ``<name>.<factor>`` key per ground-truth factor (same direction and
+            range as the key named like the metric, never a headline).
         needs: ``"codes"`` (codes of sampled points), ``"posteriors"`` (mean and log-variance of every grid
             image) or ``"decoder"``.
         codes_fn: pure core for :func:`score_codes`, or None.
@@ -46,47 +80,131 @@ class Metric:
     name: str
     compute: Callable[..., dict[str, float]]
     defaults: dict[str, Any]
-    keys: tuple[str, ...]
+    keys: tuple[MetricKey, ...]
     needs: str = "codes"
     codes_fn: Callable[..., dict[str, float]] | None = None
     needs_test: bool = False
+    per_factor: bool = False
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        return tuple(k.name for k in self.keys)
 
 
-METRICS: dict[str, Metric] = {
+METRICS: Registry = Registry("metric", {
     m.name: m
     for m in (
-        Metric("beta_vae", beta_vae.compute_beta_vae, beta_vae.DEFAULTS, ("beta_vae.train_accuracy", "beta_vae.eval_accuracy")),
-        Metric(
-            "factor_vae", factor_vae.compute_factor_vae, factor_vae.DEFAULTS,
-            ("factor_vae.train_accuracy", "factor_vae.eval_accuracy", "factor_vae.num_active_dims"),
-        ),
-        Metric("mig", mig.compute_mig, mig.DEFAULTS, ("mig",), codes_fn=mig.compute_mig_codes),
-        Metric("mig_sampled", mig_sampled.compute_mig_sampled, mig_sampled.DEFAULTS, ("mig_sampled",), needs="posteriors"),
-        Metric(
-            "dci", dci.compute_dci, dci.DEFAULTS,
-            ("dci.disentanglement", "dci.completeness", "dci.informativeness_train", "dci.informativeness_test"),
-            codes_fn=dci.compute_dci_codes, needs_test=True,
-        ),
-        Metric("sap", sap.compute_sap, sap.DEFAULTS, ("sap",), codes_fn=sap.compute_sap_codes, needs_test=True),
-        Metric(
-            "modularity", modularity.compute_modularity, modularity.DEFAULTS,
-            ("modularity", "explicitness.train", "explicitness.test"), codes_fn=modularity.compute_modularity_codes,
-            needs_test=True,
-        ),
-        Metric(
-            "unsupervised", unsupervised.compute_unsupervised, unsupervised.DEFAULTS,
-            (
-                "unsupervised.gaussian_total_correlation", "unsupervised.gaussian_wasserstein_correlation",
-                "unsupervised.gaussian_wasserstein_correlation_norm", "unsupervised.mutual_info",
-            ),
-            codes_fn=unsupervised.compute_unsupervised_codes,
-        ),
-        Metric(
-            "reconstruction", reconstruction.compute_reconstruction, reconstruction.DEFAULTS,
-            ("reconstruction.bernoulli_nll", "reconstruction.mse"), needs="decoder",
-        ),
+        Metric("beta_vae", beta_vae.compute_beta_vae, beta_vae.DEFAULTS, (
+            _key("beta_vae.train_accuracy", "β-VAE score (train)"),
+            _key("beta_vae.eval_accuracy", "β-VAE score", **_SCORE),
+        )),
+        Metric("factor_vae", factor_vae.compute_factor_vae, factor_vae.DEFAULTS, (
+            _key("factor_vae.train_accuracy", "FactorVAE score (train)"),
+            _key("factor_vae.eval_accuracy", "FactorVAE score", **_SCORE),
+            _key("factor_vae.num_active_dims", "active dims", direction=0, range=(0.0, None)),
+        )),
+        Metric("mig", mig.compute_mig, mig.DEFAULTS, (_key("mig", "MIG", **_SCORE),), codes_fn=mig.compute_mig_codes,
+               per_factor=True),
+        # Chen et al.'s estimator clips I at 0 only: small samples can exceed 1.
+        Metric("mig_sampled", mig_sampled.compute_mig_sampled, mig_sampled.DEFAULTS,
+               (_key("mig_sampled", "MIG (sampled)", range=(0.0, None), **_SCORE),), needs="posteriors", per_factor=True),
+        Metric("dci", dci.compute_dci, dci.DEFAULTS, (
+            _key("dci.disentanglement", "DCI-D", **_SCORE),
+            _key("dci.completeness", "DCI-C", **_SCORE),
+            _key("dci.informativeness_train", "DCI-I (train)"),
+            _key("dci.informativeness_test", "DCI-I", headline=True),
+        ), codes_fn=dci.compute_dci_codes, needs_test=True),
+        Metric("sap", sap.compute_sap, sap.DEFAULTS, (_key("sap", "SAP", **_SCORE),), codes_fn=sap.compute_sap_codes,
+               needs_test=True),
+        Metric("modularity", modularity.compute_modularity, modularity.DEFAULTS, (
+            _key("modularity", "Modularity", **_SCORE),
+            _key("explicitness.train", "Explicitness (train)"),
+            _key("explicitness.test", "Explicitness", headline=True),
+        ), codes_fn=modularity.compute_modularity_codes, needs_test=True),
+        Metric("unsupervised", unsupervised.compute_unsupervised, unsupervised.DEFAULTS, (
+            _key("unsupervised.gaussian_total_correlation", "Gaussian TC", headline=True, **_LOWER),
+            _key("unsupervised.gaussian_wasserstein_correlation", "Gaussian WC", **_LOWER),
+            _key("unsupervised.gaussian_wasserstein_correlation_norm", "Gaussian WC (norm.)", direction=-1,
+                 range=(0.0, 2.0), headline=True),
+            # mutual information of binned codes: at most log(num_bins), log 20 at the reference protocol
+            _key("unsupervised.mutual_info", "Mutual info", direction=-1, range=(0.0, math.log(_codes.NUM_BINS)),
+                 headline=True),
+        ), codes_fn=unsupervised.compute_unsupervised_codes),
+        Metric("reconstruction", reconstruction.compute_reconstruction, reconstruction.DEFAULTS, (
+            _key("reconstruction.bernoulli_nll", "Recon. NLL", headline=True, **_LOWER),
+            _key("reconstruction.mse", "Recon. MSE", direction=-1, headline=True),
+        ), needs="decoder"),
     )
-}
+})
+
+#: Preferred keys for choosing the best and worst seed of a setting (first one present wins): the most cited
+#: disentanglement scores first; the β-VAE score saturates, so it comes late.
+RUN_SELECTION_KEYS = ("mig", "dci.disentanglement", "factor_vae.eval_accuracy", "beta_vae.eval_accuracy",
+                      "mig_sampled", "sap", "reconstruction.bernoulli_nll")
+#: Name endings that carry direction for keys no registered metric declares (ARCHITECTURE.md principle 8).
+_LOWER_SUFFIXES = ("_error", "_loss", "_nll", ".mse")
+
+
+def key_info(key: str) -> MetricKey | None:
+    """The metadata of a result key (``metric.`` prefix optional), per-factor keys included; None if unregistered."""
+    key = key.removeprefix("metric.")
+    for metric in METRICS.values():
+        for k in metric.keys:
+            if k.name == key:
+                return k
+        if metric.per_factor and key.startswith(f"{metric.name}."):
+            main = next(k for k in metric.keys if k.name == metric.name)
+            return MetricKey(key, f"{main.label} ({key[len(metric.name) + 1:]})", main.direction, main.range,
+                             headline=False, disentanglement=main.disentanglement)
+    return None
+
+
+def owner(key: str) -> str | None:
+    """The registered metric that writes ``key`` (``metric.`` prefix optional), or None."""
+    key = key.removeprefix("metric.")
+    for metric in METRICS.values():
+        if key in metric.key_names or (metric.per_factor and key.startswith(f"{metric.name}.")):
+            return metric.name
+    return None
+
+
+def direction(key: str) -> int:
+    """+1 higher is better, −1 lower is better, 0 descriptive; unregistered keys by their name's ending."""
+    info = key_info(key)
+    if info is not None:
+        return info.direction
+    return -1 if key.removeprefix("metric.").endswith(_LOWER_SUFFIXES) else 1
+
+
+#: Headline keys in registry order: what tables and figures show by default.
+HEADLINE_KEYS = tuple(k.name for m in METRICS.values() for k in m.keys if k.headline)
+
+
+def parse_metrics(metrics: str | Sequence[str]) -> list[str]:
+    """``"all"``, ``"a,b"`` or a list → registered metric names in registry order; ValueError lists valid ones."""
+    if isinstance(metrics, str):
+        names = list(METRICS) if metrics.strip() == "all" else [m.strip() for m in metrics.split(",") if m.strip()]
+    else:
+        names = list(metrics)
+    unknown = [m for m in names if m not in METRICS]
+    if unknown or not names:
+        raise ValueError(f"unknown metric(s) {unknown or names}; valid names: all, {', '.join(METRICS)}")
+    return [m for m in METRICS if m in names]
+
+
+def parse_representations(representation: str | Sequence[str]) -> list[str]:
+    """``"mean"``, ``"sampled"``, ``"mean,sampled"`` or a list → list of representation kinds."""
+    kinds = [r.strip() for r in representation.split(",")] if isinstance(representation, str) else list(representation)
+    bad = [k for k in kinds if k not in _codes.REPRESENTATIONS]
+    if bad or not kinds:
+        raise ValueError(f"unknown representation(s) {bad or kinds}; valid: {', '.join(_codes.REPRESENTATIONS)}")
+    return list(dict.fromkeys(kinds))
+
+
+def resolve_protocol(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Metric ``name``'s reference protocol updated by ``overrides``; ValueError naming an unknown parameter."""
+    return _codes.resolve(name, METRICS[name].defaults, overrides)
+
 
 #: Metrics :func:`score_codes` accepts.
 CODE_METRICS = tuple(n for n, m in METRICS.items() if m.codes_fn is not None)
@@ -94,10 +212,7 @@ CODE_METRICS = tuple(n for n, m in METRICS.items() if m.codes_fn is not None)
 
 def get(name: str) -> Metric:
     """The registered metric ``name``; ValueError listing the valid names otherwise."""
-    try:
-        return METRICS[name]
-    except KeyError:
-        raise ValueError(f"unknown metric {name!r}; valid names: {', '.join(METRICS)}") from None
+    return METRICS[name]
 
 
 def score_codes(
@@ -130,10 +245,8 @@ def score_codes(
     return metric.codes_fn(codes_train, factors_train, **params)
 
 
-# Imported last and eagerly so the name ``evaluate`` is the function, not its module (torch stays lazy there).
-from benchmark.metrics.evaluate import evaluate  # noqa: E402
-
 __all__ = [
-    "CODE_METRICS", "GridEncoding", "GridRepresentation", "METRICS", "Metric", "discrete_entropy",
-    "discrete_mutual_info", "discretize", "evaluate", "get", "score_codes",
+    "CODE_METRICS", "GridEncoding", "GridRepresentation", "HEADLINE_KEYS", "METRICS", "Metric", "MetricKey",
+    "RUN_SELECTION_KEYS", "direction", "discrete_entropy", "discrete_mutual_info", "discretize", "get", "key_info",
+    "owner", "parse_metrics", "parse_representations", "resolve_protocol", "score_codes",
 ]

@@ -18,6 +18,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from benchmark._gaussian import reparameterize
+
 REPRESENTATIONS = ("mean", "sampled")
 
 #: Reference number of equal-width bins per code dimension (disentanglement_lib's histogram discretizer).
@@ -328,7 +330,7 @@ class GridEncoding:
         mu, logvar = self.moments(indices)
         if kind == "mean":
             return mu
-        return mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape)
+        return reparameterize(mu, logvar, rng.standard_normal(mu.shape))
 
     def representation(self, kind: str) -> "GridRepresentation":
         return GridRepresentation(self, kind)

@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from benchmark._gaussian import reparameterize
 from benchmark.metrics import _codes
 
 DEFAULTS = {"num_samples": 10_000, "factors": "all", "chunk_elements": 2**24, "device": "cpu"}
@@ -93,7 +94,7 @@ def compute_mig_sampled_moments(
     num_samples = _codes.check_positive_int(num_samples, "num_samples")
     n = mu.shape[0]
     if z is None:
-        z = mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape)
+        z = reparameterize(mu, logvar, rng.standard_normal(mu.shape))
     else:
         z = _codes.check_codes(z, "z")
         if z.shape != mu.shape:

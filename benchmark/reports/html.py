@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from benchmark.reports.results import PROTOCOL_STEPS
+from benchmark.config import TrainConfig
 from benchmark.reports.tables import ranking_html, to_html
 
 _CSS = """
@@ -82,13 +82,14 @@ def comparability_warnings(runs: pd.DataFrame) -> list[str]:
             out.append(f"{d}: {n} run(s) use the procedural 3D Shapes stand-in, not the official file; "
                        "their numbers are not comparable with published 3D Shapes results.")
     if "config.steps" in runs:
+        protocol_steps = TrainConfig().steps  # the defaults are the protocol
         steps = pd.to_numeric(runs["config.steps"], errors="coerce")
-        short = runs[steps < PROTOCOL_STEPS]
+        short = runs[steps < protocol_steps]
         if len(short):
-            low, high = int(steps[steps < PROTOCOL_STEPS].min()), int(steps[steps < PROTOCOL_STEPS].max())
+            low, high = int(steps[steps < protocol_steps].min()), int(steps[steps < protocol_steps].max())
             budget = f"{low:,}" if low == high else f"{low:,}–{high:,}"
             out.append(f"{short['run'].nunique()} run(s) trained for fewer than the protocol's "
-                       f"{PROTOCOL_STEPS:,} steps ({budget} steps); their scores are not comparable "
+                       f"{protocol_steps:,} steps ({budget} steps); their scores are not comparable "
                        "with Locatello et al. 2019.")
     for col in sorted(c for c in runs.columns if c.startswith("protocol.")):
         vals = _values(runs[col])

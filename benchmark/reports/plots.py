@@ -11,35 +11,34 @@ run and representation, ``metric.<key>`` columns):
 * :func:`plot_rank_correlation` — Spearman rank correlation between metrics across all models of a
   dataset, as in Locatello et al. 2019, Fig. 7 (https://arxiv.org/abs/1811.12359).
 
-Checkpoint figures take a loaded model (``encode(images) -> (mu, logvar)``, ``decode(z) -> logits``, torch)
-or a bare ``decode`` callable, and images ``(N, C, 64, 64)`` float32 in [0, 1]:
+Checkpoint figures take arrays, which :mod:`benchmark.views` computes from a model (this module never imports
+torch), images ``(N, C, H, W)`` float in [0, 1]:
 
-* :func:`plot_latent_traversal` — rows = latent dimensions sorted by their KL to the prior (most
-  informative first), columns = the traversed value from −2 to 2, other dimensions fixed at the
-  posterior mean of one reference image;
-* :func:`plot_reconstructions` — inputs above their reconstructions (decoder applied to the mean).
+* :func:`plot_latent_traversal` — rows = latent dimensions (sorted by their KL to the prior, most
+  informative first, by :func:`benchmark.views.latent_traversals`), columns = the traversed value;
+* :func:`plot_reconstructions` — inputs above their reconstructions.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from benchmark._io import atomic_path
-from benchmark.reports.results import HYPERPARAMETER
-from benchmark.reports.tables import DEFAULT_GROUP_BY, direction, metric_label, select_metrics
+from benchmark.config import METHODS
+from benchmark.metrics import RUN_SELECTION_KEYS, direction, key_info
+from benchmark.reports.tables import DEFAULT_GROUP_BY, metric_label, select_metrics
 
-HPARAM_LABEL = {"beta": r"$\beta$", "c_max": r"$C_{\max}$"}
-#: Preferred metric for choosing the best and worst seed of a setting (first one present wins).
-SELECTION_METRICS = ("mig", "dci.disentanglement", "factor_vae.eval_accuracy", "beta_vae.eval_accuracy",
-                     "mig_sampled", "sap", "reconstruction.bernoulli_nll")
-#: Keys that measure reconstruction (x axis of the trade-off plot), or are not disentanglement scores.
-_NOT_DISENTANGLEMENT = ("reconstruction.", "unsupervised.", "dci.informativeness", "explicitness.",
-                        "factor_vae.num_active_dims", "beta_vae.train", "factor_vae.train")
+
+def is_disentanglement(key: str) -> bool:
+    """Whether ``key`` is a disentanglement score (the registry's ``MetricKey.disentanglement``); a key no
+    registered metric declares counts as one unless it is descriptive (direction 0)."""
+    info = key_info(key)
+    return info.disentanglement if info is not None else direction(key) != 0
 
 
 def _subset(runs: pd.DataFrame, representation: str | None) -> pd.DataFrame:
@@ -61,8 +60,7 @@ def _column(runs: pd.DataFrame, key: str) -> str:
 
 
 def _hparam_axis_label(model: str) -> str:
-    name = HYPERPARAMETER.get(model)
-    return HPARAM_LABEL.get(name, name or "hyperparameter")
+    return METHODS[model].axis_label if model in METHODS else "hyperparameter"
 
 
 def plot_metric_vs_hparam(
@@ -126,7 +124,7 @@ def plot_tradeoff(
     xcol = _column(runs, reconstruction)
     data = _subset(runs, representation)
     if metrics is None:
-        metrics = [k for k in select_metrics(runs) if not k.startswith(_NOT_DISENTANGLEMENT) and direction(k) != 0]
+        metrics = [k for k in select_metrics(runs) if is_disentanglement(k) and direction(k) != 0]
     cols = [_column(runs, m) for m in metrics]
     if not cols:
         raise ValueError("no disentanglement metric to plot against reconstruction")
@@ -145,10 +143,9 @@ def plot_tradeoff(
     handles = {}
     for model in sorted(data["model"].unique()):
         values = sorted(data.loc[data["model"] == model, "hparam"].dropna().unique())
-        name = HYPERPARAMETER.get(model, "")
-        for i, v in enumerate(values):
+        for i, v in enumerate(values):  # values exist only for methods with a study axis
             colour_of[(model, v)] = cmap(i / max(len(values) - 1, 1))
-            handles[f"{model} {HPARAM_LABEL.get(name, name)}={v:g}"] = Line2D(
+            handles[f"{model} {METHODS[model].axis_label}={v:g}"] = Line2D(
                 [], [], linestyle="", marker=markers[model], color=colour_of[(model, v)], markersize=5)
         if not values:
             handles[model] = Line2D([], [], linestyle="", marker=markers[model], color="C0", markersize=5)
@@ -227,133 +224,75 @@ def plot_rank_correlation(
 # checkpoint figures
 
 
-def _as_tensor(images: Any):
-    import torch
-
-    t = torch.as_tensor(np.asarray(images, dtype=np.float32)) if not isinstance(images, torch.Tensor) else images
-    if t.ndim != 4:
-        raise ValueError(f"images must be (N, C, H, W) float in [0, 1], got shape {tuple(t.shape)}")
-    return t.float()
-
-
-def _to_display(x) -> np.ndarray:
-    """(C, H, W) torch/numpy in [0, 1] → (H, W) or (H, W, 3) for imshow."""
-    a = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-    a = np.clip(a, 0.0, 1.0)
-    return a[0] if a.shape[0] == 1 else np.transpose(a, (1, 2, 0))
-
-
-def _module_device(model: Any):
-    import torch
-
-    params = getattr(model, "parameters", None)
-    if callable(params):
-        for p in params():
-            return p.device
-    return torch.device("cpu")
+def _image(ax, image: np.ndarray) -> None:
+    """Draw one (C, H, W) image in [0, 1] without ticks (grey for one channel)."""
+    a = np.clip(image, 0.0, 1.0)
+    a = a[0] if a.shape[0] == 1 else np.transpose(a, (1, 2, 0))
+    ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def plot_latent_traversal(
-    model_or_decode: Any,
-    images: Any = None,
-    *,
-    z: Any = None,
-    kl: Any = None,
-    values: Any = None,
-    reference: int = 0,
-    title: str | None = None,
+    traversals: Any, values: Any, *, kl: Any = None, dims: Any = None, title: str | None = None
 ) -> Figure:
     """Latent traversal grid: row = one latent dimension, column = the value it is set to.
 
     Parameters
     ----------
-    model_or_decode:
-        A model with ``encode(images) -> (mu, logvar)`` and ``decode(z) -> logits`` (torch), or a callable
-        ``decode(z (M, D) tensor) -> logits (M, C, H, W)``.
-    images:
-        ``(N, C, 64, 64)`` float32 in [0, 1] (numpy or torch). With a model: the reference code is the
-        posterior mean of ``images[reference]`` and the per-dimension KL(q(z_d|x) ‖ N(0, 1)) is averaged
-        over all ``images``. Not used with a bare decode.
-    z, kl:
-        With a bare decode: the reference code ``(D,)`` and optionally a per-dimension KL ``(D,)`` for the
-        row order (default: dimension order).
+    traversals:
+        ``(R, V, C, H, W)`` float in [0, 1]: row r is latent ``dims[r]`` set to each of ``values``, rows in
+        display order (:func:`benchmark.views.latent_traversals` sorts them by KL, most informative first).
     values:
-        The traversed values; default ``np.linspace(-2, 2, 9)`` (standard-normal prior units).
+        ``(V,)`` the traversed values (column titles).
+    kl, dims:
+        ``(R,)`` each row's KL (optional, shown under its name) and latent index (default ``0..R-1``).
 
     Returns
     -------
-    A Figure with a D × len(values) grid of image axes; rows sorted by KL, most informative first; each
-    row's y label ``"z<d>\\nKL <kl>"``, top row titled with the values; pixels are sigmoid(logits).
+    A Figure with an R × V grid of image axes; each row's y label ``"z<d>\\nKL <kl>"``, the top row titled
+    with the values.
     """
-    import torch
-
-    values = np.linspace(-2.0, 2.0, 9) if values is None else np.asarray(values, dtype=float)
-    with torch.no_grad():
-        if hasattr(model_or_decode, "encode") and hasattr(model_or_decode, "decode"):
-            if images is None:
-                raise ValueError("plot_latent_traversal: a model needs images to encode (N, C, 64, 64)")
-            device = _module_device(model_or_decode)
-            x = _as_tensor(images).to(device)
-            mu, logvar = model_or_decode.encode(x)
-            kl_t = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0)
-            kl_np = kl_t.mean(0).cpu().numpy()
-            z_ref = mu[reference].clone()
-            decode: Callable = model_or_decode.decode
-        else:
-            if z is None:
-                raise ValueError("plot_latent_traversal: with a bare decode callable, pass the reference code z (D,)")
-            decode = model_or_decode
-            z_ref = torch.as_tensor(np.asarray(z, dtype=np.float32))
-            kl_np = np.asarray(kl, dtype=float) if kl is not None else None
-            device = torch.device("cpu")
-        dims = z_ref.shape[-1]
-        order = np.argsort(-kl_np, kind="stable") if kl_np is not None else np.arange(dims)
-        grid = z_ref.reshape(1, 1, dims).repeat(dims, len(values), 1).to(device)
-        vals = torch.as_tensor(values, dtype=grid.dtype, device=device)
-        for row, d in enumerate(order):
-            grid[row, :, d] = vals
-        flat = torch.sigmoid(decode(grid.reshape(-1, dims))).cpu()
-        out = flat.reshape(dims, len(values), *flat.shape[1:])
-    fig = Figure(figsize=(0.75 * len(values) + 0.9, 0.75 * dims + 0.6), layout="constrained")
-    axes = fig.subplots(dims, len(values), squeeze=False)
-    for row, d in enumerate(order):
+    traversals = np.asarray(traversals, dtype=np.float32)
+    values = np.asarray(values, dtype=float)
+    if traversals.ndim != 5 or traversals.shape[1] != len(values):
+        raise ValueError(f"traversals must be (R, V, C, H, W) float in [0, 1] with V = len(values) = {len(values)}, "
+                         f"got shape {traversals.shape}")
+    rows = traversals.shape[0]
+    dims = np.arange(rows) if dims is None else np.asarray(dims)
+    kl = None if kl is None else np.asarray(kl)
+    if len(dims) != rows or (kl is not None and len(kl) != rows):
+        raise ValueError(f"dims and kl need one entry per row ({rows}), got {len(dims)} and "
+                         f"{'none' if kl is None else len(kl)}")
+    fig = Figure(figsize=(0.75 * len(values) + 0.9, 0.75 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, len(values), squeeze=False)
+    for row in range(rows):
         for col in range(len(values)):
-            ax = axes[row, col]
-            img = _to_display(out[row, col])
-            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _image(axes[row, col], traversals[row, col])
             if row == 0:
-                ax.set_title(f"{values[col]:+.1f}", fontsize=7)
-        label = f"z{d}" + (f"\nKL {kl_np[d]:.2f}" if kl_np is not None else "")
+                axes[row, col].set_title(f"{values[col]:+.1f}", fontsize=7)
+        label = f"z{dims[row]}" + (f"\nKL {kl[row]:.2f}" if kl is not None else "")
         axes[row, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
     fig.suptitle(title or "Latent traversals (rows sorted by KL)", fontsize=9)
     return fig
 
 
-def plot_reconstructions(model: Any, images: Any, *, n: int = 8, title: str | None = None) -> Figure:
-    """Input/reconstruction pairs: top row the first ``n`` images, bottom row sigmoid(decode(mu)).
-
-    ``model`` has ``encode`` and ``decode`` (torch); ``images`` ``(N, C, 64, 64)`` float32 in [0, 1].
-    The rows' y labels are ``"input"`` and ``"reconstruction"``.
+def plot_reconstructions(images: Any, reconstructions: Any, *, title: str | None = None) -> Figure:
+    """Input/reconstruction pairs: top row ``images``, bottom row ``reconstructions`` (both ``(N, C, H, W)``
+    float in [0, 1], e.g. from :func:`benchmark.views.reconstructions`). The rows' y labels are ``"input"`` and
+    ``"reconstruction"``.
     """
-    import torch
-
-    x = _as_tensor(images)[:n]
-    with torch.no_grad():
-        device = _module_device(model)
-        mu, _ = model.encode(x.to(device))
-        recon = torch.sigmoid(model.decode(mu)).cpu()
-    k = x.shape[0]
+    images = np.asarray(images, dtype=np.float32)
+    recon = np.asarray(reconstructions, dtype=np.float32)
+    if images.ndim != 4 or images.shape != recon.shape:
+        raise ValueError("images and reconstructions must both be (N, C, H, W) float in [0, 1], got shapes "
+                         f"{images.shape} and {recon.shape}")
+    k = images.shape[0]
     fig = Figure(figsize=(0.9 * k + 0.8, 2.2), layout="constrained")
     axes = fig.subplots(2, k, squeeze=False)
     for i in range(k):
-        for row, batch in enumerate((x, recon)):
-            img = _to_display(batch[i])
-            axes[row, i].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1,
-                                interpolation="nearest")
-            axes[row, i].set_xticks([])
-            axes[row, i].set_yticks([])
+        for row, batch in enumerate((images, recon)):
+            _image(axes[row, i], batch[i])
     axes[0, 0].set_ylabel("input", fontsize=8)
     axes[1, 0].set_ylabel("reconstruction", fontsize=8)
     fig.suptitle(title or "Inputs and reconstructions", fontsize=9)
@@ -369,12 +308,12 @@ def select_runs(
 ) -> pd.DataFrame:
     """The best and the worst seed of each setting by ``metric`` (in its direction), for checkpoint figures.
 
-    ``metric`` defaults to the first of :data:`SELECTION_METRICS` present. Returns the chosen rows of
+    ``metric`` defaults to the first of :data:`benchmark.metrics.RUN_SELECTION_KEYS` present. Returns the chosen rows of
     ``runs`` with two added columns: ``which`` ("best"/"worst"; a single-seed setting gives only "best")
     and ``selection_metric``.
     """
     if metric is None:
-        metric = next((m for m in SELECTION_METRICS if f"metric.{m}" in runs.columns), None)
+        metric = next((m for m in RUN_SELECTION_KEYS if f"metric.{m}" in runs.columns), None)
         if metric is None:
             raise ValueError("no metric to choose runs by; pass metric=")
     col = _column(runs, metric)

@@ -17,11 +17,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from benchmark._io import atomic_write_text
+from benchmark.metrics import direction
 from benchmark.reports import html as html_mod
 from benchmark.reports import plots, tables
 from benchmark.reports.results import load_results, runs_table
@@ -59,6 +61,7 @@ def write_report(
     max_checkpoint_runs: int = 24,
     seed: int = 0,
     jobs: int | None = None,
+    checkpoint_views: Callable[[str, int, np.random.Generator], Any] | None = None,
 ) -> ReportResult:
     """Load the records under ``results_dirs`` and write tables, figures and the page into ``out_dir``.
 
@@ -69,11 +72,15 @@ def write_report(
     metrics: metric keys or names (see :func:`benchmark.reports.tables.select_metrics`); default headline.
     formats: any of ``md``, ``tex``, ``html``, ``csv``; figures are always written as PDF and PNG.
     checkpoint_figures: draw traversals and reconstructions for the best and worst seed of each setting
-        (by the first of :data:`benchmark.reports.plots.SELECTION_METRICS`) whose ``run.dir`` exists;
+        (by the first of :data:`benchmark.metrics.RUN_SELECTION_KEYS`) whose ``run.dir`` exists;
         at most ``max_checkpoint_runs`` runs; skipped runs are listed on the page.
     seed: seeds the jitter of point clouds and the choice of images for checkpoint figures.
     jobs: processes that render the result figures (default: up to 4, one per CPU core); the output
         does not depend on it.
+    checkpoint_views: ``(run_dir, num_images, rng) -> views`` opening a run and returning the arrays of its
+        checkpoint figures (attributes ``images``, ``reconstructions``, ``traversals``, ``values``, ``kl``,
+        ``dims``): pass :func:`benchmark.views.checkpoint_views`. This package never opens a model; with
+        None, checkpoint figures are skipped with a note.
 
     Raises ``ValueError`` for an unknown format, group column or metric, or when no record was found.
     """
@@ -84,6 +91,34 @@ def write_report(
     if bad:
         raise ValueError(f"unknown report format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
     out = Path(out_dir)
+    records, runs = _load(results_dirs, metrics)
+    agg = tables.aggregate(runs, group_by=group_by, metrics=metrics)
+    rank = tables.ranking(agg)
+    problems = agg.attrs["problems"]
+    result = ReportResult(out_dir=out, html=None, n_records=len(records), n_runs=runs["run"].nunique(),
+                          n_failed=int((problems["kind"] == "failed").sum()),
+                          n_missing=int((problems["kind"] == "missing").sum()),
+                          unreadable=records.attrs.get("unreadable", []))
+    _write_tables(result, formats, runs, agg, rank, problems)
+    figures = _result_figures(runs, agg, out, result, seed=seed, embed="html" in formats, jobs=jobs)
+    ck_figs, ck_notes = ([], ["Checkpoint figures were not requested."])
+    if checkpoint_figures:
+        ck_figs, ck_notes = _checkpoint_figures(runs, group_by, out, result, max_checkpoint_runs, seed,
+                                                "html" in formats, checkpoint_views)
+    figure_notes = list(result.notes)
+    result.notes += ck_notes
+    if "html" in formats:
+        page = html_mod.render_html(html_mod.PageContent(
+            runs=runs, agg=agg, rank=rank, problems=problems, figures=figures, checkpoint_figures=ck_figs,
+            checkpoint_notes=ck_notes, figure_notes=figure_notes, n_records=len(records),
+            sources=records.attrs.get("sources", []), unreadable=result.unreadable))
+        _put(result, "report.html", page)
+        result.html = out / "report.html"
+    return result
+
+
+def _load(results_dirs, metrics) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The records and the per-run table; ValueError when there is nothing to report."""
     records = load_results(results_dirs, warn=False)
     unreadable = records.attrs.get("unreadable", [])
     if records.empty:
@@ -99,47 +134,29 @@ def write_report(
                           for _, r in failed.head(5).iterrows())
         raise ValueError(f"all {len(failed)} of {len(records)} records are failed evaluations, so there is "
                          f"nothing to tabulate; first failures: {shown}")
-    agg = tables.aggregate(runs, group_by=group_by, metrics=metrics)
-    rank = tables.ranking(agg)
-    problems = agg.attrs["problems"]
-    result = ReportResult(out_dir=out, html=None, n_records=len(records), n_runs=runs["run"].nunique(),
-                          n_failed=int((problems["kind"] == "failed").sum()),
-                          n_missing=int((problems["kind"] == "missing").sum()), unreadable=unreadable)
+    return records, runs
 
-    def put(rel: str, text: str) -> None:
-        atomic_write_text(out / rel, text)
-        result.files.append(out / rel)
 
+def _put(result: ReportResult, rel: str, text: str) -> None:
+    atomic_write_text(result.out_dir / rel, text)
+    result.files.append(result.out_dir / rel)
+
+
+def _write_tables(result: ReportResult, formats, runs, agg, rank, problems) -> None:
     if "csv" in formats:
-        put("tables/summary.csv", agg.to_csv(index=False))
+        _put(result, "tables/summary.csv", agg.to_csv(index=False))
         keep = [c for c in runs.columns if not c.startswith(("protocol.", "env."))]
-        put("tables/runs.csv", runs[keep].to_csv(index=False))
-        put("tables/ranking.csv", rank.to_csv(index=False))
-        put("tables/failures.csv", problems.to_csv(index=False))
+        _put(result, "tables/runs.csv", runs[keep].to_csv(index=False))
+        _put(result, "tables/ranking.csv", rank.to_csv(index=False))
+        _put(result, "tables/failures.csv", problems.to_csv(index=False))
     if "md" in formats:
         for style in ("mean_std", "median_iqr"):
-            put(f"tables/summary_{style}.md", tables.to_markdown(agg, style))
-        put("tables/ranking.md", tables.ranking_markdown(rank))
+            _put(result, f"tables/summary_{style}.md", tables.to_markdown(agg, style))
+        _put(result, "tables/ranking.md", tables.ranking_markdown(rank))
     if "tex" in formats:
         for style in ("mean_std", "median_iqr"):
-            put(f"tables/summary_{style}.tex", tables.to_latex(agg, style))
-        put("tables/ranking.tex", tables.ranking_latex(rank))
-
-    figures = _result_figures(runs, agg, out, result, seed=seed, embed="html" in formats, jobs=jobs)
-    ck_figs, ck_notes = ([], ["Checkpoint figures were not requested."])
-    if checkpoint_figures:
-        ck_figs, ck_notes = _checkpoint_figures(runs, group_by, out, result, max_checkpoint_runs, seed,
-                                                embed="html" in formats)
-    figure_notes = list(result.notes)
-    result.notes += ck_notes
-    if "html" in formats:
-        page = html_mod.render_html(html_mod.PageContent(
-            runs=runs, agg=agg, rank=rank, problems=problems, figures=figures, checkpoint_figures=ck_figs,
-            checkpoint_notes=ck_notes, figure_notes=figure_notes, n_records=len(records), sources=records.attrs.get("sources", []),
-            unreadable=unreadable))
-        put("report.html", page)
-        result.html = out / "report.html"
-    return result
+            _put(result, f"tables/summary_{style}.tex", tables.to_latex(agg, style))
+        _put(result, "tables/ranking.tex", tables.ranking_latex(rank))
 
 
 def _render(fig, stem: str, out: Path, dpi: int = 100) -> tuple[bytes, list[Path]]:
@@ -192,8 +209,8 @@ def _result_figures(runs, agg, out, result, *, seed, embed, jobs):
     reps = list(dict.fromkeys(runs["representation"]))
     main_rep = "mean" if "mean" in reps else reps[0]
     keys = agg.attrs["metrics"]
-    scored = [k for k in keys if tables.direction(k) != 0]
-    disent = [k for k in scored if not k.startswith(plots._NOT_DISENTANGLEMENT)]
+    scored = [k for k in keys if direction(k) != 0]
+    disent = [k for k in scored if plots.is_disentanglement(k)]
     tasks = []
     # Box plots for the protocol's default representation only: one figure per metric key is the bulk
     # of the rendering time, and the tables already cover the other representation.
@@ -235,15 +252,16 @@ def _result_figures(runs, agg, out, result, *, seed, embed, jobs):
     return entries
 
 
-def _checkpoint_figures(runs, group_by, out, result, limit, seed, embed):
-    notes: list[str] = []
-    entries = []
+def _checkpoint_runs(runs, group_by, limit) -> tuple[pd.DataFrame | None, str, list[str]]:
+    """The runs to draw (best and worst seed of each setting, with a checkpoint directory), the selection
+    metric, and notes on the runs left out."""
     try:
         chosen = plots.select_runs(runs, group_by=group_by)
     except ValueError as exc:
-        return [], [f"Checkpoint figures skipped: {exc}"]
+        return None, "", [f"Checkpoint figures skipped: {exc}"]
     if chosen.empty:
-        return [], ["Checkpoint figures skipped: no run has a value of the selection metric."]
+        return None, "", ["Checkpoint figures skipped: no run has a value of the selection metric."]
+    notes = []
     metric = chosen["selection_metric"].iloc[0]
     exists = chosen["run.dir"].map(lambda p: isinstance(p, str) and os.path.isdir(p)) if "run.dir" in chosen else \
         pd.Series(False, index=chosen.index)
@@ -257,34 +275,32 @@ def _checkpoint_figures(runs, group_by, out, result, limit, seed, embed):
     if len(todo) > limit:
         notes.append(f"Only the first {limit} of {len(todo)} runs with checkpoints are drawn (max_checkpoint_runs).")
         todo = todo.head(limit)
-    if todo.empty:
-        return [], notes
-    # Lazy: the tables and result figures never need torch; only checkpoint figures open models.
-    from benchmark import datasets as ds_registry
-    from benchmark.training import load_model
+    return todo, metric, notes
 
+
+def _checkpoint_figures(runs, group_by, out, result, limit, seed, embed, open_views):
+    todo, metric, notes = _checkpoint_runs(runs, group_by, limit)
+    if todo is None or todo.empty:
+        return [], notes
+    if open_views is None:
+        return [], notes + [f"Checkpoint figures of {len(todo)} run(s) skipped: no model opener was given "
+                            "(write_report(..., checkpoint_views=benchmark.views.checkpoint_views) draws them)."]
     rng = np.random.default_rng(seed)
-    cache = {}
+    entries = []
     for _, r in todo.iterrows():
-        run_dir = r["run.dir"]
         try:
-            model, config = load_model(run_dir, device="cpu")  # config: the run's TrainConfig
-            where = (config.dataset, config.dataset_path)
-            if where not in cache:
-                cache[where] = ds_registry.get(config.dataset, path=config.dataset_path)
-            dataset = cache[where]
-            idx = np.sort(rng.choice(len(dataset), size=8, replace=False))
-            images = dataset.images(idx)
+            views = open_views(r["run.dir"], 8, rng)
         except Exception as exc:  # a broken checkpoint must not sink the whole report
             notes.append(f"{r['run']}: checkpoint figures skipped ({type(exc).__name__}: {exc}).")
             continue
         label = f"{r['run']} — {r['which']} seed of its setting by {metric} = {r[f'metric.{metric}']:.3g}"
         stem = _safe(f"{r['which']}__{r['run']}")
-        fig = plots.plot_latent_traversal(model, images, title=f"Traversals: {r['run']}")
+        fig = plots.plot_latent_traversal(views.traversals, views.values, kl=views.kl, dims=views.dims,
+                                          title=f"Traversals: {r['run']}")
         entries.append(_emit(fig, f"checkpoints/traversal__{stem}", f"Latent traversal, {label}",
                              "Rows: latent dimensions sorted by KL (mean over 8 images); columns: value −2…2; "
                              "other dimensions at the posterior mean of the first image.", out, result, embed))
-        fig = plots.plot_reconstructions(model, images, title=f"Reconstructions: {r['run']}")
+        fig = plots.plot_reconstructions(views.images, views.reconstructions, title=f"Reconstructions: {r['run']}")
         entries.append(_emit(fig, f"checkpoints/reconstructions__{stem}", f"Inputs and reconstructions, {label}",
                              "Top: inputs; bottom: sigmoid(decode(posterior mean)).", out, result, embed))
     return [e for e in entries if e is not None], notes

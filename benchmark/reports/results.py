@@ -10,7 +10,6 @@ DataFrame with one row per record file; :func:`runs_table` pivots the records of
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
@@ -19,16 +18,11 @@ from typing import Iterable, NamedTuple
 import numpy as np
 import pandas as pd
 
-#: Keys a record must hold to be placed in a report.
-REQUIRED_KEYS = ("status", "run.id", "eval.metric", "eval.representation")
-#: Record schema versions this module reads.
-SUPPORTED_SCHEMAS = (1,)
-#: The hyperparameter that distinguishes the settings of each method (PROTOCOL.md grids).
-HYPERPARAMETER = {"beta_vae": "beta", "annealed_vae": "c_max"}
+from benchmark.config import METHODS
+from benchmark.records import REQUIRED_KEYS, read_record, record_files
+
 #: Short identity columns that :func:`runs_table` adds; ``--group-by`` can name them.
 IDENTITY_COLUMNS = ("dataset", "model", "hparam.name", "hparam", "seed", "representation", "run")
-#: The step budget of the Locatello et al. 2019 protocol (PROTOCOL.md).
-PROTOCOL_STEPS = 300_000
 
 
 class UnreadableRecord(NamedTuple):
@@ -47,7 +41,7 @@ def load_results(
     ----------
     paths:
         A results directory, or several. Records are read from ``<dir>/<run.id>/*.json`` (the layout
-        ``benchmark.metrics.evaluate`` writes); hidden files (atomic-write temporaries) are ignored.
+        :mod:`benchmark.records` defines); hidden files (atomic-write temporaries) are ignored.
         A path may also name a single record file.
     warn:
         Emit one ``UserWarning`` naming the unreadable files, if any.
@@ -58,8 +52,9 @@ def load_results(
         One row per readable record file, one column per key found in any record (absent keys are
         NaN), plus ``record.path`` (the file it came from). Rows are in sorted path order.
         ``df.attrs["unreadable"]`` is a list of :class:`UnreadableRecord` — files that are not valid
-        JSON, not a JSON object, miss one of :data:`REQUIRED_KEYS`, or carry an unsupported
-        ``record.schema`` — which are skipped rather than fatal. ``df.attrs["sources"]`` lists the
+        JSON or that :func:`benchmark.records.validate` rejects (not a JSON object, a required key missing
+        or of the wrong type, an unsupported ``record.schema`` or ``status``, a ``metric.*`` value that is
+        not a number) — which are skipped rather than fatal. ``df.attrs["sources"]`` lists the
         directories read. An empty directory gives an empty DataFrame (callers decide whether that
         is an error).
 
@@ -80,13 +75,13 @@ def load_results(
                 f"results directory {str(root)!r} does not exist; pass the --results directory of "
                 "`dbench evaluate` (it holds <run.id>/<representation>__<metric>.json files)"
             )
-        files.extend(_record_files(root))
+        files.extend(record_files(root))
     files = sorted(set(files))
 
     rows: list[dict] = []
     unreadable: list[UnreadableRecord] = []
     for path in files:
-        record, reason = _read_record(path)
+        record, reason = read_record(path)
         if record is None:
             unreadable.append(UnreadableRecord(path, reason))
         else:
@@ -101,45 +96,6 @@ def load_results(
         more = f" (and {len(unreadable) - 10} more)" if len(unreadable) > 10 else ""
         warnings.warn(f"skipped {len(unreadable)} unreadable result record(s): {listed}{more}", stacklevel=2)
     return df
-
-
-def _record_files(root: Path) -> list[str]:
-    if root.is_file():
-        return [str(root)]
-    out: list[str] = []
-    # os.scandir is several times faster than Path.glob on 10,000 files, and the layout is fixed:
-    # one folder per run, one file per (representation, metric).
-    with os.scandir(root) as top:
-        for run_entry in top:
-            if run_entry.name.startswith("."):
-                continue
-            if run_entry.is_dir():
-                with os.scandir(run_entry.path) as inner:
-                    for entry in inner:
-                        if entry.name.endswith(".json") and not entry.name.startswith(".") and entry.is_file():
-                            out.append(entry.path)
-    return out
-
-
-def _read_record(path: str) -> tuple[dict | None, str]:
-    try:
-        with open(path, "rb") as f:
-            record = json.loads(f.read())
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, f"cannot read: {exc}"
-    except json.JSONDecodeError as exc:
-        return None, f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-    if not isinstance(record, dict):
-        return None, f"expected a JSON object, found {type(record).__name__}"
-    missing = [k for k in REQUIRED_KEYS if k not in record]
-    if missing:
-        return None, f"missing required key(s) {', '.join(missing)}"
-    schema = record.get("record.schema", 1)
-    if schema not in SUPPORTED_SCHEMAS:
-        return None, f"record.schema {schema!r} is not supported (this suite reads {SUPPORTED_SCHEMAS})"
-    if record["status"] not in ("ok", "failed"):
-        return None, f"status must be 'ok' or 'failed', found {record['status']!r}"
-    return record, ""
 
 
 def metric_columns(df: pd.DataFrame) -> list[str]:
@@ -159,18 +115,17 @@ def runs_table(records: pd.DataFrame) -> pd.DataFrame:
 
     Added identity columns: ``run`` (= ``run.id``), ``representation``, ``dataset``
     (``dataset.name``, else ``config.dataset``), ``model`` (``config.model``), ``seed``
-    (``config.seed``), ``hparam.name`` (:data:`HYPERPARAMETER`: ``beta`` for ``beta_vae``,
-    ``c_max`` for ``annealed_vae``) and ``hparam`` (its value; NaN for a method not listed there).
-    Bookkeeping columns: ``metrics.ok`` and ``metrics.failed`` (sorted comma-separated metric names)
-    and ``n_failed``.
+    (``config.seed``), ``hparam.name`` (the method's study axis, ``benchmark.config.METHODS``: ``beta``
+    for ``beta_vae``, ``c_max`` for ``annealed_vae``) and ``hparam`` (its value; NaN for a method not
+    listed there). Bookkeeping columns: ``metrics.ok`` and ``metrics.failed`` (sorted comma-separated
+    metric names) and ``n_failed``.
     """
     if records.empty:
         raise ValueError("no result records to report (the results directories hold no record files)")
     df = records
     if "eval.timestamp" in df.columns:
         df = df.sort_values(["eval.timestamp", "record.path"], na_position="first", kind="stable")
-    key = ["run.id", "eval.representation", "eval.metric"]
-    dup = df.duplicated(key, keep="last")
+    dup = df.duplicated(["run.id", "eval.representation", "eval.metric"], keep="last")
     duplicates = int(dup.sum())
     df = df.loc[~dup]
 
@@ -190,8 +145,15 @@ def runs_table(records: pd.DataFrame) -> pd.DataFrame:
     base["metrics.ok"] = ok_names.reindex(base.index).fillna("")
     base["metrics.failed"] = failed_names.reindex(base.index).fillna("")
     base["n_failed"] = df.loc[~ok].groupby(group).size().reindex(base.index).fillna(0).astype(int)
-    base = base.reset_index()
+    base = _add_identity(base.reset_index())
+    base.attrs = dict(records.attrs)
+    base.attrs["duplicates"] = duplicates
+    base.attrs.update(_evaluation_attrs(base, df, ok, mcols))
+    return base
 
+
+def _add_identity(base: pd.DataFrame) -> pd.DataFrame:
+    """The identity columns of :func:`runs_table` (run, representation, dataset, model, seed, hparam)."""
     base["run"] = base["run.id"]
     base["representation"] = base["eval.representation"]
     dataset = base["dataset.name"] if "dataset.name" in base else pd.Series(np.nan, index=base.index)
@@ -200,35 +162,34 @@ def runs_table(records: pd.DataFrame) -> pd.DataFrame:
     base["dataset"] = dataset.fillna("unknown")
     base["model"] = base["config.model"].fillna("unknown") if "config.model" in base else "unknown"
     base["seed"] = base["config.seed"] if "config.seed" in base else np.nan
-    hp_name = base["model"].map(HYPERPARAMETER)
-    base["hparam.name"] = hp_name.fillna("")
+    axis = {model: method.study_axis for model, method in METHODS.items()}
+    base["hparam.name"] = base["model"].map(axis).fillna("")
     hp = pd.Series(np.nan, index=base.index, dtype=float)
-    for model, field in HYPERPARAMETER.items():
+    for model, field in axis.items():
         col = f"config.{field}"
         if col in base:
             sel = base["model"] == model
             hp[sel] = pd.to_numeric(base.loc[sel, col], errors="coerce")
     base["hparam"] = hp
-    base.attrs = dict(records.attrs)
-    base.attrs["duplicates"] = duplicates
-    # Which metric wrote which keys, the error of each failed evaluation, and the metrics evaluated on
-    # each dataset: the tables use them to count failed and missing evaluations per metric key.
+    return base
+
+
+def _evaluation_attrs(base: pd.DataFrame, df: pd.DataFrame, ok: pd.Series, mcols: list[str]) -> dict:
+    """Which metric wrote which keys, the error of each failed evaluation, and the metrics evaluated on each
+    dataset: the tables use them to count failed and missing evaluations per metric key."""
     owners = {}
     for name, sub in df.loc[ok, ["eval.metric", *mcols]].groupby("eval.metric"):
         present = sub[mcols].notna().any()
         owners[name] = [c.removeprefix("metric.") for c in mcols if present[c]]
     for name in df["eval.metric"].unique():
         owners.setdefault(name, [])
-    base.attrs["metric_keys"] = owners
     failed = df.loc[~ok]
     err = failed["error"] if "error" in failed else pd.Series("", index=failed.index)
-    base.attrs["errors"] = {
+    errors = {
         (r, rep, m): ("" if not isinstance(e, str) else e)
         for r, rep, m, e in zip(failed["run.id"], failed["eval.representation"], failed["eval.metric"], err)
     }
     ds = base.set_index(["run.id", "eval.representation"])["dataset"]
     rec_ds = ds.reindex(pd.MultiIndex.from_frame(df[["run.id", "eval.representation"]])).to_numpy()
-    base.attrs["expected_metrics"] = {
-        d: sorted(set(df["eval.metric"].to_numpy()[rec_ds == d])) for d in base["dataset"].unique()
-    }
-    return base
+    expected = {d: sorted(set(df["eval.metric"].to_numpy()[rec_ds == d])) for d in base["dataset"].unique()}
+    return {"metric_keys": owners, "errors": errors, "expected_metrics": expected}

@@ -22,48 +22,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from benchmark.reports.results import HYPERPARAMETER, metric_columns
+from benchmark.config import METHODS
+from benchmark.metrics import HEADLINE_KEYS, METRICS, direction, owner
+from benchmark.reports.results import load_results, metric_columns, runs_table
 
 #: Default grouping of runs into settings.
 DEFAULT_GROUP_BY = ("dataset", "model", "hparam", "representation")
 #: Group columns that split tables into separate blocks (one table per dataset and representation).
 BLOCK_COLUMNS = ("dataset", "representation")
-#: The keys shown by default, in this order (issue 4's metric keys minus per-factor breakdowns and
-#: training-set duplicates). Keys of metrics not listed here are shown too, after these.
-HEADLINE_METRICS = (
-    "beta_vae.eval_accuracy", "factor_vae.eval_accuracy", "mig", "mig_sampled",
-    "dci.disentanglement", "dci.completeness", "dci.informativeness_test", "sap", "modularity",
-    "explicitness.test", "unsupervised.gaussian_total_correlation",
-    "unsupervised.gaussian_wasserstein_correlation_norm", "unsupervised.mutual_info",
-    "reconstruction.bernoulli_nll", "reconstruction.mse",
-)
-_KNOWN_METRIC_NAMES = ("beta_vae", "factor_vae", "mig", "mig_sampled", "dci", "sap", "modularity",
-                       "unsupervised", "reconstruction")
-#: Metric keys where lower is better; everything else is higher-is-better unless in NEUTRAL_METRICS.
-LOWER_IS_BETTER = (
-    "reconstruction.bernoulli_nll", "reconstruction.mse", "unsupervised.gaussian_total_correlation",
-    "unsupervised.gaussian_wasserstein_correlation", "unsupervised.gaussian_wasserstein_correlation_norm",
-    "unsupervised.mutual_info",
-)
-#: Keys that are descriptive rather than scores: no arrow, no bold, no rank.
-NEUTRAL_METRICS = ("factor_vae.num_active_dims",)
-_LOWER_SUFFIXES = ("_error", "_loss", "_nll", ".mse")
+#: The study axis of a method as plain text (its figure label, ``Method.axis_label``, is mathtext).
+_AXIS_TEXT = {"beta": "β", "c_max": "C_max"}
 
 STATS = ("n", "n_failed", "n_missing", "mean", "std", "median", "q25", "q75", "iqr", "min", "max")
-
-
-def direction(key: str) -> int:
-    """+1 if higher is better, −1 if lower is better, 0 for descriptive keys (``metric.`` prefix optional).
-
-    ARCHITECTURE.md principle 8: names carry direction (``*_score``/accuracy up, ``*_error``/``*_loss``
-    down); the unsupervised scores measure dependence between codes, so lower is better there.
-    """
-    key = key.removeprefix("metric.")
-    if key in NEUTRAL_METRICS:
-        return 0
-    if key in LOWER_IS_BETTER or key.endswith(_LOWER_SUFFIXES):
-        return -1
-    return 1
 
 
 def metric_label(key: str, fmt: str = "text") -> str:
@@ -102,18 +72,17 @@ def markdown_escape(text: object) -> str:
 def select_metrics(runs: pd.DataFrame, metrics: list[str] | tuple[str, ...] | None = None) -> list[str]:
     """Resolve a metric selection into metric keys (without the ``metric.`` prefix) present in ``runs``.
 
-    ``None`` gives the :data:`HEADLINE_METRICS` present, followed by the keys of any metric this suite
-    does not know (so new metrics are never hidden). ``["all"]`` gives every key, per-factor ones
+    ``None`` gives the :data:`benchmark.metrics.HEADLINE_KEYS` present, followed by the keys of any metric
+    this suite does not know (so new metrics are never hidden). ``["all"]`` gives every key, per-factor ones
     included. Otherwise each entry is a key (``dci.disentanglement``) or a metric name (``dci``: every
     non-per-factor key it wrote). An unknown entry raises ``ValueError`` listing the available keys.
     """
     available = [c.removeprefix("metric.") for c in metric_columns(runs)]
     owners: dict[str, list[str]] = runs.attrs.get("metric_keys", {})
     if metrics is None:
-        chosen = [k for k in HEADLINE_METRICS if k in available]
+        chosen = [k for k in HEADLINE_KEYS if k in available]
         owner_of = {k: m for m, ks in owners.items() for k in ks}
-        chosen += [k for k in available
-                   if owner_of.get(k, k.split(".")[0]) not in _KNOWN_METRIC_NAMES and k not in chosen]
+        chosen += [k for k in available if owner_of.get(k, owner(k)) not in METRICS and k not in chosen]
         return chosen or available
     metrics = [m.strip() for m in metrics if m and m.strip()]
     if metrics == ["all"]:
@@ -123,7 +92,7 @@ def select_metrics(runs: pd.DataFrame, metrics: list[str] | tuple[str, ...] | No
         if m in available:
             keys = [m]
         elif m in owners:
-            headline = [k for k in HEADLINE_METRICS if k in owners[m]]
+            headline = [k for k in HEADLINE_KEYS if k in owners[m]]
             keys = headline or owners[m]
         else:
             raise ValueError(
@@ -299,15 +268,16 @@ def _setting_label(row: pd.Series, settings: list[str], fmt: str) -> list[str]:
     for c in settings:
         v = row[c]
         if c == "hparam":
-            name = HYPERPARAMETER.get(row.get("model", ""), "")
+            method = METHODS.get(row.get("model", ""))
             value = "—" if pd.isna(v) else f"{v:g}"
-            if fmt == "tex":
-                sym = {"beta": r"$\beta$", "c_max": r"$C_{\max}$"}.get(name, latex_escape(name))
-                out.append(f"{sym} = {value}" if name else value)
+            if method is None:
+                out.append(value)
+            elif fmt == "tex":
+                out.append(f"{method.axis_label} = {value}")
             else:
-                sym = {"beta": "β", "c_max": "C_max"}.get(name, name)
+                sym = _AXIS_TEXT.get(method.study_axis, method.study_axis)
                 sym = markdown_escape(sym) if fmt == "md" else _html.escape(sym) if fmt == "html" else sym
-                out.append(f"{sym} = {value}" if name else value)
+                out.append(f"{sym} = {value}")
         else:
             text = "—" if (not isinstance(v, str) and pd.isna(v)) else (f"{v:g}" if isinstance(v, float) else str(v))
             out.append(latex_escape(text) if fmt == "tex" else markdown_escape(text) if fmt == "md"
@@ -524,3 +494,35 @@ def _fmt_rank_cell(v, col: str, fmt: str) -> str:
     if col == "hparam":
         return f"{v:g}"
     return f"{int(v)}" if float(v).is_integer() else f"{v:g}"
+
+
+# ----------------------------------------------------------------------------------------------------
+# the sweep's summary
+
+
+def results_table(results_dir) -> pd.DataFrame | None:
+    """The records of a results directory as one row per run (dataset, model, hyperparameter, seed) and one
+    column per ``<representation>/<headline key>`` of each metric; None when there are no ``ok`` records yet.
+
+    :func:`benchmark.reports.results.runs_table` merges the records of each run; a metric's headline key is
+    the first of :data:`benchmark.metrics.HEADLINE_KEYS` it wrote (else its key named like the metric, else
+    its shortest key). What a sweep prints at its end.
+    """
+    records = load_results(results_dir)
+    if not (records["status"] == "ok").any():
+        return None
+    runs = runs_table(records)
+    parts = []
+    for metric, keys in runs.attrs["metric_keys"].items():
+        if not keys:  # only failed records of this metric
+            continue
+        key = next((k for k in HEADLINE_KEYS if k in keys), metric if metric in keys else min(keys, key=len))
+        parts.append(pd.DataFrame({
+            "dataset": runs["dataset"], "model": runs["model"], "hyper": runs["hparam"], "seed": runs["seed"],
+            "column": runs["representation"] + "/" + key, "value": runs[f"metric.{key}"].astype(float),
+        }))
+    long = pd.concat(parts).dropna(subset=["value"]) if parts else None
+    if long is None or long.empty:
+        return None
+    return long.pivot_table(index=["dataset", "model", "hyper", "seed"], columns="column", values="value",
+                            aggfunc="first").sort_index()

@@ -3,8 +3,10 @@
 This module never imports ``ray`` (nor torch): ``dbench sweep SPEC --dry-run`` and every validation error
 happen here, before a Ray instance is started or imported.
 
-The file format (every key is checked; an unknown key or a bad value raises :class:`SpecError` naming the
-file, the key and the valid choices)::
+A spec is parsed by the same config layer as :class:`~benchmark.config.TrainConfig`
+(:func:`benchmark.config.dataclass_from_dict`): each section is a dataclass below, every key is checked, values
+are coerced, and every problem of a file is reported at once, one line each naming the file, the key and what
+is valid (:class:`SpecError`). The file format::
 
     name: quick                      # sweep name: a folder under the storage path
     description: free text           # optional
@@ -32,112 +34,297 @@ file, the key and the valid choices)::
 Layout on the storage, for a sweep named ``NAME``::
 
     <storage>/NAME/runs/<trial id>/      the trial's run directory (benchmark.training.train)
-    <storage>/NAME/results/              result records (benchmark.metrics.evaluate)
+    <storage>/NAME/results/              result records (benchmark.evaluation.evaluate)
     <storage>/NAME/tune/                 Ray Tune's experiment state
-    <storage>/NAME/faults/               markers of injected crashes (tests)
+    <storage>/NAME/trials/<id>.jsonl     each trial's audit trail (benchmark.sweeps.storage)
     <storage>/NAME/sweep.json            the resolved spec the sweep was started with
 
-A trial id is ``<dataset>-<model>-<grid fields>-<hash8>`` (e.g. ``dsprites-beta_vae-beta4-seed0-1a2b3c4d``):
-the readable part names the varied fields, the hash covers the whole trial config (fixed and grid
-fields), so editing a fixed field gives new trials instead of silently resuming old run directories.
-Operational fields (:data:`OPERATIONAL_FIELDS`: device, logging and checkpoint cadence, data path) are
-left out of the hash: they do not change what a run computes.
+A trial id is ``<dataset>-<model>-<grid fields>-<model digest>`` (e.g. ``dsprites-beta_vae-beta4-seed0-1a2b3c4d``):
+the readable part names the varied fields, the digest is :func:`benchmark.records.model_digest` of the trial's
+resolved TrainConfig, so ``beta: 4`` and ``beta: 4.0`` are one trial, editing a fixed field that defines the
+model gives new trials, and the execution-only fields (device, data path, cadences) never change an id. The
+trial's records carry the same id as their ``run.id``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
-import json
 import math
 import os
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
+
+from benchmark.config import ConfigError, TrainConfig, coerce_value, dataclass_from_dict
+from benchmark.metrics import METRICS, parse_metrics, parse_representations, resolve_protocol
+from benchmark.records import model_digest
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
-
-# TrainConfig fields that do not change what a run computes; they are kept out of the trial hash so a sweep
-# moved to another machine (other device, other data folder) finds its own run directories again.
-OPERATIONAL_FIELDS = frozenset({"device", "dataset_path", "checkpoint_every", "log_every", "compile"})
-
-_TOP_KEYS = {
-    "name": "sweep name (a folder under the storage path)",
-    "description": "free text",
-    "config": "fixed TrainConfig fields shared by every trial",
-    "grid": "TrainConfig fields to vary: field -> list of values",
-    "resources": "per-trial resources {cpu, gpu}",
-    "evaluation": "{metrics, representations, seed, overrides}",
-    "storage": "{path, options}",
-    "failure": "{max_failures}",
-    "checkpoints": "{num_to_keep}",
-    "max_concurrent_trials": "cap on trials running at once (null: no cap)",
-}
-_SECTION_KEYS = {
-    "resources": ("cpu", "gpu"),
-    "evaluation": ("metrics", "representations", "seed", "overrides"),
-    "storage": ("path", "options"),
-    "failure": ("max_failures",),
-    "checkpoints": ("num_to_keep",),
-}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_URI_SCHEMES = ("s3", "gs", "gcs", "file", "hdfs", "abfs", "abfss")
 
 
 class SpecError(ValueError):
-    """A sweep spec that cannot run: the message names the file, the key, and what is valid."""
+    """A sweep spec that cannot run: one line per problem, each naming the file, the key, and what is valid."""
+
+
+def _field(default: Any, doc: str, **metadata: Any) -> Any:
+    meta = {"doc": doc, **metadata}
+    if isinstance(default, dict) or dataclasses.is_dataclass(default):  # an empty dict or a default section
+        return field(default_factory=type(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _fail_all(problems: list[str]) -> None:
+    if problems:
+        raise ConfigError(problems)
+
+
+# ------------------------------------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class Resources:
+    """Per-trial resources, as Ray Tune reserves them."""
+
+    cpu: float = _field(1.0, "CPUs per trial (also the trial's torch thread count)")
+    gpu: float = _field(0.0, "GPUs per trial; a fraction shares one GPU (0.25: four trials per GPU)")
+
+    def validate(self) -> None:
+        problems = [f"resources.{k} must be a number >= 0, got {v!r}" for k, v in (("cpu", self.cpu), ("gpu", self.gpu))
+                    if not math.isfinite(v) or v < 0]
+        if not problems and self.cpu == 0 and self.gpu == 0:
+            problems.append("resources.cpu and resources.gpu are both 0; a trial needs at least one")
+        if self.gpu > 1 and self.gpu != int(self.gpu):
+            problems.append(f"resources.gpu above 1 must be a whole number of GPUs, got {self.gpu}")
+        _fail_all(problems)
+
+
+def _metric_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (str, list, tuple)):
+        raise ValueError(f"must be 'all' or a list of: {', '.join(METRICS)}")
+    return tuple(parse_metrics(value))
+
+
+def _representation_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (str, list, tuple)):
+        raise ValueError("must be a list of representations: mean, sampled")
+    return tuple(parse_representations(value))
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """What each trial evaluates after training (benchmark.evaluation.evaluate)."""
+
+    metrics: tuple = _field(tuple(METRICS), "metric names, or 'all'", parse=_metric_list)
+    representations: tuple = _field(("mean",), "mean and/or sampled", parse=_representation_list)
+    seed: int = _field(0, "evaluation seed")
+    overrides: dict = _field({}, "protocol changes per metric: {metric: {parameter: value}}")
+
+    def validate(self) -> None:
+        problems = [] if self.seed >= 0 else [f"evaluation.seed must be an integer >= 0, got {self.seed}"]
+        for name, params in self.overrides.items():
+            where = f"evaluation.overrides.{name}"
+            if name not in METRICS:
+                problems.append(f"evaluation.overrides: unknown metric {name!r}; valid: {', '.join(METRICS)}")
+            elif name not in self.metrics:
+                problems.append(f"{where}: {name!r} is not in evaluation.metrics ({', '.join(self.metrics)}); add it "
+                                "there or drop the override")
+            elif not isinstance(params, Mapping):
+                problems.append(f"{where} must be a mapping of protocol parameters")
+            else:
+                try:
+                    resolve_protocol(name, dict(params))
+                except ValueError as exc:
+                    problems.append(f"{where}: {exc}")
+        _fail_all(problems)
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Where the sweep lives: a local or shared folder, or a URI with pyarrow filesystem options."""
+
+    path: str = _field("sweeps", "folder (made absolute) or URI: s3://, gs://, file://")
+    options: dict = _field({}, "pyarrow S3FileSystem / GcsFileSystem arguments (URI storage only)")
+
+    def validate(self) -> None:
+        if not self.path:
+            raise ValueError("storage.path must be a folder path or a URI such as s3://bucket/prefix")
+        if is_uri(self.path) and self.path.split("://", 1)[0].lower() not in _URI_SCHEMES:
+            raise ValueError(f"storage.path: unsupported storage scheme {self.path.split('://', 1)[0].lower()!r}; "
+                             "valid: a path, s3://, gs://, file://")
+        if self.options and self.path.split("://", 1)[0] not in ("s3", "gs", "gcs"):
+            raise ValueError("storage.options apply to s3:// and gs:// storage only (pyarrow S3FileSystem / "
+                             f"GcsFileSystem arguments), not to {self.path!r}")
+
+    def resolved(self) -> "Storage":
+        """Local paths made absolute (relative to the current directory); URIs without a trailing slash."""
+        path = self.path.rstrip("/") if is_uri(self.path) else str(Path(self.path).expanduser().resolve())
+        return dataclasses.replace(self, path=path)
+
+
+@dataclass(frozen=True)
+class Failure:
+    max_failures: int = _field(2, "retries of a crashed trial, each from its last checkpoint (-1: unlimited)")
+
+    def validate(self) -> None:
+        if self.max_failures < -1:
+            raise ValueError(f"failure.max_failures must be an integer >= -1, got {self.max_failures}")
+
+
+@dataclass(frozen=True)
+class Checkpoints:
+    num_to_keep: int = _field(2, "Ray checkpoints kept per trial")
+
+    def validate(self) -> None:
+        if self.num_to_keep < 1:
+            raise ValueError(f"checkpoints.num_to_keep must be an integer >= 1, got {self.num_to_keep}")
+
+
+# ------------------------------------------------------------------------------------------- config and grid
+def _axis_values(key: str, values: Any) -> typing.Sequence:
+    """One grid axis: a list, or ``{range: ...}`` kept as a ``range`` (never expanded here), values coerced."""
+    where = f"grid.{key}"
+    if isinstance(values, Mapping):
+        r = values.get("range") if set(values) == {"range"} else None
+        if isinstance(r, int) and not isinstance(r, bool):
+            r = [0, r]
+        if not (isinstance(r, list) and len(r) in (2, 3) and all(isinstance(x, int) and not isinstance(x, bool) for x in r)):
+            raise ValueError(f"{where}.range must be stop or [start, stop] or [start, stop, step] (integers)")
+        if len(r) == 3 and r[2] == 0:
+            raise ValueError(f"{where}.range: the step must not be 0")
+        axis = range(*r)
+        if len(axis):
+            coerce_value(TrainConfig, key, axis[0], where="grid")
+        return axis
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"{where} must be a non-empty list of values")
+    out = []
+    for v in values:
+        if not isinstance(v, (str, int, float, bool)) or v is None:
+            raise ValueError(f"{where}: values must be numbers, text or booleans, got {v!r}")
+        out.append(coerce_value(TrainConfig, key, v, where="grid"))
+    twice = sorted({repr(v) for v in out if out.count(v) > 1})
+    if twice:
+        raise ValueError(f"{where} lists the same value more than once after conversion to the field's type "
+                         f"({', '.join(twice)}): each would be the same model; remove the duplicates")
+    return tuple(out)
+
+
+def _train_fields(section: str, convert: Callable[[str, Any], Any]) -> Callable[[Any], dict]:
+    """Parser of a section mapping TrainConfig fields to values: every key checked, every value converted."""
+
+    def parse(value: Any) -> dict:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"must be a mapping of TrainConfig fields to {'values' if section == 'config' else 'lists'}")
+        out, problems, names = {}, [], TrainConfig.field_names()
+        for key, v in value.items():
+            if key not in names:
+                problems.append(f"unknown config field '{section}.{key}'; valid fields: {', '.join(names)}")
+                continue
+            try:
+                out[key] = convert(key, v)
+            except ValueError as exc:
+                problems.append(str(exc))
+        _fail_all(problems)
+        return out
+
+    return parse
+
+
+_parse_config = _train_fields("config", lambda key, v: coerce_value(TrainConfig, key, v, where="config"))
+_parse_grid = _train_fields("grid", _axis_values)
+
+
+def _check_name(value: Any) -> str:
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise ValueError(f"must be a folder-safe name (letters, digits, '.', '_', '-'), got {value!r}")
+    return value
+
+
+# ------------------------------------------------------------------------------------------- the spec
+@dataclass(frozen=True)
 class Trial:
-    """One grid point: its id, full training config and where its outputs go."""
+    """One grid point: its id, resolved training config and where its outputs go."""
 
     trial_id: str
-    config: dict  # TrainConfig fields (fixed ∪ grid point), as given in the spec
+    config: TrainConfig  # fixed fields ∪ grid point, resolved
     point: dict  # the grid fields of this trial only
     run_dir: str  # absolute path, or URI for remote storage
     results_dir: str
 
     @property
     def run_id(self) -> str:
-        """The ``run.id`` its result records carry (:func:`benchmark.metrics.evaluate.run_id` of the resolved config)."""
-        from benchmark.config import TrainConfig
-        from benchmark.metrics.evaluate import run_id
+        """The ``run.id`` its result records carry: the trial id (the run directory is named by it)."""
+        return self.trial_id
 
-        return run_id(self.run_dir, TrainConfig.from_dict(self.config).to_dict())
+    def to_dict(self) -> dict:
+        """Plain data (what a Ray worker receives); :meth:`from_dict` rebuilds it."""
+        return {"trial_id": self.trial_id, "config": self.config.to_dict(), "point": dict(self.point),
+                "run_dir": self.run_dir, "results_dir": self.results_dir}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Trial":
+        return cls(data["trial_id"], TrainConfig.from_dict(data["config"]), dict(data["point"]), data["run_dir"],
+                   data["results_dir"])
 
 
 @dataclass(frozen=True)
 class SweepSpec:
     """A validated sweep spec. Build with :func:`load_spec` / :func:`parse_spec`."""
 
-    name: str
-    config: dict
-    grid: dict  # field -> tuple of values, in file order
-    cpu: float = 1.0
-    gpu: float = 0.0
-    metrics: tuple = ()
-    representations: tuple = ("mean",)
-    eval_seed: int = 0
-    overrides: dict = field(default_factory=dict)
-    storage: str = ""  # absolute path or URI (scheme://...)
-    storage_options: dict = field(default_factory=dict)
-    max_failures: int = 2
-    num_to_keep: int = 2
-    max_concurrent_trials: int | None = None
-    description: str = ""
-    source: str = "<dict>"
+    name: str = _field("", "sweep name (a folder under the storage path)", parse=_check_name)
+    description: str = _field("", "free text")
+    config: dict = _field({}, "fixed TrainConfig fields shared by every trial", parse=_parse_config)
+    grid: dict = _field({}, "TrainConfig fields to vary: field -> list of values, or {range: ...}", parse=_parse_grid)
+    resources: Resources = _field(Resources(), "per-trial resources {cpu, gpu}")
+    evaluation: Evaluation = _field(Evaluation(), "{metrics, representations, seed, overrides}")
+    storage: Storage = _field(Storage(), "{path, options}")
+    failure: Failure = _field(Failure(), "{max_failures}")
+    checkpoints: Checkpoints = _field(Checkpoints(), "{num_to_keep}")
+    max_concurrent_trials: typing.Optional[int] = _field(None, "cap on trials running at once (null: no cap)")
+    source: str = _field("<dict>", "where the spec was read from", internal=True)
+
+    def validate(self) -> None:
+        problems = []
+        if self.max_concurrent_trials is not None and self.max_concurrent_trials < 1:
+            problems.append(f"max_concurrent_trials must be an integer >= 1, got {self.max_concurrent_trials}")
+        problems += [f"{k!r} is both in 'config' and in 'grid'; keep it in one of them" for k in self.grid if k in self.config]
+        if not problems:
+            problems += self._invalid_trial_values()
+        _fail_all(problems)
+
+    def _invalid_trial_values(self) -> list[str]:
+        """The fixed fields, then every grid value with them, checked as a TrainConfig.
+
+        TrainConfig has no cross-field rules, so this finds every invalid value without expanding the grid. Its
+        rules on integers are bounds, so a ``range`` axis is checked at its two ends.
+        """
+        checks = [("config", {})] + [
+            (f"grid.{key}", {key: v})
+            for key, values in self.grid.items()
+            for v in ((values[0], values[-1]) if isinstance(values, range) and len(values) else values)
+        ]
+        problems = []
+        for where, point in checks:
+            try:
+                TrainConfig.from_dict({**self.config, **point})
+            except ValueError as exc:
+                problems.append(f"{where}: {exc}")
+                if where == "config":
+                    break  # every grid value would repeat it
+        return list(dict.fromkeys(problems))
 
     # -- layout --------------------------------------------------------------------------------------
     @property
     def is_remote(self) -> bool:
-        return is_uri(self.storage)
+        return is_uri(self.storage.path)
 
     @property
     def root(self) -> str:
         """The sweep's folder on the storage: ``<storage>/<name>``."""
-        return join(self.storage, self.name)
+        return join(self.storage.path, self.name)
 
     @property
     def runs_dir(self) -> str:
@@ -151,78 +338,69 @@ class SweepSpec:
     def tune_dir(self) -> str:
         return join(self.root, "tune")
 
-    @property
-    def faults_dir(self) -> str:
-        return join(self.root, "faults")
-
     # -- expansion -----------------------------------------------------------------------------------
+    @property
+    def num_trials(self) -> int:
+        """The grid's size, from the axes' lengths (nothing is expanded)."""
+        return math.prod(len(v) for v in self.grid.values())
+
+    @property
+    def first_config(self) -> TrainConfig:
+        """The first trial's resolved config (its step budget is the one the progress lines and summaries show)."""
+        return TrainConfig.from_dict({**self.config, **{k: v[0] for k, v in self.grid.items() if len(v)}})
+
     def trials(self) -> list[Trial]:
         """The grid expanded in file order (first grid field varies slowest)."""
         keys = list(self.grid)
-        out: list[Trial] = []
-        seen: dict[str, dict] = {}
+        out = []
         for values in itertools.product(*(self.grid[k] for k in keys)):
             point = dict(zip(keys, values))
-            config = {**self.config, **point}
+            config = TrainConfig.from_dict({**self.config, **point})
             tid = trial_id(config, point)
-            if tid in seen:  # e.g. a grid listing the same value twice
-                raise SpecError(f"{self.source}: grid gives the same trial twice ({tid}); remove the duplicate value")
-            seen[tid] = config
             out.append(Trial(tid, config, point, join(self.runs_dir, tid), self.results_dir))
         return out
 
-    def with_storage(self, storage: str, storage_options: Mapping | None = None) -> "SweepSpec":
+    def with_storage(self, storage: str, options: Mapping | None = None) -> "SweepSpec":
         """The same sweep on another storage (``dbench sweep --storage``)."""
-        return dataclasses.replace(
-            self,
-            storage=_resolve_storage(storage, f"{self.source}: --storage"),
-            storage_options=dict(self.storage_options if storage_options is None else storage_options),
-        )
+        new = Storage(os.fspath(storage), dict(self.storage.options if options is None else options))
+        try:
+            new.validate()
+        except ValueError as exc:
+            raise SpecError(f"{self.source}: --storage: {exc}") from None
+        return dataclasses.replace(self, storage=new.resolved())
 
     def to_dict(self) -> dict:
         """The resolved spec as plain data (written to ``<root>/sweep.json``; parses back with parse_spec)."""
-        return {
-            "name": self.name,
-            "description": self.description,
-            "config": dict(self.config),
-            "grid": {k: list(v) for k, v in self.grid.items()},
-            "resources": {"cpu": self.cpu, "gpu": self.gpu},
-            "evaluation": {
-                "metrics": list(self.metrics),
-                "representations": list(self.representations),
-                "seed": self.eval_seed,
-                "overrides": dict(self.overrides),
-            },
-            "storage": {"path": self.storage, "options": dict(self.storage_options)},
-            "failure": {"max_failures": self.max_failures},
-            "checkpoints": {"num_to_keep": self.num_to_keep},
-            "max_concurrent_trials": self.max_concurrent_trials,
-        }
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.metadata.get("internal")}
+        for section in ("resources", "evaluation", "storage", "failure", "checkpoints"):
+            data[section] = dataclasses.asdict(data[section])
+        data["evaluation"]["metrics"] = list(self.evaluation.metrics)
+        data["evaluation"]["representations"] = list(self.evaluation.representations)
+        data["grid"] = {k: list(v) for k, v in self.grid.items()}
+        data["config"] = dict(self.config)
+        return data
 
     def resources_summary(self, num_cpus: float | None = None, num_gpus: float | None = None) -> str:
         """Text of what the sweep needs, and how many trials run at once on a machine of the given size."""
-        n = len(self.trials())
-        steps = int(self.config.get("steps") or 0)
+        n, cpu, gpu = self.num_trials, self.resources.cpu, self.resources.gpu
+        steps = self.first_config.steps
+        ev = self.evaluation
         lines = [
-            f"{n} trials; per trial {_num(self.cpu)} CPU, {_num(self.gpu)} GPU"
-            + (f" ({int(round(1 / self.gpu))} trials share one GPU)" if 0 < self.gpu < 1 else ""),
-            f"all at once: {_num(n * self.cpu)} CPU, {_num(n * self.gpu)} GPU; "
-            f"{n * steps:,} training steps in total"
-            if steps
-            else f"all at once: {_num(n * self.cpu)} CPU, {_num(n * self.gpu)} GPU",
-            f"evaluation: metrics {', '.join(self.metrics)}; representations {', '.join(self.representations)}"
-            f" -> {n * len(self.metrics) * len(self.representations):,} result records",
+            f"{n} trials; per trial {_num(cpu)} CPU, {_num(gpu)} GPU"
+            + (f" ({int(round(1 / gpu))} trials share one GPU)" if 0 < gpu < 1 else ""),
+            f"all at once: {_num(n * cpu)} CPU, {_num(n * gpu)} GPU; {n * steps:,} training steps in total",
+            f"evaluation: metrics {', '.join(ev.metrics)}; representations {', '.join(ev.representations)}"
+            f" -> {n * len(ev.metrics) * len(ev.representations):,} result records",
         ]
         if num_cpus is not None:
-            slots = [math.floor(num_cpus / self.cpu + 1e-9) if self.cpu > 0 else n]
-            if self.gpu > 0:
-                slots.append(math.floor((num_gpus or 0) / self.gpu + 1e-9))
+            slots = [math.floor(num_cpus / cpu + 1e-9) if cpu > 0 else n]
+            if gpu > 0:
+                slots.append(math.floor((num_gpus or 0) / gpu + 1e-9))
             conc = max(0, min([n, *slots]))
             if self.max_concurrent_trials:
                 conc = min(conc, self.max_concurrent_trials)
-            where = f"{_num(num_cpus)} CPU, {_num(num_gpus or 0)} GPU"
             lines.append(
-                f"this machine ({where}): {conc} trials at once"
+                f"this machine ({_num(num_cpus)} CPU, {_num(num_gpus or 0)} GPU): {conc} trials at once"
                 + ("" if conc else " - not enough resources here; run it on a GPU machine or a Ray cluster")
             )
         lines.append(f"storage: {self.root}")
@@ -243,22 +421,10 @@ def join(base: str, *parts: str) -> str:
     return os.path.join(base, *parts)
 
 
-def trial_id(config: Mapping[str, Any], point: Mapping[str, Any]) -> str:
-    """``<dataset>-<model>-<field><value>...-<hash8>``: readable grid fields plus a hash of the whole config."""
-    parts = [str(config.get("dataset", "data")), str(config.get("model", "model"))]
-    for key, value in point.items():
-        if key in ("dataset", "model"):
-            continue
-        parts.append(f"{key}{_fmt(value)}")
-    readable = "-".join(_safe(p) for p in parts)
-    return f"{readable}-{config_hash(config)}"
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """8 hex digits of SHA-256 over the config's result-relevant fields (operational fields left out)."""
-    relevant = {k: v for k, v in sorted(config.items()) if k not in OPERATIONAL_FIELDS}
-    blob = json.dumps(relevant, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:8]
+def trial_id(config: TrainConfig, point: Mapping[str, Any]) -> str:
+    """``<dataset>-<model>-<field><value>...-<model digest>``: readable grid fields plus the model's digest."""
+    parts = [config.dataset, config.model] + [f"{k}{_fmt(v)}" for k, v in point.items() if k not in ("dataset", "model")]
+    return "-".join(_safe(p) for p in parts) + f"-{model_digest(config)}"
 
 
 def preset_names() -> list[str]:
@@ -293,248 +459,34 @@ def load_spec(spec: str | os.PathLike, storage: str | None = None) -> SweepSpec:
 
 
 def parse_spec(data: Any, source: str = "<dict>", storage: str | None = None) -> SweepSpec:
-    """Validate a spec given as plain data (the parsed YAML). Raises :class:`SpecError`."""
+    """Validate a spec given as plain data (the parsed YAML); every problem at once in one :class:`SpecError`."""
     if not isinstance(data, Mapping):
-        raise SpecError(f"{source}: a sweep spec is a mapping with keys {', '.join(_TOP_KEYS)}")
-    _check_keys(data, _TOP_KEYS, source, "")
-    for section, keys in _SECTION_KEYS.items():
-        value = data.get(section)
-        if value is None:
-            continue
-        if not isinstance(value, Mapping):
-            raise SpecError(f"{source}: {section!r} must be a mapping with keys {', '.join(keys)}")
-        _check_keys(value, keys, source, f"{section}.")
+        raise SpecError(f"{source}: a sweep spec is a mapping with keys {', '.join(_spec_keys())}")
+    if "name" not in data:
+        raise SpecError(f"{source}: 'name' is required: the sweep's folder name under the storage path")
+    try:
+        spec = dataclass_from_dict(SweepSpec, data, what="", collect=True)
+    except ConfigError as exc:
+        raise SpecError("\n".join(f"{source}: {p}" for p in exc.problems)) from None
+    spec = dataclasses.replace(spec, source=source, storage=spec.storage.resolved())
+    return spec.with_storage(storage) if storage is not None else spec
 
-    name = data.get("name")
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise SpecError(
-            f"{source}: 'name' must be a folder-safe name (letters, digits, '.', '_', '-'), got {name!r}"
-        )
 
-    fields = _train_fields()
-    config = dict(data.get("config") or {})
-    if not isinstance(data.get("config") or {}, Mapping):
-        raise SpecError(f"{source}: 'config' must be a mapping of TrainConfig fields")
-    for key in config:
-        _check_field(key, fields, source, f"config.{key}")
-
-    raw_grid = data.get("grid") or {}
-    if not isinstance(raw_grid, Mapping):
-        raise SpecError(f"{source}: 'grid' must be a mapping field -> list of values")
-    grid: dict[str, tuple] = {}
-    for key, values in raw_grid.items():
-        _check_field(key, fields, source, f"grid.{key}")
-        if key in config:
-            raise SpecError(f"{source}: {key!r} is both in 'config' and in 'grid'; keep it in one of them")
-        grid[key] = _grid_values(values, source, f"grid.{key}")
-
-    res = data.get("resources") or {}
-    cpu = _number(res.get("cpu", 1), source, "resources.cpu", minimum=0)
-    gpu = _number(res.get("gpu", 0), source, "resources.gpu", minimum=0)
-    if cpu == 0 and gpu == 0:
-        raise SpecError(f"{source}: resources.cpu and resources.gpu are both 0; a trial needs at least one")
-    if gpu > 1 and gpu != int(gpu):
-        raise SpecError(f"{source}: resources.gpu above 1 must be a whole number of GPUs, got {gpu}")
-
-    ev = data.get("evaluation") or {}
-    from benchmark.metrics._codes import REPRESENTATIONS  # the representation kinds evaluate knows
-    metrics = _metrics(ev.get("metrics", "all"), source)
-    reps = ev.get("representations", ["mean"])
-    if isinstance(reps, str):
-        reps = [r.strip() for r in reps.split(",") if r.strip()]
-    if not isinstance(reps, list) or not reps:
-        raise SpecError(f"{source}: evaluation.representations must be a non-empty list of {REPRESENTATIONS}")
-    for r in reps:
-        if r not in REPRESENTATIONS:
-            raise SpecError(
-                f"{source}: evaluation.representations: unknown {r!r}; valid: {', '.join(REPRESENTATIONS)}"
-            )
-    eval_seed = _integer(ev.get("seed", 0), source, "evaluation.seed", minimum=0)
-    overrides = ev.get("overrides") or {}
-    if not isinstance(overrides, Mapping):
-        raise SpecError(f"{source}: evaluation.overrides must be a mapping of metric protocol parameters")
-    _check_overrides(dict(overrides), metrics, source)
-
-    st = data.get("storage") or {}
-    storage_path = storage if storage is not None else st.get("path", "sweeps")
-    if not isinstance(storage_path, (str, os.PathLike)) or not str(storage_path):
-        raise SpecError(f"{source}: storage.path must be a folder path or a URI such as s3://bucket/prefix")
-    where = f"{source}: --storage" if storage is not None else f"{source}: storage.path"
-    storage_abs = _resolve_storage(os.fspath(storage_path), where)
-    options = st.get("options") or {}
-    if not isinstance(options, Mapping):
-        raise SpecError(f"{source}: storage.options must be a mapping of filesystem options")
-    if options and storage_abs.split("://", 1)[0] not in ("s3", "gs", "gcs"):
-        raise SpecError(
-            f"{source}: storage.options apply to s3:// and gs:// storage only (pyarrow S3FileSystem / "
-            f"GcsFileSystem arguments), not to {storage_abs!r}"
-        )
-
-    max_failures = _integer((data.get("failure") or {}).get("max_failures", 2), source, "failure.max_failures",
-                            minimum=-1)
-    num_to_keep = _integer((data.get("checkpoints") or {}).get("num_to_keep", 2), source,
-                           "checkpoints.num_to_keep", minimum=1)
-    mct = data.get("max_concurrent_trials")
-    if mct is not None:
-        mct = _integer(mct, source, "max_concurrent_trials", minimum=1)
-
-    description = data.get("description") or ""
-    if not isinstance(description, str):
-        raise SpecError(f"{source}: 'description' must be text")
-
-    spec = SweepSpec(
-        name=name, config=config, grid=grid, cpu=cpu, gpu=gpu, metrics=tuple(metrics),
-        representations=tuple(dict.fromkeys(reps)), eval_seed=eval_seed, overrides=dict(overrides),
-        storage=storage_abs, storage_options=dict(options), max_failures=max_failures,
-        num_to_keep=num_to_keep, max_concurrent_trials=mct, description=description, source=source,
-    )
-    trials = spec.trials()
-    if not trials:
-        raise SpecError(f"{source}: the grid is empty")
-    _check_trial_configs(trials, source)
-    return spec
+def _spec_keys() -> list[str]:
+    return [f.name for f in dataclasses.fields(SweepSpec) if not f.metadata.get("internal")]
 
 
 def trial_table(spec: SweepSpec) -> str:
     """One row per trial: id, the config fields that vary or matter most, and its resources."""
     trials = spec.trials()
     shown = ["dataset", "model"] + [k for k in spec.grid if k not in ("dataset", "model")]
-    for extra in ("steps", "batch_size"):
-        if extra not in shown and extra in spec.config:
-            shown.append(extra)
+    shown += [k for k in ("steps", "batch_size") if k not in shown and k in spec.config]
     header = ["#", "trial", *shown, "cpu", "gpu"]
-    rows = [
-        [str(i), t.trial_id, *(_fmt(t.config.get(k, "")) for k in shown), _num(spec.cpu), _num(spec.gpu)]
-        for i, t in enumerate(trials)
-    ]
+    cpu, gpu = _num(spec.resources.cpu), _num(spec.resources.gpu)
+    rows = [[str(i), t.trial_id, *(_fmt(getattr(t.config, k)) for k in shown), cpu, gpu] for i, t in enumerate(trials)]
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
     fmt = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(header), *(fmt(r) for r in rows)])
-
-
-# -- validation details -------------------------------------------------------------------------------------
-
-
-def _check_keys(data: Mapping, valid, source: str, prefix: str) -> None:
-    for key in data:
-        if key not in valid:
-            raise SpecError(f"{source}: unknown key {prefix}{key!r}; valid keys: {', '.join(valid)}")
-
-
-def _train_fields() -> dict:
-    from benchmark.config import TrainConfig
-
-    return {f.name: f for f in dataclasses.fields(TrainConfig)}
-
-
-def _check_field(key: str, fields: Mapping, source: str, where: str) -> None:
-    if key not in fields:
-        raise SpecError(f"{source}: unknown config field {where!r}; valid fields: {', '.join(fields)}")
-
-
-def _grid_values(values: Any, source: str, where: str) -> tuple:
-    if isinstance(values, Mapping):
-        if set(values) != {"range"}:
-            raise SpecError(f"{source}: {where}: a mapping must be {{range: [start, stop]}} or {{range: stop}}")
-        r = values["range"]
-        if isinstance(r, int) and not isinstance(r, bool):
-            r = [0, r]
-        if not (isinstance(r, list) and len(r) in (2, 3) and all(isinstance(x, int) for x in r)):
-            raise SpecError(f"{source}: {where}.range must be stop or [start, stop] or [start, stop, step] (ints)")
-        values = list(range(*r))
-    if not isinstance(values, list) or not values:
-        raise SpecError(f"{source}: {where} must be a non-empty list of values")
-    for v in values:
-        if not isinstance(v, (str, int, float, bool)) or v is None:
-            raise SpecError(f"{source}: {where}: values must be numbers, text or booleans, got {v!r}")
-    return tuple(values)
-
-
-def _metrics(value: Any, source: str) -> list[str]:
-    from benchmark.metrics import METRICS
-
-    valid = list(METRICS)
-    if value == "all":
-        return valid
-    if isinstance(value, str):
-        value = [m.strip() for m in value.split(",") if m.strip()]
-    if not isinstance(value, list) or not value:
-        raise SpecError(f"{source}: evaluation.metrics must be 'all' or a list of: {', '.join(valid)}")
-    for m in value:
-        if m not in METRICS:
-            raise SpecError(f"{source}: evaluation.metrics: unknown metric {m!r}; valid: all, {', '.join(valid)}")
-    return list(dict.fromkeys(value))
-
-
-def _check_overrides(overrides: dict, metrics: list[str], source: str) -> None:
-    """``{metric: {protocol parameter: value}}``, checked against each metric's reference protocol."""
-    from benchmark.metrics import METRICS
-
-    for name, params in overrides.items():
-        if name not in METRICS:
-            raise SpecError(
-                f"{source}: evaluation.overrides: unknown metric {name!r}; valid: {', '.join(METRICS)}"
-            )
-        if name not in metrics:
-            raise SpecError(
-                f"{source}: evaluation.overrides.{name}: {name!r} is not in evaluation.metrics "
-                f"({', '.join(metrics)}); add it there or drop the override"
-            )
-        if not isinstance(params, Mapping):
-            raise SpecError(f"{source}: evaluation.overrides.{name} must be a mapping of protocol parameters")
-        valid = METRICS[name].defaults
-        for key, value in params.items():
-            if key not in valid:
-                raise SpecError(
-                    f"{source}: evaluation.overrides.{name}: unknown protocol parameter {key!r}; "
-                    f"valid: {', '.join(valid)}"
-                )
-            if not isinstance(value, (str, int, float, bool, list)) or value is None:
-                raise SpecError(f"{source}: evaluation.overrides.{name}.{key} must be plain data, got {value!r}")
-
-
-def _check_trial_configs(trials: list[Trial], source: str) -> None:
-    """Every trial config must build a TrainConfig, and every dataset must be in the registry."""
-    from benchmark.config import TrainConfig
-    from benchmark.datasets import DATASETS
-
-    checked: set = set()
-    for t in trials:
-        ds = t.config.get("dataset")
-        if ds is not None and ds not in DATASETS:
-            key = "grid.dataset" if "dataset" in t.point else "config.dataset"
-            raise SpecError(f"{source}: {key}: unknown dataset {ds!r}; valid: {', '.join(DATASETS)}")
-        # Values of one field are independent of the others for validation purposes except in rare
-        # cross-field checks, so validate every distinct config (cheap: dataclass construction only).
-        key = json.dumps(t.config, sort_keys=True, default=str)
-        if key in checked:
-            continue
-        checked.add(key)
-        try:
-            TrainConfig.from_dict(dict(t.config))
-        except (TypeError, ValueError) as exc:
-            raise SpecError(f"{source}: trial {t.trial_id}: {exc}") from None
-
-
-def _number(v: Any, source: str, where: str, minimum: float) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < minimum:
-        raise SpecError(f"{source}: {where} must be a number >= {minimum}, got {v!r}")
-    return float(v)
-
-
-def _integer(v: Any, source: str, where: str, minimum: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise SpecError(f"{source}: {where} must be an integer >= {minimum}, got {v!r}")
-    return int(v)
-
-
-def _resolve_storage(path: str, where: str) -> str:
-    if is_uri(path):
-        scheme = path.split("://", 1)[0].lower()
-        if scheme not in ("s3", "gs", "gcs", "file", "hdfs", "abfs", "abfss"):
-            raise SpecError(f"{where}: unsupported storage scheme {scheme!r}; valid: a path, s3://, gs://, file://")
-        return path.rstrip("/")
-    return str(Path(path).expanduser().resolve())
 
 
 def _fmt(v: Any) -> str:

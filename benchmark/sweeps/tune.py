@@ -1,40 +1,25 @@
 """Ray Tune adapter: one Tune trial per grid point of a :class:`~benchmark.sweeps.spec.SweepSpec`.
 
-The only module of the suite that imports ``ray`` (inside functions, so importing it is cheap).
+The module of the suite that starts Ray and hands it work (``ray`` is imported inside functions, so importing
+this module is cheap; :mod:`.progress` holds the driver's Tune callback).
 
-Each trial (:func:`_trial`) trains into its own run directory on the sweep's storage
-(``<storage>/<name>/runs/<trial id>``), reporting step and loss to Tune from the training loop's
-callbacks and a checkpoint to Tune after every training checkpoint; then it evaluates its metrics with
-:func:`benchmark.metrics.evaluate`, writing the same result records as ``dbench evaluate`` into
-``<storage>/<name>/results``. Because the run directory is derived from the trial's config and training
-resumes from the checkpoint it finds there, any restart (Ray's retry after a crash, ``--resume`` after a
-killed driver, a fresh Tune run when Ray's own state is unusable) continues where the trial's last
-checkpoint left it; records that exist are never recomputed; a trial whose training is done and whose
-records all exist returns at once. Ray's experiment state is a convenience, never the source of truth
-(see ``docs/RAY.md`` in the shared docs: a SIGKILLed driver leaves it stale).
-
-Every attempt of a trial appends one JSON line per event to ``<storage>/<name>/trials/<trial id>.jsonl``
-(``start`` with the step it resumed from, ``trained``, ``evaluated`` with the records it wrote, ``skip``,
-``error``): the audit trail that shows each trial was trained and evaluated exactly once.
-
-URI storage (``s3://``, ``gs://``, ``file://``; ``storage.options`` are pyarrow filesystem arguments): Ray
-keeps its state and checkpoints there through ``RunConfig(storage_filesystem=...)``, and each trial works in
-a local mirror of its part of the sweep (:class:`_Remote`, ``$DBENCH_SWEEP_SCRATCH``), pushing checkpoints,
-records and events as soon as they exist and pulling them back when it starts, on whatever node.
-
-Crash injection (for tests and drills): ``DBENCH_SWEEP_CRASH="<trial id>@<step>[,<trial id>@<step>...]"``
-in the driver's environment makes that trial raise :class:`InjectedCrash` once, at the first logged step
-at or after ``<step>``; the marker ``<storage>/<name>/faults/<trial id>@<step>.json`` records that it fired,
-so the retried attempt runs through.
+Each trial (:func:`_trial`) receives its own resolved :class:`~benchmark.sweeps.spec.Trial` (never the spec to
+re-parse) and trains into its run directory on the sweep's storage (``<storage>/<name>/runs/<trial id>``),
+reporting step and loss to Tune from the training loop's callbacks and a checkpoint to Tune after every
+training checkpoint; then it evaluates its metrics with :func:`benchmark.evaluation.evaluate`, writing the same
+result records as ``dbench evaluate`` into ``<storage>/<name>/results``. Because the run directory is derived
+from the trial's config and training resumes from the checkpoint it finds there, any restart (Ray's retry
+after a crash, ``--resume`` after a killed driver, a fresh Tune run when Ray's own state is unusable) continues
+where the trial's last checkpoint left it; records that exist are never recomputed; a trial whose training is
+done and whose records all exist returns at once. Ray's experiment state is a convenience, never the source of
+truth (docs/RAY.md in the shared docs: a SIGKILLed driver leaves it stale). The storage side (URI mirror, audit
+trail, trial status) is :mod:`.storage`; crash injection for tests is :mod:`.faults`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import glob
 import json
-import math
 import os
 import signal
 import sys
@@ -44,10 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from benchmark.sweeps.spec import SpecError, SweepSpec, Trial, join
-
-CRASH_ENV = "DBENCH_SWEEP_CRASH"
-SCRATCH_ENV = "DBENCH_SWEEP_SCRATCH"  # local mirror of URI storage (default: <cache dir>/sweep-scratch)
+from benchmark.sweeps import faults, storage
+from benchmark.sweeps.spec import SpecError, SweepSpec, Trial
 
 # Settings that keep Ray quiet and predictable (docs/RAY.md); only set where the user has not set them.
 QUIET_ENV = {
@@ -68,13 +51,9 @@ LOCAL_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_LOG_TO_DRIVER": "0"}
 _REPORT_EVERY_S = 2.0  # progress reports from the loop are throttled; checkpoints are always reported
 
 
-class InjectedCrash(RuntimeError):
-    """Raised inside a trial by the crash-injection mechanism (``DBENCH_SWEEP_CRASH``)."""
-
-
 @dataclass
 class SweepOutcome:
-    """What :func:`run_sweep` returns (and prints)."""
+    """What :func:`run_sweep` returns."""
 
     root: str
     results_dir: str
@@ -85,7 +64,7 @@ class SweepOutcome:
     errors: dict = field(default_factory=dict)  # trial id -> error text from Ray
     interrupted: bool = False
     local_results_dir: str = ""  # where the records can be read here (a mirror of results_dir on URI storage)
-    report: str | None = None  # the report page, once write_sweep_report wrote it
+    report: str | None = None  # the report page, once the CLI wrote it
     restored: bool = False  # Ray's experiment state was restored (--resume)
     elapsed_s: float = 0.0
 
@@ -94,183 +73,30 @@ class SweepOutcome:
         return not self.incomplete and not self.failed_records and not self.interrupted
 
 
-# -- per-trial work (runs inside a Ray worker, but is plain Python) ------------------------------------------
-
-
-class _Remote:
-    """A URI storage (``s3://``, ``gs://``, ``file://``) mirrored through a local scratch copy with pyarrow.
-
-    Training and evaluation need files they can open, so a trial works in a local copy of its part of the
-    sweep (``$DBENCH_SWEEP_SCRATCH`` or ``<cache dir>/sweep-scratch``) laid out exactly as on the storage:
-    it pulls its run directory, records and audit trail before it starts, and pushes each checkpoint, its
-    ``done.json``, its records and each audit event as soon as they exist. The storage stays the source of
-    truth: a trial restarted on another node pulls what the last one pushed.
-    """
-
-    def __init__(self, spec: SweepSpec, scratch: str | None = None):
-        import hashlib
-
-        import pyarrow.fs as pafs
-
-        self.pafs = pafs
-        self.fs, self.base = _filesystem(spec.storage, spec.storage_options)
-        scratch = scratch or os.environ.get(SCRATCH_ENV)
-        if not scratch:
-            from benchmark._io import cache_dir
-
-            scratch = str(cache_dir() / "sweep-scratch")
-        key = hashlib.sha256(spec.storage.encode()).hexdigest()[:8]
-        self.local = dataclasses.replace(spec, storage=os.path.abspath(os.path.join(scratch, key)))
-
-    def rpath(self, local_path: str) -> str:
-        rel = os.path.relpath(local_path, self.local.storage)
-        return "/".join([self.base.rstrip("/"), *rel.split(os.sep)])
-
-    def _exists(self, rpath: str):
-        return self.fs.get_file_info(rpath).type
-
-    def pull(self, local_path: str) -> None:
-        kind = self._exists(self.rpath(local_path))
-        if kind == self.pafs.FileType.NotFound:
-            return
-        if kind == self.pafs.FileType.Directory:
-            os.makedirs(local_path, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(local_path), exist_ok=True)
-        self.pafs.copy_files(self.rpath(local_path), local_path, source_filesystem=self.fs,
-                             destination_filesystem=self.pafs.LocalFileSystem())
-
-    def push(self, local_path: str) -> None:
-        if not os.path.exists(local_path):
-            return
-        target = self.rpath(local_path)
-        self.fs.create_dir(target.rsplit("/", 1)[0] if os.path.isfile(local_path) else target, recursive=True)
-        self.pafs.copy_files(local_path, target, source_filesystem=self.pafs.LocalFileSystem(),
-                             destination_filesystem=self.fs)
-
-    def pull_trial(self, trial: Trial) -> None:
-        local, trial_id = self.local, trial.trial_id
-        self.pull(os.path.join(local.runs_dir, trial_id))
-        self.pull(os.path.join(local.root, "trials", f"{trial_id}.jsonl"))
-        self.pull(os.path.join(local.results_dir, trial.run_id))
-        faults = self.rpath(local.faults_dir)
-        if self._exists(faults) == self.pafs.FileType.Directory:
-            for i in self.fs.get_file_info(self.pafs.FileSelector(faults)):
-                if i.base_name.startswith(trial_id + "@"):
-                    self.pull(os.path.join(local.faults_dir, i.base_name))
-
-    def pull_status(self, trials: list[Trial]) -> None:
-        """What the driver needs to tell finished trials: every done.json, the records, the audit trails."""
-        self.pull(self.local.results_dir)
-        self.pull(os.path.join(self.local.root, "trials"))
-        for t in trials:
-            self.pull(os.path.join(self.local.runs_dir, t.trial_id, "done.json"))
-
-
-def _filesystem(storage: str, options: dict):
-    """(pyarrow filesystem, path inside it) of a storage URI; ``options`` are the filesystem's arguments."""
-    import pyarrow.fs as pafs
-
-    scheme, rest = storage.split("://", 1)
-    if options:
-        classes = {"s3": pafs.S3FileSystem, "gs": pafs.GcsFileSystem, "gcs": pafs.GcsFileSystem}
-        if scheme not in classes:
-            raise SpecError(f"storage.options are only used for s3:// and gs:// storage, not {scheme}://")
-        try:
-            return classes[scheme](**options), rest
-        except TypeError as exc:
-            raise SpecError(f"storage.options: {exc}") from None
-    fs, path = pafs.FileSystem.from_uri(storage)
-    return fs, path
-
-
-def trial_status(trial: Trial, spec: SweepSpec) -> dict:
-    """On-disk state of a trial.
-
-    Keys: ``trained`` (done.json present), ``records`` (paths present), ``failed`` (those whose status is not
-    ``ok``), ``missing`` (``<representation>__<metric>`` absent), ``finished`` (trained, no record missing)
-    and ``complete`` (finished and every record ok: what makes a trial return at once). Failed records are
-    retried by the next run of the trial (``evaluate`` recomputes records that are not ``ok``).
-    """
-    from benchmark.metrics.evaluate import read_ok_record, record_path
-
-    trained = os.path.exists(os.path.join(trial.run_dir, "done.json"))
-    present, missing = [], []
-    rid = trial.run_id
-    for rep in spec.representations:
-        for metric in spec.metrics:
-            path = str(record_path(trial.results_dir, rid, rep, metric))
-            if os.path.exists(path):
-                present.append(path)
-            else:
-                missing.append(f"{rep}__{metric}")
-    failed = [p for p in present if read_ok_record(p) is None]
-    return {"trained": trained, "records": present, "failed": failed, "missing": missing,
-            "finished": trained and not missing, "complete": trained and not missing and not failed}
-
-
-def _event(spec: SweepSpec, trial: Trial, **event: Any) -> None:
-    path = os.path.join(spec.root, "trials", f"{trial.trial_id}.jsonl")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    line = json.dumps({"time": time.time(), "pid": os.getpid(), **event}, sort_keys=True, default=str)
-    # One small O_APPEND write per event: one writer per trial, and appends of this size are not interleaved.
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line + "\n")
-
-
-def read_events(spec: SweepSpec, trial_id: str) -> list[dict]:
-    """The audit trail of one trial (see the module docstring)."""
-    from benchmark._io import read_jsonl
-
-    return read_jsonl(os.path.join(spec.root, "trials", f"{trial_id}.jsonl"))
-
-
-def parse_crash_env(value: str | None) -> dict[str, int]:
-    """``"<trial id>@<step>,..."`` -> {trial id: step}."""
-    out: dict[str, int] = {}
-    for item in (value or "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        tid, sep, step = item.rpartition("@")
-        if not sep or not tid or not step.isdigit():
-            raise ValueError(f"{CRASH_ENV}: expected '<trial id>@<step>[,...]', got {item!r}")
-        out[tid] = int(step)
-    return out
+# -- per-trial work (runs inside a Ray worker) --------------------------------------------------------------
 
 
 class _TuneReporter:
-    """Training callbacks that report progress and checkpoints to Tune, and inject a crash when asked."""
+    """Training callbacks that report progress and checkpoints to Tune."""
 
-    def __init__(self, spec: SweepSpec, trial: Trial, crash_step: int | None, event, push):
+    def __init__(self, trial: Trial, push):
         from ray import tune
 
-        self._tune = tune
-        self.spec, self.trial, self.crash_step = spec, trial, crash_step
-        self.event, self.push = event, push
-        self.total = int(trial.config.get("steps") or 0)
+        self._tune, self.trial, self.push = tune, trial, push
+        self.total = trial.config.steps
         self._last = 0.0
         self.step = 0
         self.loss = float("nan")
 
-    def _metrics(self, phase: str) -> dict:
-        return {"step": self.step, "steps_total": self.total, "loss": self.loss, "phase": phase}
+    def metrics(self, phase: str, **extra: Any) -> dict:
+        return {"step": self.step, "steps_total": self.total, "loss": self.loss, "phase": phase, **extra}
 
     def on_log(self, step: int, terms: dict) -> None:
         self.step, self.loss = int(step), float(terms.get("loss", float("nan")))
-        if self.crash_step is not None and step >= self.crash_step:
-            marker = os.path.join(self.spec.faults_dir, f"{self.trial.trial_id}@{self.crash_step}.json")
-            if not os.path.exists(marker):
-                from benchmark._io import atomic_write_json
-
-                atomic_write_json(marker, {"trial_id": self.trial.trial_id, "step": int(step), "time": time.time()})
-                self.push(marker)
-                self.event(event="crash", step=int(step))
-                raise InjectedCrash(f"injected crash in trial {self.trial.trial_id} at step {step} ({CRASH_ENV})")
         now = time.monotonic()
         if now - self._last >= _REPORT_EVERY_S:
             self._last = now
-            self._tune.report(self._metrics("train"))
+            self._tune.report(self.metrics("train"))
 
     def on_checkpoint(self, step: int, run_dir: str) -> None:
         # The run directory is the trial's real state; the Tune checkpoint names it and its step, so Tune
@@ -280,195 +106,86 @@ class _TuneReporter:
         with tempfile.TemporaryDirectory(prefix="dbench-ckpt-") as d:
             with open(os.path.join(d, "dbench_checkpoint.json"), "w", encoding="utf-8") as f:
                 json.dump({"trial_id": self.trial.trial_id, "step": int(step), "run_dir": str(run_dir)}, f)
-            self._tune.report(self._metrics("train"), checkpoint=self._tune.Checkpoint.from_directory(d))
+            self._tune.report(self.metrics("train"), checkpoint=self._tune.Checkpoint.from_directory(d))
         self._last = time.monotonic()
 
 
-def _trial(params: dict, *, spec_dict: dict, crashes: dict, scratch: str | None = None) -> None:
-    """The Tune function trainable: train (resuming from the run dir), then evaluate. Idempotent."""
+def _tune_checkpoint_step() -> int | None:
     from ray import tune
 
-    from benchmark.sweeps.spec import parse_spec
+    ckpt = tune.get_checkpoint()
+    if ckpt is None:
+        return None
+    with ckpt.as_directory() as d, contextlib.suppress(OSError, ValueError, KeyError):
+        return json.loads(Path(d, "dbench_checkpoint.json").read_text())["step"]
+    return None
 
-    spec = parse_spec(spec_dict, source=f"sweep {spec_dict['name']}")
-    trials = {t.trial_id: t for t in spec.trials()}
-    tid = params["trial_id"]
-    if tid not in trials:
-        raise SpecError(f"trial {tid} is not in the sweep spec any more; run the sweep without --resume")
-    trial = trials[tid]
-    remote = _Remote(spec, scratch) if spec.is_remote else None
-    if remote is not None:  # work in a local mirror of this trial's part of the storage
-        remote.pull_trial(trial)
-        spec = remote.local
-        trial = next(t for t in spec.trials() if t.trial_id == tid)
 
-    def push(path: str) -> None:
-        if remote is not None:
-            remote.push(path)
+def _trial(params: dict, *, spec: SweepSpec, crashes: dict, scratch: str | None = None) -> None:
+    """The Tune function trainable: train (resuming from the run dir), then evaluate. Idempotent."""
+    import torch
+    from ray import tune
+
+    trial = Trial.from_dict(params["trial"])
+    mirror = storage.Mirror(spec, scratch) if spec.is_remote else None
+    if mirror is not None:  # work in a local mirror of this trial's part of the storage
+        mirror.pull_trial(trial)
+        spec, trial = mirror.local, mirror.local_trial(trial)
+    push = mirror.push if mirror is not None else (lambda path: None)
 
     def event(**e: Any) -> None:
-        _event(spec, trial, **e)
-        push(os.path.join(spec.root, "trials", f"{tid}.jsonl"))
-
-    import torch
+        push(storage.record_event(spec, trial.trial_id, **e))
 
     # One thread per CPU the trial holds: more threads than CPUs on a shared node runs many times slower.
-    torch.set_num_threads(max(1, int(spec.cpu)))
-
-    status = trial_status(trial, spec)
+    torch.set_num_threads(max(1, int(spec.resources.cpu)))
+    status = storage.trial_status(trial, spec)
+    reporter = _TuneReporter(trial, push)
+    reporter.step = trial.config.steps if status["trained"] else 0
     if status["complete"]:
         event(event="skip", reason="trained and all records present")
-        tune.report({"step": int(trial.config.get("steps") or 0), "steps_total": int(trial.config.get("steps") or 0),
-                     "loss": float("nan"), "phase": "done", "records": len(status["records"])})
+        tune.report(reporter.metrics("done", records=len(status["records"])))
         return
-
-    from benchmark.config import TrainConfig
-    from benchmark.training import train
-
-    ckpt = tune.get_checkpoint()
-    tune_step = None
-    if ckpt is not None:
-        with ckpt.as_directory() as d:
-            with contextlib.suppress(OSError, ValueError):
-                tune_step = json.loads(Path(d, "dbench_checkpoint.json").read_text())["step"]
-    run_dir = trial.run_dir
-    event(event="start", tune_checkpoint_step=tune_step, trained=status["trained"],
-          has_checkpoint=os.path.exists(os.path.join(run_dir, "checkpoint.pt")))
-
-    config = TrainConfig.from_dict(dict(trial.config))
-    reporter = _TuneReporter(spec, trial, crashes.get(tid), event, push)
+    event(event="start", tune_checkpoint_step=_tune_checkpoint_step(), trained=status["trained"],
+          has_checkpoint=os.path.exists(os.path.join(trial.run_dir, "checkpoint.pt")))
+    callbacks = [reporter]
+    if trial.trial_id in crashes:
+        callbacks.append(faults.CrashOnce(trial.trial_id, crashes[trial.trial_id], os.path.join(spec.root, "faults"),
+                                          push, event))
     try:
-        if not status["trained"]:
-            summary = train(config, run_dir, callbacks=[reporter], progress=False)
-            push(run_dir)
-            event(event="trained", step=summary.get("step"), summary=summary)
-        tune.report({**reporter._metrics("evaluate"), "step": reporter.total})
-
-        from benchmark.metrics import evaluate
-
-        before = set(status["records"]) - set(status["failed"])  # ok records are never rewritten
-        # All metrics and representations in one call: they share one encoding of the dataset's grid.
-        evaluate(run_dir, metrics=list(spec.metrics), representation=list(spec.representations),
-                 seed=spec.eval_seed, results_dir=trial.results_dir, device=config.device,
-                 **{k: dict(v) for k, v in spec.overrides.items()})
-        after = trial_status(trial, spec)
-        written = sorted(set(after["records"]) - before)
-        failed = after["failed"]
-        for d in sorted({os.path.dirname(p) for p in written}):
-            push(d)
-        event(event="evaluated", written=[os.path.relpath(p, trial.results_dir) for p in written],
-              failed=[os.path.relpath(p, trial.results_dir) for p in failed])
-        if after["missing"]:
-            raise RuntimeError(f"trial {tid}: evaluation did not write records {after['missing']}")
+        after = _train_and_evaluate(spec, trial, status, callbacks, push, event)
     except BaseException as exc:
         event(event="error", error=f"{type(exc).__name__}: {exc}")
         raise
-    tune.report({**reporter._metrics("done"), "step": reporter.total, "records": len(after["records"]),
-                 "failed_records": len(failed)})
+    tune.report(reporter.metrics("done", step=reporter.total, records=len(after["records"]),
+                                 failed_records=len(after["failed"])))
 
 
-# -- progress in the driver ------------------------------------------------------------------------------------
+def _train_and_evaluate(spec: SweepSpec, trial: Trial, status: dict, callbacks: list, push, event) -> dict:
+    from ray import tune
 
+    from benchmark.evaluation import evaluate
+    from benchmark.training import train
 
-def _progress_callback(spec: SweepSpec, out: TextIO, interval_s: float):
-    from ray.tune import Callback
-
-    class Progress(Callback):
-        """Prints pending/running/done/failed counts, per-trial step and loss, and an estimate of time left."""
-
-        def __init__(self):
-            self.start = time.monotonic()
-            self.last_print = 0.0
-            self.latest: dict[str, dict] = {}
-            self.first_step: dict[str, tuple[float, int]] = {}  # first training report of this attempt
-            self.rate_at: dict[str, tuple[float, int]] = {}  # latest training report
-            self.eval_start: dict[str, float] = {}
-            self.eval_s: list[float] = []  # evaluation wall times of finished trials
-            self.total_steps = int(spec.config.get("steps") or 0)
-
-        def _tid(self, trial) -> str:
-            return trial.config.get("trial_id", str(trial))
-
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            tid, now = self._tid(trial), time.monotonic()
-            phase, step = result.get("phase"), int(result.get("step") or 0)
-            self.latest[tid] = {"step": step, "loss": result.get("loss"), "phase": phase}
-            if phase == "train":
-                self.first_step.setdefault(tid, (now, step))
-                self.rate_at[tid] = (now, step)
-            elif phase == "evaluate":
-                self.eval_start.setdefault(tid, now)
-            elif phase == "done" and tid in self.eval_start:
-                self.eval_s.append(now - self.eval_start[tid])
-            self._maybe_print(trials)
-
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            self.latest.setdefault(self._tid(trial), {})["phase"] = "done"
-            self._maybe_print(trials, force=True)
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            print(f"  trial {self._tid(trial)} failed: see {getattr(trial, 'path', '')}", file=out, flush=True)
-            self._maybe_print(trials, force=True)
-
-        def on_step_end(self, iteration, trials, **info):
-            self._maybe_print(trials)
-
-        def _maybe_print(self, trials, force=False):
-            now = time.monotonic()
-            if not force and now - self.last_print < interval_s:
-                return
-            self.last_print = now
-            counts = {"pending": 0, "running": 0, "done": 0, "failed": 0}
-            for t in trials:
-                counts[{"PENDING": "pending", "RUNNING": "running", "TERMINATED": "done", "ERROR": "failed"}.get(
-                    t.status, "pending")] += 1
-            line = (f"[{time.strftime('%H:%M:%S')}] {spec.name}: {counts['pending']} pending, {counts['running']} "
-                    f"running, {counts['done']} done, {counts['failed']} failed | elapsed {_hms(now - self.start)}"
-                    f" | left {self._eta(trials, now)}")
-            print(line, file=out, flush=True)
-            for t in trials:
-                if t.status == "RUNNING":
-                    r = self.latest.get(self._tid(t), {})
-                    loss = r.get("loss")
-                    loss_s = f"{loss:.2f}" if isinstance(loss, (int, float)) and math.isfinite(loss) else "-"
-                    print(f"    {self._tid(t)}: {r.get('phase') or 'starting'} step {r.get('step') or 0}/"
-                          f"{self.total_steps} loss {loss_s}", file=out, flush=True)
-
-        def _eta(self, trials, now) -> str:
-            # Steps left over the summed step rate of the trials training now, plus the evaluations left at the
-            # mean evaluation time seen so far, spread over the trials that run at once. "?" until measured.
-            if not self.total_steps:
-                return "?"
-            remaining, rate, evals_left, running = 0, 0.0, 0, 0
-            for t in trials:
-                tid, r = self._tid(t), self.latest.get(self._tid(t), {})
-                if t.status == "TERMINATED" or r.get("phase") == "done":
-                    continue
-                evals_left += 1
-                running += t.status == "RUNNING"
-                step = int(r.get("step") or 0) if r.get("phase") == "train" else (
-                    self.total_steps if r.get("phase") == "evaluate" else 0)
-                remaining += max(0, self.total_steps - step)
-                if tid in self.first_step and t.status == "RUNNING" and r.get("phase") == "train":
-                    (t0, s0), (t1, s1) = self.first_step[tid], self.rate_at[tid]
-                    if t1 > t0 and s1 > s0:
-                        rate += (s1 - s0) / (t1 - t0)
-            if evals_left == 0:
-                return "0s"
-            if remaining and rate <= 0:
-                return "?"
-            train_s = remaining / rate if remaining else 0.0
-            eval_s = (sum(self.eval_s) / len(self.eval_s)) * evals_left / max(1, running) if self.eval_s else 0.0
-            return "~" + _hms(train_s + eval_s) + ("" if self.eval_s else " + evaluation")
-
-    return Progress()
-
-
-def _hms(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+    reporter = callbacks[0]
+    if not status["trained"]:
+        summary = train(trial.config, trial.run_dir, callbacks=callbacks, progress=False)
+        push(trial.run_dir)
+        event(event="trained", step=summary.get("step"), summary=summary)
+    tune.report(reporter.metrics("evaluate", step=reporter.total))
+    before = set(status["records"]) - set(status["failed"])  # ok records are never rewritten
+    ev = spec.evaluation
+    # All metrics and representations in one call: they share one encoding of the dataset's grid.
+    evaluate(trial.run_dir, metrics=list(ev.metrics), representation=list(ev.representations), seed=ev.seed,
+             results_dir=trial.results_dir, device=trial.config.device, **{k: dict(v) for k, v in ev.overrides.items()})
+    after = storage.trial_status(trial, spec)
+    written = sorted(set(after["records"]) - before)
+    for d in sorted({os.path.dirname(p) for p in written}):
+        push(d)
+    event(event="evaluated", written=[os.path.relpath(p, trial.results_dir) for p in written],
+          failed=[os.path.relpath(p, trial.results_dir) for p in after["failed"]])
+    if after["missing"]:
+        raise RuntimeError(f"trial {trial.trial_id}: evaluation did not write records {after['missing']}")
+    return after
 
 
 # -- the driver -------------------------------------------------------------------------------------------------
@@ -509,15 +226,85 @@ def shutdown_ray() -> None:
     ray.shutdown()
 
 
-def run_sweep(
-    spec: SweepSpec,
-    *,
-    address: str | None = None,
-    resume: bool = False,
-    num_cpus: int | None = None,
-    progress_interval_s: float = 10.0,
-    out: TextIO | None = None,
-) -> SweepOutcome:
+def _restored_tuner(tune, tune_dir: str, trainable, fs, out: TextIO):
+    """Ray's saved state for ``--resume``, or None (an unusable state is moved aside)."""
+    try:
+        if tune.Tuner.can_restore(tune_dir, storage_filesystem=fs):
+            tuner = tune.Tuner.restore(tune_dir, trainable=trainable, resume_errored=True, storage_filesystem=fs)
+            print(f"resuming from Ray's state in {tune_dir}", file=out, flush=True)
+            return tuner
+    except Exception as exc:  # a driver killed mid-write can leave state Ray cannot read
+        print(f"Ray's state in {tune_dir} is unusable ({type(exc).__name__}: {exc}); "
+              "continuing from the trials' run directories", file=out, flush=True)
+    aside = f"{tune_dir}.unusable-{time.strftime('%Y%m%dT%H%M%S')}"
+    fs.move(tune_dir, aside) if fs is not None else os.replace(tune_dir, aside)
+    print(f"moved the unusable Ray state to {aside}", file=out, flush=True)
+    return None
+
+
+def _fit(tuner, outcome: SweepOutcome) -> None:
+    """``tuner.fit()`` with SIGTERM turned into Tune's graceful SIGINT; errors and interruptions into ``outcome``."""
+    sigterm = {"seen": False}
+
+    def _on_sigterm(signum, frame):  # Tune treats SIGINT gracefully (final save), SIGTERM not
+        sigterm["seen"] = True
+        signal.raise_signal(signal.SIGINT)
+
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
+    try:
+        result_grid = tuner.fit()
+    except KeyboardInterrupt:
+        outcome.interrupted, result_grid = True, None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    outcome.interrupted = outcome.interrupted or sigterm["seen"]
+    for r in result_grid or []:
+        if r.error is not None:
+            tid = (r.config or {}).get("trial", {}).get("trial_id", "?")
+            last = (str(r.error).strip().splitlines() or [""])[-1]
+            outcome.errors[tid] = f"{type(r.error).__name__}: {last}"
+
+
+def _run_tune(spec: SweepSpec, incomplete: list[Trial], mirror, resume_state: bool, address, num_cpus, interval_s,
+              out: TextIO, outcome: SweepOutcome) -> None:
+    init_ray(address, num_cpus, out)
+    from ray import tune
+
+    from benchmark.sweeps.progress import Progress
+
+    crashes = faults.parse_crash_env(os.environ.get(faults.CRASH_ENV))
+    scratch = os.environ.get(storage.SCRATCH_ENV)  # None: each node picks its own cache dir
+    trainable = tune.with_resources(tune.with_parameters(_trial, spec=spec, crashes=crashes, scratch=scratch),
+                                    {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+    fs = mirror.fs if mirror else None
+    tune_dir = mirror.rpath(mirror.local.tune_dir) if mirror else spec.tune_dir
+    tuner = _restored_tuner(tune, tune_dir, trainable, fs, out) if resume_state else None
+    outcome.restored = tuner is not None
+    if tuner is None:
+        run_config = tune.RunConfig(
+            name="tune", storage_path=mirror.rpath(mirror.local.root) if mirror else spec.root, storage_filesystem=fs,
+            failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints.num_to_keep),
+            callbacks=[Progress(spec, out, interval_s)], verbose=0,
+        )
+        tuner = tune.Tuner(
+            trainable, param_space={"trial": tune.grid_search([t.to_dict() for t in incomplete])},
+            tune_config=tune.TuneConfig(
+                reuse_actors=True, max_concurrent_trials=spec.max_concurrent_trials,
+                trial_name_creator=lambda t: t.config["trial"]["trial_id"],
+                trial_dirname_creator=lambda t: t.config["trial"]["trial_id"],
+            ),
+            run_config=run_config,
+        )
+    _fit(tuner, outcome)
+
+
+def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = False, num_cpus: int | None = None,
+              progress_interval_s: float = 10.0, out: TextIO | None = None) -> SweepOutcome:
     """Run (or continue, ``resume=True``) a sweep on Ray Tune and return its outcome.
 
     ``address``: None starts a local Ray instance sized to the machine (or ``num_cpus`` CPUs), or reuses one
@@ -530,214 +317,37 @@ def run_sweep(
     """
     out = out or sys.stdout
     t0 = time.monotonic()
-    crashes = parse_crash_env(os.environ.get(CRASH_ENV))
     trials = spec.trials()
     # On URI storage the driver reads the trials' state from a local mirror and hands Ray the filesystem.
-    scratch = os.environ.get(SCRATCH_ENV)  # None: each node picks its own cache dir
-    remote = _Remote(spec, scratch) if spec.is_remote else None
-    local = remote.local if remote else spec
-    fs = remote.fs if remote else None
-    tune_dir = remote.rpath(local.tune_dir) if remote else spec.tune_dir
-    state_exists = _has_tune_state(tune_dir, fs)
+    mirror = storage.Mirror(spec, os.environ.get(storage.SCRATCH_ENV)) if spec.is_remote else None
+    local = mirror.local if mirror else spec
+    state_exists = storage.has_tune_state(mirror.rpath(local.tune_dir) if mirror else spec.tune_dir,
+                                          mirror.fs if mirror else None)
     if state_exists and not resume:
-        raise SpecError(
-            f"sweep {spec.name!r} already has a Tune state at {spec.tune_dir}; continue it with --resume "
-            "(finished trials are not re-run) or pass another --storage"
-        )
-    os.makedirs(local.root, exist_ok=True)
+        raise SpecError(f"sweep {spec.name!r} already has a Tune state at {spec.tune_dir}; continue it with --resume "
+                        "(finished trials are not re-run) or pass another --storage")
     from benchmark._io import atomic_write_json
 
+    os.makedirs(local.root, exist_ok=True)
     atomic_write_json(os.path.join(local.root, "sweep.json"), spec.to_dict())
-    if remote:
-        remote.push(os.path.join(local.root, "sweep.json"))
-        remote.pull_status(trials)
-
-    local_trials = local.trials()  # the same trials, with paths in the local mirror on URI storage
-    incomplete = [t for t in local_trials if not trial_status(t, local)["complete"]]
+    local_trials = [mirror.local_trial(t) for t in trials] if mirror else trials
+    if mirror:
+        mirror.push(os.path.join(local.root, "sweep.json"))
+        mirror.pull_status(trials)
+    incomplete = [t for t, lt in zip(trials, local_trials) if not storage.trial_status(lt, local)["complete"]]
     outcome = SweepOutcome(root=spec.root, results_dir=spec.results_dir, num_trials=len(trials),
                            local_results_dir=local.results_dir)
     print(f"sweep {spec.name}: {len(trials)} trials, {len(trials) - len(incomplete)} already complete on storage "
           f"{spec.root}", file=out, flush=True)
-
     if incomplete:
-        init_ray(address, num_cpus, out)
-        from ray import tune
-
-        trainable = tune.with_resources(
-            tune.with_parameters(_trial, spec_dict=spec.to_dict(), crashes=crashes, scratch=scratch),
-            {"cpu": spec.cpu, "gpu": spec.gpu},
-        )
-        run_config = tune.RunConfig(
-            name="tune",
-            storage_path=remote.rpath(local.root) if remote else spec.root,
-            storage_filesystem=fs,
-            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.num_to_keep),
-            callbacks=[_progress_callback(spec, out, progress_interval_s)],
-            verbose=0,
-        )
-        tuner = None
-        if resume and state_exists:
-            try:
-                if tune.Tuner.can_restore(tune_dir, storage_filesystem=fs):
-                    tuner = tune.Tuner.restore(tune_dir, trainable=trainable, resume_errored=True,
-                                               storage_filesystem=fs)
-                    outcome.restored = True
-                    print(f"resuming from Ray's state in {tune_dir}", file=out, flush=True)
-            except Exception as exc:  # a driver killed mid-write can leave state Ray cannot read
-                print(f"Ray's state in {tune_dir} is unusable ({type(exc).__name__}: {exc}); "
-                      "continuing from the trials' run directories", file=out, flush=True)
-                tuner = None
-            if tuner is None:
-                aside = f"{tune_dir}.unusable-{time.strftime('%Y%m%dT%H%M%S')}"
-                if fs is not None:
-                    fs.move(tune_dir, aside)
-                else:
-                    os.replace(tune_dir, aside)
-                print(f"moved the unusable Ray state to {aside}", file=out, flush=True)
-        if tuner is None:
-            tuner = tune.Tuner(
-                trainable,
-                param_space={"trial_id": tune.grid_search([t.trial_id for t in incomplete])},
-                tune_config=tune.TuneConfig(
-                    reuse_actors=True,
-                    max_concurrent_trials=spec.max_concurrent_trials,
-                    trial_name_creator=lambda t: t.config["trial_id"],
-                    trial_dirname_creator=lambda t: t.config["trial_id"],
-                ),
-                run_config=run_config,
-            )
-        interrupted = {"sigterm": False}
-
-        def _on_sigterm(signum, frame):  # Tune treats SIGINT gracefully (final save), SIGTERM not
-            interrupted["sigterm"] = True
-            signal.raise_signal(signal.SIGINT)
-
-        previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
-        try:
-            result_grid = tuner.fit()
-        except KeyboardInterrupt:
-            outcome.interrupted = True
-            result_grid = None
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-        outcome.interrupted = outcome.interrupted or interrupted["sigterm"]
-        if result_grid is not None:
-            for r in result_grid:
-                if r.error is not None:
-                    tid = (r.config or {}).get("trial_id", "?")
-                    last = (str(r.error).strip().splitlines() or [""])[-1]
-                    outcome.errors[tid] = f"{type(r.error).__name__}: {last}"
-
-    if remote:
-        remote.pull_status(trials)
+        _run_tune(spec, incomplete, mirror, resume and state_exists, address, num_cpus, progress_interval_s, out, outcome)
+    if mirror:
+        mirror.pull_status(trials)
     for t in local_trials:
-        st = trial_status(t, local)
+        st = storage.trial_status(t, local)
         (outcome.done if st["finished"] else outcome.incomplete).append(t.trial_id)
         outcome.failed_records += st["failed"]
     if outcome.incomplete and not outcome.errors and not outcome.interrupted:
         outcome.interrupted = True  # Tune stopped early (e.g. a SIGINT it handled itself)
     outcome.elapsed_s = time.monotonic() - t0
     return outcome
-
-
-def _has_tune_state(tune_dir: str, fs) -> bool:
-    if fs is None:
-        return os.path.isdir(tune_dir) and any(Path(tune_dir).glob("experiment_state*.json"))
-    import pyarrow.fs as pafs
-
-    if fs.get_file_info(tune_dir).type != pafs.FileType.Directory:
-        return False
-    return any(i.base_name.startswith("experiment_state") for i in fs.get_file_info(pafs.FileSelector(tune_dir)))
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-# -- the end of a sweep --------------------------------------------------------------------------------------
-
-def results_table(results_dir: str):
-    """The sweep's records as one row per run (dataset, model, hyperparameter, seed) and one column per
-    ``<representation>/<headline key>`` of each metric; None when there are no ``ok`` records yet.
-
-    Built on the reports layer: :func:`benchmark.reports.runs_table` merges the records of each run, and a
-    metric's headline key is the first of :data:`benchmark.reports.tables.HEADLINE_METRICS` it wrote (else
-    its key named like the metric, else its shortest key).
-    """
-    import pandas as pd
-
-    from benchmark.reports import load_results, runs_table
-    from benchmark.reports.tables import HEADLINE_METRICS
-
-    records = load_results(results_dir)
-    if not (records["status"] == "ok").any():
-        return None
-    runs = runs_table(records)
-    parts = []
-    for metric, keys in runs.attrs["metric_keys"].items():
-        if not keys:  # only failed records of this metric
-            continue
-        key = next((k for k in HEADLINE_METRICS if k in keys), metric if metric in keys else min(keys, key=len))
-        parts.append(pd.DataFrame({
-            "dataset": runs["dataset"], "model": runs["model"], "hyper": runs["hparam"], "seed": runs["seed"],
-            "column": runs["representation"] + "/" + key, "value": runs[f"metric.{key}"].astype(float),
-        }))
-    long = pd.concat(parts).dropna(subset=["value"]) if parts else None
-    if long is None or long.empty:
-        return None
-    return long.pivot_table(index=["dataset", "model", "hyper", "seed"], columns="column", values="value",
-                            aggfunc="first").sort_index()
-
-
-def write_sweep_report(spec: SweepSpec, outcome: SweepOutcome) -> str | None:
-    """Write the report of the sweep's records (``benchmark.reports``) into ``<storage>/<name>/report``.
-
-    Returns the page's path (also stored in ``outcome.report``), or None when there are no records yet.
-    On URI storage the report is written in the local mirror and pushed to the storage.
-    """
-    from benchmark.reports.report import write_report
-
-    local_results = outcome.local_results_dir or spec.results_dir
-    if not os.path.isdir(local_results) or not glob.glob(os.path.join(glob.escape(local_results), "*", "*.json")):
-        return None
-    report_dir = os.path.join(os.path.dirname(local_results), "report")
-    res = write_report(local_results, report_dir)
-    if spec.is_remote:
-        _Remote(spec).push(report_dir)
-        page = join(spec.root, "report", os.path.basename(str(res.html))) if res.html else None
-    else:
-        page = str(res.html) if res.html else None
-    outcome.report = page
-    return page
-
-
-def print_outcome(spec: SweepSpec, outcome: SweepOutcome, out: TextIO | None = None) -> None:
-    """Where the results are, what finished, and the results table."""
-    out = out or sys.stdout
-    print("", file=out)
-    print(f"sweep {spec.name}: {len(outcome.done)}/{outcome.num_trials} trials done, {len(outcome.incomplete)} "
-          f"incomplete, {len(outcome.failed_records)} failed records, {_hms(outcome.elapsed_s)}", file=out)
-    for tid, err in outcome.errors.items():
-        print(f"  failed trial {tid}: {err}", file=out)
-    for path in outcome.failed_records:
-        print(f"  failed record {path}", file=out)
-    print(f"run directories: {spec.runs_dir}", file=out)
-    print(f"results:         {spec.results_dir}", file=out)
-    if outcome.report:
-        print(f"report:          {outcome.report}", file=out)
-    if outcome.incomplete or outcome.failed_records:
-        print(f"continue with:   dbench sweep {spec.source} --storage {spec.storage} --resume"
-              + ("  (retries the failed records)" if outcome.failed_records else ""), file=out)
-    local_results = outcome.local_results_dir or spec.results_dir
-    table = results_table(local_results) if os.path.isdir(local_results) else None
-    if table is not None:
-        import pandas as pd
-
-        with pd.option_context("display.max_rows", 200, "display.max_columns", 50, "display.width", 200,
-                               "display.float_format", "{:.3f}".format):
-            print(table.to_string(), file=out)
-    out.flush()

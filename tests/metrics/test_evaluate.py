@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.metrics import evaluate
+from benchmark.evaluation import evaluate
 from metrics_synthetic import FactorGrid
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -74,7 +74,7 @@ def compute(name, grid, kind="mean", seed=0, perm=None):
 @pytest.mark.parametrize("name", list(METRICS))
 def test_values_are_plain_floats_in_their_documented_ranges_and_seeded(name, kind):
     out = compute(name, mixed_grid(), kind)
-    assert set(METRICS[name].keys) <= set(out)
+    assert set(METRICS[name].key_names) <= set(out)
     for key, value in out.items():
         assert type(value) is float, (key, type(value))
         lo, hi = RANGES.get(key, UNIT)
@@ -169,7 +169,7 @@ def test_wrappers_reject_nan_codes_from_a_representation_function(name):
 
 
 def test_unknown_metric_and_parameter_errors_list_the_valid_names():
-    with pytest.raises(ValueError, match="valid names: beta_vae, factor_vae, mig"):
+    with pytest.raises(ValueError, match="valid names: beta_vae, dci, factor_vae, mig"):
         score_codes("nope", np.zeros((3, 1)), np.zeros((3, 1), int))
     with pytest.raises(ValueError, match=r"num_tran.*valid: \['num_bins', 'num_train'\]"):
         METRICS["mig"].compute(SMALL_GRID, mixed_grid().representation("mean"), np.random.default_rng(0), num_tran=5)

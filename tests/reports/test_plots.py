@@ -3,6 +3,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
+from benchmark import views
 from benchmark.reports import load_results, runs_table
 from benchmark.reports import plots as P
 
@@ -81,11 +82,15 @@ class TinyVAE(torch.nn.Module):
 
 def test_latent_traversal_rows_sorted_by_kl_columns_minus2_to_2():
     images = torch.full((4, 1, 64, 64), 0.5)
-    fig = P.plot_latent_traversal(TinyVAE(), images)
+    traversals, values, kl, dims = views.latent_traversals(TinyVAE(), images)
+    assert traversals.shape == (3, 9, 1, 64, 64) and list(dims) == [1, 2, 0]
+    assert kl == pytest.approx([1.125, 0.125, 0.00125], rel=1e-4)  # KL = mu²/2 (float32), in row order
+    fig = P.plot_latent_traversal(traversals, values, kl=kl, dims=dims)
     assert isinstance(fig, Figure)
     assert len(fig.axes) == 3 * 9
     row_labels = [fig.axes[r * 9].get_ylabel().split("\n")[0] for r in range(3)]
     assert row_labels == ["z1", "z2", "z0"]  # KL = mu²/2: 1.125, 0.125, 0.00125
+    assert fig.axes[0].get_ylabel() == "z1\nKL 1.12"
     assert [fig.axes[c].get_title() for c in (0, 4, 8)] == ["-2.0", "+0.0", "+2.0"]
     # dim 0 drives the decoder: its row goes from dark (z0 = -2) to bright (z0 = +2)
     row_z0 = [fig.axes[2 * 9 + c].get_images()[0].get_array() for c in (0, 8)]
@@ -93,23 +98,34 @@ def test_latent_traversal_rows_sorted_by_kl_columns_minus2_to_2():
     assert row_z0[1].mean() == pytest.approx(1 / (1 + np.exp(-2.0)), abs=1e-5)
 
 
-def test_latent_traversal_with_a_bare_decode_callable():
-    decode = TinyVAE().decode
-    fig = P.plot_latent_traversal(decode, z=np.zeros(3), kl=[0.1, 0.0, 2.0], values=[-2, 0, 2])
+def test_latent_traversal_of_given_arrays():
+    traversals = np.random.default_rng(0).uniform(size=(3, 3, 1, 64, 64))
+    fig = P.plot_latent_traversal(traversals, [-2, 0, 2], dims=[2, 0, 1])
     assert len(fig.axes) == 9
-    assert [fig.axes[r * 3].get_ylabel().split("\n")[0] for r in range(3)] == ["z2", "z0", "z1"]
-    with pytest.raises(ValueError, match="reference code z"):
-        P.plot_latent_traversal(decode)
+    assert [fig.axes[r * 3].get_ylabel() for r in range(3)] == ["z2", "z0", "z1"]  # no KL given: names only
+    np.testing.assert_allclose(fig.axes[5].get_images()[0].get_array(), traversals[1, 2, 0], atol=1e-6)
+    assert [ax.get_ylabel() for ax in P.plot_latent_traversal(traversals, [-2, 0, 2]).axes[::3]] == ["z0", "z1", "z2"]
+    with pytest.raises(ValueError, match="shape"):
+        P.plot_latent_traversal(traversals[0], [-2, 0, 2])
+    with pytest.raises(ValueError, match="one entry per row"):
+        P.plot_latent_traversal(traversals, [-2, 0, 2], kl=[0.1, 0.2])
 
 
 def test_reconstructions_pairs():
     images = np.random.default_rng(0).uniform(size=(5, 1, 64, 64)).astype(np.float32)
-    fig = P.plot_reconstructions(TinyVAE(), images, n=4)
+    recon = views.reconstructions(TinyVAE(), images[:4])
+    with torch.no_grad():
+        expected = torch.sigmoid(TinyVAE().decode(TinyVAE().encode(torch.from_numpy(images[:4]))[0])).numpy()
+    np.testing.assert_allclose(recon, expected, atol=1e-6)
+    fig = P.plot_reconstructions(images[:4], recon)
     assert len(fig.axes) == 8
     assert fig.axes[0].get_ylabel() == "input" and fig.axes[4].get_ylabel() == "reconstruction"
     np.testing.assert_allclose(fig.axes[1].get_images()[0].get_array(), images[1, 0], atol=1e-6)
+    np.testing.assert_allclose(fig.axes[5].get_images()[0].get_array(), recon[1, 0], atol=1e-6)
     with pytest.raises(ValueError, match="shape"):
-        P.plot_reconstructions(TinyVAE(), images[0])
+        P.plot_reconstructions(images[0], recon[0])
+    with pytest.raises(ValueError, match="shape"):
+        views.reconstructions(TinyVAE(), images[0])
 
 
 def test_select_runs_best_and_worst_seed_in_direction(runs):

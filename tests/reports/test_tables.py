@@ -6,6 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from benchmark.metrics import direction
 from benchmark.reports import load_results, runs_table
 from benchmark.reports import tables as T
 from report_records import make_record, write_record
@@ -118,10 +119,10 @@ def test_latex_and_markdown_escape_helpers():
 
 
 def test_direction_and_labels():
-    assert T.direction("metric.mig") == 1 and T.direction("dci.disentanglement") == 1
-    assert T.direction("reconstruction.bernoulli_nll") == -1 and T.direction("reconstruction.mse") == -1
-    assert T.direction("unsupervised.gaussian_total_correlation") == -1
-    assert T.direction("factor_vae.num_active_dims") == 0
+    assert direction("metric.mig") == 1 and direction("dci.disentanglement") == 1
+    assert direction("reconstruction.bernoulli_nll") == -1 and direction("reconstruction.mse") == -1
+    assert direction("unsupervised.gaussian_total_correlation") == -1
+    assert direction("factor_vae.num_active_dims") == 0
     assert T.metric_label("mig") == "mig ↑" and T.metric_label("reconstruction.mse", "tex").endswith(r"$\downarrow$")
 
 

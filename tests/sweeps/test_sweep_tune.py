@@ -16,8 +16,11 @@ import time
 import pytest
 import yaml
 
+from benchmark.cli import print_outcome
 from benchmark.sweeps.spec import SpecError, parse_spec
-from benchmark.sweeps.tune import CRASH_ENV, print_outcome, read_events, run_sweep, trial_status
+from benchmark.sweeps.faults import CRASH_ENV
+from benchmark.sweeps.storage import read_events, trial_status
+from benchmark.sweeps.tune import run_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -59,8 +62,8 @@ def test_grid_of_four_trials_gives_one_record_per_trial_metric_representation(ra
     for path in records:
         rec = json.loads(open(path).read())
         assert rec["status"] == "ok", rec.get("error")
-        trial = next(t for t in spec.trials() if rec["run.id"].startswith(t.trial_id + "-"))
-        assert rec["config.beta"] == trial.config["beta"] and rec["config.seed"] == trial.config["seed"]
+        trial = next(t for t in spec.trials() if rec["run.id"] == t.trial_id)
+        assert rec["config.beta"] == trial.config.beta and rec["config.seed"] == trial.config.seed
         assert rec["run.dir"] == trial.run_dir
         assert rec["protocol.mig.num_train"] == 300 if rec["eval.metric"] == "mig" else True
         seen.add((trial.trial_id, rec["eval.metric"], rec["eval.representation"]))
@@ -91,8 +94,7 @@ def test_grid_of_four_trials_gives_one_record_per_trial_metric_representation(ra
 def test_injected_crash_resumes_from_checkpoint_and_matches_an_uninterrupted_run(ray_session, tmp_path, monkeypatch):
     import torch
 
-    from benchmark.config import TrainConfig
-    from benchmark.metrics import evaluate
+    from benchmark.evaluation import evaluate
     from benchmark.training import train
 
     spec = parse_spec(tiny_spec(tmp_path, name="crash", grid={"beta": [4], "seed": [3]}))
@@ -101,7 +103,7 @@ def test_injected_crash_resumes_from_checkpoint_and_matches_an_uninterrupted_run
     outcome = run_sweep(spec, out=io.StringIO())
     assert outcome.ok, outcome
 
-    marker = os.path.join(spec.faults_dir, f"{trial.trial_id}@25.json")
+    marker = os.path.join(spec.root, "faults", f"{trial.trial_id}@25.json")
     assert json.load(open(marker))["step"] == 25
     events = read_events(spec, trial.trial_id)
     assert [e["event"] for e in events] == ["start", "crash", "error", "start", "trained", "evaluated"]
@@ -112,7 +114,7 @@ def test_injected_crash_resumes_from_checkpoint_and_matches_an_uninterrupted_run
 
     # The same config trained and evaluated without interruption, outside Ray.
     ref_dir, ref_results = tmp_path / "ref" / trial.trial_id, tmp_path / "ref_results"
-    train(TrainConfig.from_dict(trial.config), ref_dir, progress=False)
+    train(trial.config, ref_dir, progress=False)
     ref = evaluate(str(ref_dir), metrics=METRICS, representation=["mean", "sampled"], seed=0,
                    results_dir=str(ref_results), **OVERRIDES)
 

@@ -19,6 +19,7 @@ from benchmark.models import (
     build_model_from_spec,
     capacity,
     gaussian_kl,
+    objective_hyperparameters,
     parameter_count,
 )
 
@@ -104,12 +105,13 @@ def test_loss_terms_on_a_hand_made_batch():
     assert kl_mean.item() == pytest.approx(hand_kl, rel=1e-6)
 
     z = mu  # unused by both objectives
-    loss, extras = OBJECTIVES["beta_vae"](recon, kl_mean, mu, logvar, z, 0, TrainConfig(beta=4))
+    loss, extras = OBJECTIVES["beta_vae"](recon, kl_mean, mu, logvar, z, 0, beta=4)
     assert extras == {}
     assert loss.item() == pytest.approx(sum(expected) / 2 + 4 * hand_kl, rel=1e-6)
 
     cfg = TrainConfig(model="annealed_vae", gamma=1000, c_max=25, c_anneal_steps=100000)
-    loss, extras = OBJECTIVES["annealed_vae"](recon, kl_mean, mu, logvar, z, 50000, cfg)
+    assert objective_hyperparameters(cfg) == {"gamma": 1000.0, "c_max": 25.0, "c_anneal_steps": 100000}
+    loss, extras = OBJECTIVES["annealed_vae"](recon, kl_mean, mu, logvar, z, 50000, **objective_hyperparameters(cfg))
     assert extras == {"c": 12.5}
     assert loss.item() == pytest.approx(sum(expected) / 2 + 1000 * abs(hand_kl - 12.5), rel=1e-6)
     assert capacity(0, 25, 100000) == 0.0 and capacity(250000, 25, 100000) == 25.0

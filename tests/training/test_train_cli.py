@@ -29,8 +29,11 @@ def test_cli_trains_resumes_and_saves_reconstructions(tmp_path):
     assert (config["beta"], config["steps"], config["batch_size"], config["log_every"]) == (4.0, 12, 8, 3)
     assert [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()] == [3, 6, 9, 12]
 
-    # Resume with a larger budget; a config field that changes the maths is refused.
-    r = _dbench("--resume", str(run), "--steps", "18", "--recon-png", str(tmp_path / "recon.png"), cwd=tmp_path)
+    # A larger budget is another model: refused by a plain resume, continued with --extend; a config field that
+    # changes the maths is refused; an execution-only field (log cadence) may change.
+    r = _dbench("--resume", str(run), "--steps", "18", cwd=tmp_path)
+    assert r.returncode == 1 and "steps: 12 in the run, 18 given" in r.stderr and "--extend" in r.stderr
+    r = _dbench("--resume", str(run), "--steps", "18", "--extend", "--recon-png", str(tmp_path / "recon.png"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert f"{run}: step 18" in r.stdout
     assert json.loads((run / "done.json").read_text())["resumed_from"] == 12

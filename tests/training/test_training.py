@@ -133,7 +133,10 @@ def test_interrupt_and_resume_gives_bit_identical_weights(squares, tmp_path, cra
 def test_extending_the_budget_continues_the_same_trajectory(squares, tmp_path):
     train(_config(steps=30), tmp_path / "straight", progress=False)
     train(_config(steps=20), tmp_path / "extended", progress=False)
-    summary = train(_config(steps=30), tmp_path / "extended", progress=False)
+    # steps is part of the model's identity: a plain resume with another budget is refused, naming it
+    with pytest.raises(ConfigMismatchError, match=r"steps: 20 in the run, 30 given.*resume with --extend"):
+        train(_config(steps=30), tmp_path / "extended", progress=False)
+    summary = train(_config(steps=30), tmp_path / "extended", progress=False, extend=True)
     assert summary["resumed_from"] == 20
     _assert_same_training_state(_state(tmp_path / "straight"), _state(tmp_path / "extended"))
 
@@ -145,7 +148,7 @@ def test_resuming_with_another_config_names_the_differing_fields(squares, tmp_pa
     msg = str(info.value)
     assert "config.json" in msg and "beta: 1.0 in the run, 4.0 given" in msg and "lr: 0.0001 in the run, 0.0003 given" in msg
     with pytest.raises(ConfigMismatchError, match="at step 10, beyond the requested budget of 5 steps"):
-        train(_config(steps=5), tmp_path / "run", progress=False)
+        train(_config(steps=5), tmp_path / "run", progress=False, extend=True)
 
 
 @pytest.mark.parametrize("log_every", [1, 5])
@@ -174,7 +177,7 @@ def test_corrupt_truncated_or_foreign_checkpoints_fail_naming_the_file(squares, 
     good = path.read_bytes()
 
     path.write_bytes(good[: len(good) // 2])  # truncated
-    for attempt in (lambda: load_model(run), lambda: train(_config(steps=20), run, progress=False)):
+    for attempt in (lambda: load_model(run), lambda: train(_config(steps=20), run, progress=False, extend=True)):
         with pytest.raises(CheckpointError, match="truncated or corrupt") as info:
             attempt()
         assert str(path) in str(info.value)
@@ -225,7 +228,7 @@ def test_200_steps_on_dsprites_procedural_lower_the_loss(tmp_path):
 
 
 def test_reconstruction_grid_puts_inputs_over_reconstructions(squares, tmp_path):
-    from benchmark.training import reconstruction_grid
+    from benchmark.views import reconstruction_grid
 
     train(_config(steps=3), tmp_path / "run", progress=False)
     model, _ = load_model(tmp_path / "run")
@@ -283,6 +286,6 @@ def test_resume_drops_log_rows_written_after_the_checkpoint(squares, tmp_path):
     train(_config(steps=10), run, progress=False)
     with open(run / "log.jsonl", "a") as f:  # a crash after appending rows, mid-line, before the checkpoint
         f.write('{"step": 11, "loss": 1.0}\n{"step": 12, "lo')
-    train(_config(steps=20), run, progress=False)
+    train(_config(steps=20), run, progress=False, extend=True)
     assert [r["step"] for r in read_log(run)] == list(range(1, 21))
     assert read_log(run) == read_log(tmp_path / "straight")

@@ -1,0 +1,199 @@
+"""Evaluation of trained checkpoints into result records: the layer between training and the metrics.
+
+:func:`evaluate` opens a run directory (:func:`benchmark.training.load_model`) or takes an in-memory model,
+encodes the dataset's grid lazily and at most once per image for all metrics and both representations
+(:class:`benchmark.metrics.GridEncoding`), runs each registered metric's sampling wrapper and writes one
+record per (run, representation, metric) through :mod:`benchmark.records`. The metrics themselves see only
+arrays and callables; this module is what knows about models, configs and run directories.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from benchmark import _io, datasets, records
+from benchmark.config import TrainConfig
+from benchmark.metrics import METRICS, GridEncoding, Metric, parse_metrics, parse_representations, resolve_protocol
+from benchmark.metrics._codes import REPRESENTATIONS, protocol_params
+from benchmark.training import load_model, open_dataset, resolve_device
+
+
+# ------------------------------------------------------------------------------------- the model side
+def model_encoder(model: Any, device: str) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``images (N, C, 64, 64) -> (mu, logvar)`` numpy, through ``model.encode`` on ``device``."""
+
+    def encode(images: np.ndarray):
+        with torch.no_grad():
+            mu, logvar = model.encode(torch.as_tensor(images, dtype=torch.float32, device=device))
+        return mu.detach().cpu().numpy(), logvar.detach().cpu().numpy()
+
+    return encode
+
+
+def _model_reconstructor(model: Any, grid: GridEncoding, kind: str, rng: np.random.Generator, device: str):
+    def reconstruct(images: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        z = grid.codes(indices, kind, rng)  # shared grid encoding: no second encoder pass
+        with torch.no_grad():
+            logits = model.decode(torch.as_tensor(z, dtype=torch.float32, device=device))
+        return logits.detach().cpu().numpy().reshape(images.shape)
+
+    return reconstruct
+
+
+def _open_dataset(dataset: Any, config: TrainConfig | None):
+    if dataset is None:
+        if config is None:
+            raise ValueError("no dataset given and the model carries no config to take it from")
+        # The dataset exactly as the run trained on it (its path, and its full-grid cache when it used one).
+        return open_dataset(config)
+    ds = datasets.get(dataset) if isinstance(dataset, str) else dataset
+    wanted = config.dataset if config is not None else None
+    if wanted and ds.name != wanted and ds.name.replace("_procedural", "") != wanted.replace("_procedural", ""):
+        raise ValueError(f"the run was trained on dataset {wanted!r} but dataset {ds.name!r} was given for evaluation")
+    return ds
+
+
+@dataclasses.dataclass
+class _Session:
+    """One evaluation of one model: what every metric of it shares."""
+
+    model: Any
+    dataset: Any
+    grid: GridEncoding
+    run_id: str
+    run_fields: dict
+    seed: int
+    device: str
+    results_dir: str | os.PathLike | None
+    say: Callable[[str], None]
+    posteriors: dict = dataclasses.field(default_factory=dict)  # metrics of all grid posteriors, by name
+
+
+def _open(run_dir_or_model, dataset, seed, results_dir, device, run_id_override, progress, encode_batch_size) -> _Session:
+    if isinstance(run_dir_or_model, (str, os.PathLike)):
+        run_dir = Path(run_dir_or_model).resolve()
+        if not run_dir.is_dir():
+            raise FileNotFoundError(f"run directory {run_dir} does not exist")
+        model, config = load_model(run_dir, device)
+        rid = run_id_override or records.run_id(run_dir, config)
+    else:
+        run_dir, model = None, run_dir_or_model
+        config = getattr(model, "config", None)
+        rid = run_id_override or "model"
+    ds = _open_dataset(dataset, config)
+    if hasattr(model, "eval"):
+        model.eval()
+    grid = GridEncoding.from_images(ds, model_encoder(model, device), batch_size=encode_batch_size)
+    cfg = config.to_dict() if config is not None else {}
+    fields = records.run_fields(rid, str(run_dir) if run_dir else None, seed, ds, cfg, _io.environment_versions())
+    return _Session(model, ds, grid, rid, fields, seed, device, results_dir, progress or (lambda line: None))
+
+
+def _compute(s: _Session, metric: Metric, kind: str, params: dict, stream: list[int]) -> dict[str, float]:
+    rng = np.random.default_rng(np.random.SeedSequence(stream))
+    if metric.needs == "posteriors":
+        if metric.name not in s.posteriors:
+            s.posteriors[metric.name] = metric.compute(s.dataset, s.grid.representation(kind), rng, **params)
+        return s.posteriors[metric.name]
+    if metric.needs == "decoder":
+        recon_rng = np.random.default_rng(np.random.SeedSequence(stream + [1]))
+        reconstruct = _model_reconstructor(s.model, s.grid, kind, recon_rng, s.device)
+        return metric.compute(s.dataset, reconstruct, rng, **params)
+    return metric.compute(s.dataset, s.grid.representation(kind), rng, **params)
+
+
+def _evaluate_one(s: _Session, metric: Metric, kind: str, overrides: dict, force: bool) -> dict[str, Any]:
+    path = records.record_path(s.results_dir, s.run_id, kind, metric.name) if s.results_dir is not None else None
+    old = records.read_ok_record(path) if path is not None and not force else None
+    if old is not None:
+        s.say(f"  {kind}/{metric.name}: exists, skipped ({path})")
+        return old
+    params = resolve_protocol(metric.name, overrides.get(metric.name, {}))
+    if "device" in metric.defaults and "device" not in overrides.get(metric.name, {}):
+        params["device"] = s.device  # a metric that computes with torch runs where the encoder runs
+    # mig_sampled always samples from q(z|x): one stream (position 0) for both representations.
+    stream = [s.seed, list(METRICS).index(metric.name), 0 if metric.needs == "posteriors" else REPRESENTATIONS.index(kind)]
+    before, start = s.grid.encoder_passes, time.perf_counter()
+    rec = {**s.run_fields, **records.evaluation_fields(metric.name, kind, stream, protocol_params(**params))}
+    try:
+        rec.update(status="ok", **records.metric_fields(_compute(s, metric, kind, params, stream)))
+    except Exception as exc:  # one failing metric must not lose the others; the record says why
+        rec.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    rec["eval.elapsed_s"] = time.perf_counter() - start
+    rec["eval.encoder_passes"] = s.grid.encoder_passes
+    rec["eval.encoder_passes_metric"] = s.grid.encoder_passes - before
+    rec["eval.timestamp"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    if path is not None:
+        records.write_record(path, rec)
+    shown = ", ".join(f"{k[7:]}={v:.4g}" for k, v in rec.items() if k.startswith("metric.") and k.count(".") <= 2)
+    s.say(f"  {kind}/{metric.name}: {rec['status']} in {rec['eval.elapsed_s']:.1f}s "
+          f"(encoder passes {s.grid.encoder_passes}) {shown or rec.get('error', '')}")
+    return rec
+
+
+def evaluate(
+    run_dir_or_model: Any,
+    dataset: Any = None,
+    metrics: str | Sequence[str] = "all",
+    representation: str | Sequence[str] = "mean",
+    seed: int = 0,
+    results_dir: str | os.PathLike | None = None,
+    force: bool = False,
+    *,
+    device: str = "cpu",
+    run_id_override: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    encode_batch_size: int = 1024,
+    **overrides: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Score one trained run (or an in-memory model) with the registered metrics.
+
+    Args:
+        run_dir_or_model: a run directory (opened with :func:`benchmark.training.load_model`) or a model with
+            ``encode(images) -> (mu, logvar)`` and ``decode(z) -> logits`` (torch), optionally a ``config``.
+        dataset: a dataset object or registry name; default: the run config's ``dataset``/``dataset_path``.
+            A dataset other than the one the run was trained on is refused (ValueError).
+        metrics: ``"all"``, ``"mig,dci"`` or a list of names of :data:`benchmark.metrics.METRICS`.
+        representation: ``"mean"``, ``"sampled"``, ``"mean,sampled"`` or a list; all share one grid encoding.
+        seed: evaluation seed. Each (metric, representation) draws from its own stream
+            ``SeedSequence([seed, metric position in METRICS, representation position])`` (recorded as
+            ``eval.seed_stream`` ``"seed,metric,repr"``), so a record does not depend on which other metrics
+            were evaluated with it (``mig_sampled`` uses position 0 for both representations: its estimator
+            always samples from q(z|x)).
+        results_dir: where records are written (``<results_dir>/<run.id>/<repr>__<metric>.json``); None
+            writes nothing. Existing ``ok`` records are skipped (and returned) unless ``force``.
+        device: torch device for the encoder/decoder and every metric with a ``device`` protocol parameter
+            (the sampled-MIG estimator); ``auto`` picks cuda.
+        run_id_override: ``run.id`` for an in-memory model (default ``"model"``).
+        progress: called with one line per run and per metric (the CLI prints them).
+        encode_batch_size: images per encoder call.
+        overrides: per-metric protocol changes, ``mig={"num_train": 1000}``; recorded under ``protocol.*``.
+
+    Returns:
+        The records (flat dicts, see :mod:`benchmark.records`), one per (representation, metric), in order.
+        A metric that raises gives a ``status: failed`` record with its ``error``; loading failures raise.
+    """
+    names, kinds = parse_metrics(metrics), parse_representations(representation)
+    bad = [k for k in overrides if k not in METRICS]
+    if bad:
+        raise ValueError(f"overrides must be keyed by metric name ({', '.join(METRICS)}), got {bad}")
+    for name, params in overrides.items():
+        if not isinstance(params, dict):
+            raise ValueError(f"override {name}= must be a dict of protocol parameters, got {type(params).__name__}")
+        resolve_protocol(name, params)  # unknown parameters fail before any work
+    device = str(resolve_device(device))
+    s = _open(run_dir_or_model, dataset, int(seed), results_dir, device, run_id_override, progress, encode_batch_size)
+    s.say(f"run {s.run_id}: dataset {s.dataset.name} ({len(s.dataset)} grid images), metrics {','.join(names)}, "
+          f"representations {','.join(kinds)}")
+    return [_evaluate_one(s, METRICS[name], kind, overrides, force) for kind in kinds for name in names]
+
+
+__all__ = ["evaluate", "model_encoder"]

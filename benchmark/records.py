@@ -1,0 +1,177 @@
+"""Result records and model identity: the one place that writes, reads and validates a record.
+
+A result record (docs/RESULTS.md) is one flat JSON object per (run, representation, metric), stored at
+``<results dir>/<run.id>/<representation>__<metric>.json``. Its keys are namespaced: ``record.schema``,
+``status`` (``ok`` or ``failed``, with ``error``), ``run.id``, ``run.dir``, ``eval.*`` (metric, representation,
+seed, seed stream, timings, encoder passes), ``protocol.<metric>.<parameter>``, ``metric.<key>`` (the values),
+``config.<field>`` (the run's resolved TrainConfig), ``dataset.*`` and ``env.*`` (versions).
+
+A model's identity is its resolved :class:`~benchmark.config.TrainConfig` without the execution-only fields
+(:attr:`TrainConfig.EXECUTION_FIELDS`: device, data path, checkpoint and log cadence, speed switches). Values
+are coerced by the config layer first, so ``beta: 4`` and ``beta: 4.0`` are one model. :func:`model_digest`
+hashes that identity; the run id of a run directory and the trial id of a sweep both end with it, and the
+resume check of training compares the same fields.
+
+Evaluation (:mod:`benchmark.evaluation`), sweeps, reports and the synthetic-record generator all go through
+this module; nothing else builds a record path or parses a record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from benchmark import _io
+from benchmark.config import TrainConfig
+
+#: The schema version written into every record (``record.schema``).
+RECORD_SCHEMA = 1
+#: Record schema versions this suite reads.
+SUPPORTED_SCHEMAS = (1,)
+#: Keys every record holds, with the type each must have.
+REQUIRED_KEYS: dict[str, type] = {"status": str, "run.id": str, "eval.metric": str, "eval.representation": str}
+#: The values of ``status``.
+STATUSES = ("ok", "failed")
+
+
+# ---------------------------------------------------------------------------------------------- identity
+def model_identity(config: TrainConfig) -> dict[str, Any]:
+    """The fields of ``config`` that define the trained model (every field but the execution-only ones)."""
+    return {k: v for k, v in config.to_dict().items() if k not in TrainConfig.EXECUTION_FIELDS}
+
+
+def model_digest(config: TrainConfig) -> str:
+    """8 hex digits of SHA-256 over :func:`model_identity` as sorted, compact JSON."""
+    blob = json.dumps(model_identity(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:8]
+
+
+def differing_model_fields(a: TrainConfig, b: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """``{field: (a value, b value)}`` for the identity fields in which two configs differ."""
+    return {k: v for k, v in a.differing_fields(b).items() if k not in TrainConfig.EXECUTION_FIELDS}
+
+
+def run_id(run_dir: str | os.PathLike, config: TrainConfig) -> str:
+    """``<run dir name>-<model digest>``; a directory already named ``...-<digest>`` (a sweep trial) keeps its name."""
+    name, digest = Path(run_dir).resolve().name, model_digest(config)
+    return name if name.endswith(f"-{digest}") else f"{name}-{digest}"
+
+
+# ---------------------------------------------------------------------------------------------- files
+def record_path(results_dir: str | os.PathLike, rid: str, representation: str, metric: str) -> Path:
+    return Path(results_dir) / rid / f"{representation}__{metric}.json"
+
+
+def record_files(root: str | os.PathLike) -> list[str]:
+    """Every record file under a results directory (``<root>/<run.id>/*.json``), or ``[root]`` for one file.
+
+    Hidden files (atomic-write temporaries) are skipped. ``os.scandir`` is several times faster than
+    ``Path.glob`` on 10,000 files, and the layout is fixed.
+    """
+    root = Path(root)
+    if root.is_file():
+        return [str(root)]
+    out: list[str] = []
+    with os.scandir(root) as top:
+        for run_entry in top:
+            if run_entry.name.startswith(".") or not run_entry.is_dir():
+                continue
+            with os.scandir(run_entry.path) as inner:
+                out += [e.path for e in inner if e.name.endswith(".json") and not e.name.startswith(".") and e.is_file()]
+    return out
+
+
+def write_record(path: str | os.PathLike, record: Mapping[str, Any]) -> None:
+    """Validate ``record`` and write it atomically to ``path`` (a problem is a bug: ValueError)."""
+    reason = validate(record)
+    if reason:
+        raise ValueError(f"refusing to write an invalid record to {path}: {reason}")
+    _io.atomic_write_json(path, dict(record))
+
+
+def validate(record: Any) -> str:
+    """Why ``record`` is not a usable record (empty string when it is)."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, found {type(record).__name__}"
+    missing = [k for k in REQUIRED_KEYS if k not in record]
+    if missing:
+        return f"missing required key(s) {', '.join(missing)}"
+    for key, kind in REQUIRED_KEYS.items():
+        if not isinstance(record[key], kind):
+            return f"{key} must be a {kind.__name__}, found {type(record[key]).__name__}"
+    schema = record.get("record.schema", 1)
+    if schema not in SUPPORTED_SCHEMAS:
+        return f"record.schema {schema!r} is not supported (this suite reads {SUPPORTED_SCHEMAS})"
+    if record["status"] not in STATUSES:
+        return f"status must be 'ok' or 'failed', found {record['status']!r}"
+    for key, value in record.items():
+        if key.startswith("metric.") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key} must be a number, found {type(value).__name__}"
+    return ""
+
+
+def read_record(path: str | os.PathLike) -> tuple[dict[str, Any] | None, str]:
+    """``(record, "")`` for a valid record file, ``(None, reason)`` for anything else."""
+    try:
+        with open(path, "rb") as f:
+            record = json.loads(f.read())
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"cannot read: {exc}"
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    reason = validate(record)
+    return (None, reason) if reason else (record, "")
+
+
+def read_ok_record(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The record at ``path`` if it is a valid, finished ``ok`` record, else None.
+
+    The one test of "this evaluation is done": evaluation skips such records, and a sweep counts a trial
+    complete when all of its records pass it.
+    """
+    record, _ = read_record(path)
+    return record if record is not None and record["status"] == "ok" else None
+
+
+# ---------------------------------------------------------------------------------------------- building
+def run_fields(
+    rid: str, run_dir: str | None, eval_seed: int, dataset: Any, config: Mapping[str, Any], env: Mapping[str, str]
+) -> dict[str, Any]:
+    """The keys every record of one evaluated run shares: schema, run, dataset, config and versions."""
+    return {
+        "record.schema": RECORD_SCHEMA,
+        "run.id": rid,
+        "run.dir": run_dir,
+        "eval.seed": int(eval_seed),
+        "dataset.name": dataset.name,
+        "dataset.source": getattr(dataset, "source", None),
+        "dataset.stand_in": bool(getattr(dataset, "stand_in", False)),
+        **{f"config.{k}": v for k, v in config.items()},
+        **{f"env.{k}": v for k, v in env.items()},
+    }
+
+
+def evaluation_fields(metric: str, representation: str, stream: list[int], protocol: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys that say what was evaluated: metric, representation, its seed stream and full protocol."""
+    return {
+        "eval.metric": metric,
+        "eval.representation": representation,
+        # the stream as a string: list-valued cells would make DataFrame columns unhashable
+        "eval.seed_stream": ",".join(map(str, stream)),
+        **{f"protocol.{metric}.{k}": v for k, v in protocol.items()},
+    }
+
+
+def metric_fields(values: Mapping[str, float]) -> dict[str, float]:
+    """``metric.<key>`` entries of an ``ok`` record, as plain floats (NaN and ±inf are written as JSON's extensions)."""
+    return {f"metric.{k}": float(v) for k, v in values.items()}
+
+
+__all__ = [
+    "RECORD_SCHEMA", "REQUIRED_KEYS", "STATUSES", "SUPPORTED_SCHEMAS", "differing_model_fields",
+    "evaluation_fields", "metric_fields", "model_digest", "model_identity", "read_ok_record", "read_record",
+    "record_files", "record_path", "run_fields", "run_id", "validate", "write_record",
+]
