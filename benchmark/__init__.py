@@ -1,8 +1,8 @@
 """Disentanglement benchmarking suite.
 
-Subpackages: ``datasets`` (ground-truth datasets), ``metrics`` (disentanglement metrics and checkpoint
-evaluation), ``sweeps`` (Ray Tune grids), ``reports`` (tables, figures, report pages). ``models`` and
-``training`` hold the beta-VAE family and its training loop.
+Layers (docs/ARCHITECTURE.md): ``datasets`` (ground-truth datasets), ``models`` and ``training`` (the β-VAE
+family and its training loop), ``metrics`` (disentanglement metrics on arrays), ``evaluation`` (checkpoints →
+result records, through ``records``), ``sweeps`` (Ray Tune grids), ``reports`` (tables, figures, report pages).
 """
 
 __version__ = "0.1.0"

@@ -19,7 +19,7 @@ import json
 import math
 import re
 import typing
-from typing import Any, Mapping, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 T = TypeVar("T")
 
@@ -60,9 +60,38 @@ def field_docs(cls: type) -> dict[str, str]:
     return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
 
 
-def _field(default: Any, doc: str, execution: bool = False) -> Any:
+def _field(default: Any, doc: str, execution: bool = False, **bounds: float) -> Any:
     # execution=True: the field changes how a run is executed or recorded, not the model it trains.
-    return dataclasses.field(default=default, metadata={"doc": doc, "execution": execution})
+    # bounds (ge, gt, lt) are checked by check_bounds for every config dataclass.
+    return dataclasses.field(default=default, metadata={"doc": doc, "execution": execution, **bounds})
+
+
+def _bounds_text(m: Mapping[str, Any]) -> str:
+    lo = f"[{m['ge']:g}" if "ge" in m else (f"({m['gt']:g}" if "gt" in m else None)
+    if lo and "lt" in m:
+        return f"in {lo}, {m['lt']:g})"
+    return lo.replace("[", ">= ").replace("(", "> ") if lo else f"< {m['lt']:g}"
+
+
+def _in_bounds(v: float, m: Mapping[str, Any]) -> bool:
+    return v >= m.get("ge", -math.inf) and (v > m["gt"] if "gt" in m else True) and v < m.get("lt", math.inf)
+
+
+def check_bounds(obj: Any, where: str) -> list[str]:
+    """Problems with the numeric fields of dataclass ``obj``: non-finite floats, values outside the ``ge``/``gt``/``lt``
+    bounds declared in the fields' metadata. Each names ``<where>.<field>`` (``where`` "": the field alone)."""
+    problems = []
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        label = f"{where}.{f.name}" if where else f.name
+        if isinstance(v, float) and not math.isfinite(v):
+            problems.append(f"{label} must be a finite number, got {v!r}")
+            continue
+        if any(k in f.metadata for k in ("ge", "gt", "lt")) and not _in_bounds(v, f.metadata):
+            problems.append(f"{label} must be {_bounds_text(f.metadata)}, got {v!r}")
+    return problems
 
 
 @functools.lru_cache(maxsize=None)
@@ -183,31 +212,37 @@ def dataclass_from_dict(cls: type[T], data: Mapping[str, Any], what: str | None 
         problems.append(f"{prefix}unknown field(s) {', '.join(map(repr, unknown))}; valid fields: {', '.join(names)}")
         if not collect:
             raise ValueError(problems[0])
-    kwargs = {}
-    for k, v in data.items():
-        if k in names:
-            try:
-                kwargs[k] = coerce_value(cls, k, v, what if collect else None)
-            except ConfigError as exc:
-                problems += exc.problems
-            except ValueError as exc:
-                if not collect:
-                    raise
-                problems.append(str(exc))
+    kwargs = {k: _attempt(lambda: coerce_value(cls, k, v, what if collect else None), problems, collect)
+              for k, v in data.items() if k in names}
     if not problems:
-        try:
-            obj = cls(**kwargs)
-            validate = getattr(obj, "validate", None)
-            if callable(validate):
-                validate()
+        obj = _attempt(lambda: _construct(cls, kwargs, cls.__name__ if what is None else what), problems, collect)
+        if not problems:
             return obj
-        except ConfigError as exc:
-            problems += exc.problems
-        except ValueError as exc:
-            if not collect:
-                raise
-            problems.append(str(exc))
     raise ConfigError(problems)
+
+
+def _attempt(fn: Callable[[], Any], problems: list[str], collect: bool) -> Any:
+    """``fn()``; a ValueError it raises is added to ``problems`` when collecting, else raised."""
+    try:
+        return fn()
+    except ConfigError as exc:
+        problems += exc.problems
+    except ValueError as exc:
+        if not collect:
+            raise
+        problems.append(str(exc))
+    return None
+
+
+def _construct(cls: type[T], kwargs: dict[str, Any], where: str) -> T:
+    obj = cls(**kwargs)
+    problems = check_bounds(obj, where)
+    if problems:
+        raise ConfigError(problems)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        validate()
+    return obj
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,21 +253,21 @@ class TrainConfig:
     dataset_path: typing.Optional[str] = _field(None, "file of a real-file dataset (None: search the default places)", execution=True)
     model: str = _field("beta_vae", "objective: beta_vae (recon + beta*KL) or annealed_vae (recon + gamma*|KL - C(t)|)")
     architecture: str = _field("conv", "encoder/decoder: conv (Locatello et al. 2019) or mlp (Higgins et al. 2017)")
-    beta: float = _field(1.0, "beta_vae: weight of the KL term (1 = plain VAE; study grid 1, 2, 4, 6, 8, 16)")
-    gamma: float = _field(1000.0, "annealed_vae: weight of |KL - C(t)| (Burgess et al. 2018)")
-    c_max: float = _field(25.0, "annealed_vae: final capacity C_max in nats (study grid 5, 10, 25, 50, 75, 100)")
-    c_anneal_steps: int = _field(100000, "annealed_vae: steps T over which C(t) = min(C_max, C_max*t/T) grows")
-    num_latents: int = _field(10, "number of Gaussian latent dimensions")
-    steps: int = _field(300000, "number of optimizer updates (the step budget)")
-    batch_size: int = _field(64, "images per update, drawn uniformly over the factor grid")
-    lr: float = _field(1e-4, "Adam learning rate")
-    adam_beta1: float = _field(0.9, "Adam beta1")
-    adam_beta2: float = _field(0.999, "Adam beta2")
-    adam_eps: float = _field(1e-8, "Adam epsilon")
+    beta: float = _field(1.0, "beta_vae: weight of the KL term (1 = plain VAE; study grid 1, 2, 4, 6, 8, 16)", ge=0)
+    gamma: float = _field(1000.0, "annealed_vae: weight of |KL - C(t)| (Burgess et al. 2018)", ge=0)
+    c_max: float = _field(25.0, "annealed_vae: final capacity C_max in nats (study grid 5, 10, 25, 50, 75, 100)", ge=0)
+    c_anneal_steps: int = _field(100000, "annealed_vae: steps T over which C(t) = min(C_max, C_max*t/T) grows", ge=1)
+    num_latents: int = _field(10, "number of Gaussian latent dimensions", ge=1)
+    steps: int = _field(300000, "number of optimizer updates (the step budget)", ge=0)
+    batch_size: int = _field(64, "images per update, drawn uniformly over the factor grid", ge=1)
+    lr: float = _field(1e-4, "Adam learning rate", gt=0)
+    adam_beta1: float = _field(0.9, "Adam beta1", ge=0, lt=1)
+    adam_beta2: float = _field(0.999, "Adam beta2", ge=0, lt=1)
+    adam_eps: float = _field(1e-8, "Adam epsilon", gt=0)
     seed: int = _field(0, "the one seed every random stream (init, batches, reparameterisation noise) derives from")
     device: str = _field("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N or mps", execution=True)
-    checkpoint_every: int = _field(10000, "steps between checkpoints (one is always written at the end)", execution=True)
-    log_every: int = _field(100, "write the loss terms of every log_every-th step to log.jsonl (1 = every step)", execution=True)
+    checkpoint_every: int = _field(10000, "steps between checkpoints (one is always written at the end)", execution=True, ge=1)
+    log_every: int = _field(100, "write the loss terms of every log_every-th step to log.jsonl (1 = every step)", execution=True, ge=1)
     bf16: bool = _field(False, "speed: bfloat16 autocast of the forward pass on CUDA (changes numerics)")
     channels_last: bool = _field(False, "speed: channels-last memory format for the conv model (same maths, other kernels)", execution=True)
     compile: bool = _field(False, "speed: torch.compile the model (same maths, fused kernels; slow first steps)", execution=True)
@@ -281,46 +316,24 @@ class TrainConfig:
         }
 
     def validate(self) -> "TrainConfig":
-        """Raise ValueError naming the first field whose value is out of range; return self."""
-
-        def bad(name: str, expected: str) -> ValueError:
-            return ValueError(f"TrainConfig.{name} must be {expected}, got {getattr(self, name)!r}")
-
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, float) and not math.isfinite(v):
-                raise bad(f.name, "a finite number")
-        if not isinstance(self.dataset, str) or not self.dataset:
-            raise bad("dataset", "a dataset name")
+        """Raise ValueError naming every field whose value is out of range (the fields' declared bounds and the
+        registries' names); return self."""
         from benchmark.datasets import DATASETS  # numpy-only import
 
+        problems = check_bounds(self, "TrainConfig")
         if DATASETS and self.dataset not in DATASETS:
-            raise ValueError(f"TrainConfig.dataset: unknown dataset {self.dataset!r}; valid names: {', '.join(sorted(DATASETS))}")
+            problems.append(f"TrainConfig.dataset: unknown dataset {self.dataset!r}; valid names: {', '.join(sorted(DATASETS))}")
         if self.model not in MODEL_NAMES:
-            raise ValueError(f"TrainConfig.model: unknown model {self.model!r}; valid names: {', '.join(MODEL_NAMES)}")
+            problems.append(f"TrainConfig.model: unknown model {self.model!r}; valid names: {', '.join(MODEL_NAMES)}")
         if self.architecture not in ARCHITECTURE_NAMES:
-            raise ValueError(
-                f"TrainConfig.architecture: unknown architecture {self.architecture!r}; valid names: {', '.join(ARCHITECTURE_NAMES)}"
-            )
-        for name in ("beta", "gamma", "c_max"):
-            if getattr(self, name) < 0:
-                raise bad(name, ">= 0")
-        for name in ("c_anneal_steps", "num_latents", "batch_size", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise bad(name, ">= 1")
-        if self.steps < 0:
-            raise bad("steps", ">= 0")
-        if self.lr <= 0:
-            raise bad("lr", "> 0")
-        for name in ("adam_beta1", "adam_beta2"):
-            if not 0 <= getattr(self, name) < 1:
-                raise bad(name, "in [0, 1)")
-        if self.adam_eps <= 0:
-            raise bad("adam_eps", "> 0")
+            problems.append(f"TrainConfig.architecture: unknown architecture {self.architecture!r}; valid names: "
+                            f"{', '.join(ARCHITECTURE_NAMES)}")
         if not 0 <= self.seed < 2**63:
-            raise bad("seed", "an integer in [0, 2**63)")
+            problems.append(f"TrainConfig.seed must be an integer in [0, 2**63), got {self.seed!r}")
         if not _DEVICE_RE.match(self.device):
-            raise bad("device", "auto, cpu, cuda, cuda:N or mps")
+            problems.append(f"TrainConfig.device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+        if problems:
+            raise ConfigError(problems)
         return self
 
     def __post_init__(self) -> None:
@@ -336,6 +349,7 @@ __all__ = [
     "ARCHITECTURE_NAMES",
     "ConfigError",
     "METHODS",
+    "check_bounds",
     "MODEL_NAMES",
     "Method",
     "TrainConfig",

@@ -1,10 +1,7 @@
 """Result records and model identity: the one place that writes, reads and validates a record.
 
-A result record (docs/RESULTS.md) is one flat JSON object per (run, representation, metric), stored at
-``<results dir>/<run.id>/<representation>__<metric>.json``. Its keys are namespaced: ``record.schema``,
-``status`` (``ok`` or ``failed``, with ``error``), ``run.id``, ``run.dir``, ``eval.*`` (metric, representation,
-seed, seed stream, timings, encoder passes), ``protocol.<metric>.<parameter>``, ``metric.<key>`` (the values),
-``config.<field>`` (the run's resolved TrainConfig), ``dataset.*`` and ``env.*`` (versions).
+A result record is one flat JSON object per (run, representation, metric), stored at
+``<results dir>/<run.id>/<representation>__<metric>.json``; its keys are listed in docs/RESULTS.md.
 
 A model's identity is its resolved :class:`~benchmark.config.TrainConfig` without the execution-only fields
 (:attr:`TrainConfig.EXECUTION_FIELDS`: device, data path, checkpoint and log cadence, speed switches). Values

@@ -1,18 +1,7 @@
 """The training loop: a short explicit loop with atomic checkpoints, exact resume and per-step loss logs.
 
 ``train(config, run_dir)`` trains the VAE ``config`` describes for ``config.steps`` Adam updates and leaves a
-run directory (docs/RESULTS.md):
-
-==============  =============================================================================================
-``config.json``  the resolved :class:`~benchmark.config.TrainConfig` (every field) plus ``env.*`` versions
-``checkpoint.pt`` latest checkpoint, a plain dict saved atomically (temporary file, then rename); loads with
-                 ``torch.load(weights_only=True)``: ``format``, ``step``, ``config``, ``model_spec``, ``model``,
-                 ``optimizer``, ``rng`` (reparameterisation generator state), ``data`` (batch-stream state),
-                 ``elapsed_s``, ``last_terms``, ``versions``
-``log.jsonl``    one JSON object per logged step: ``step`` (updates done), ``loss``, ``recon``, ``kl``,
-                 ``kl.<d>`` per latent, ``c`` (annealed_vae only) — the terms of that single update
-``done.json``    written last, when the budget is reached: final step, final loss terms, elapsed seconds
-==============  =============================================================================================
+run directory: ``config.json``, ``checkpoint.pt``, ``log.jsonl``, ``done.json`` (their contents: docs/RESULTS.md).
 
 Determinism: every random stream derives from ``config.seed`` through ``numpy.random.SeedSequence(seed)
 .spawn(3)`` — initial weights, the batch stream, the reparameterisation noise (a ``torch.Generator``). On
@@ -26,14 +15,14 @@ has done ``step = t + 1`` updates, which is the ``step`` that logs, checkpoints 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import json
 import os
-import queue
 import sys
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -233,48 +222,31 @@ class _Prefetcher:
     """Draws batches from a batch stream in a background thread, up to ``depth`` ahead of the training step.
 
     Rendering or gathering the next batch then overlaps the forward/backward pass (numpy and torch release
-    the GIL). The stream is touched by the worker thread only, in order, so the batches are exactly the
-    stream's; :attr:`state` is the stream state right after the last batch handed out — what a checkpoint
-    must store so that a resumed run draws the next batch, not one the worker had drawn ahead.
+    the GIL). One worker thread draws in order, so the batches are exactly the stream's; :attr:`state` is the
+    stream state right after the last batch handed out — what a checkpoint must store so that a resumed run
+    draws the next batch, not one the worker had drawn ahead.
     """
 
     def __init__(self, stream: Any, depth: int = 2):
         self._stream = stream
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
         self.state = stream.state_dict()
-        self._thread = threading.Thread(target=self._work, name="dbench-batches", daemon=True)
-        self._thread.start()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbench-batches")
+        self._ahead = collections.deque(self._pool.submit(self._draw) for _ in range(depth))
 
-    def _put(self, item: tuple) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def _work(self) -> None:
-        try:
-            while not self._stop.is_set():
-                batch = next(self._stream)
-                self._put((batch, self._stream.state_dict(), None))
-        except BaseException as e:  # handed to the training thread, which re-raises it
-            self._put((None, None, e))
+    def _draw(self) -> tuple[torch.Tensor, dict[str, Any]]:
+        batch = next(self._stream)
+        return batch, self._stream.state_dict()
 
     def __next__(self) -> torch.Tensor:
-        batch, state, error = self._queue.get()
-        if error is not None:
-            raise error
-        self.state = state
+        batch, self.state = self._ahead.popleft().result()  # re-raises what the worker raised
+        self._ahead.append(self._pool.submit(self._draw))
         return batch
 
     def state_dict(self) -> dict[str, Any]:
         return self.state
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _check_resumable(config: TrainConfig, saved: TrainConfig, source: Path, extend: bool = False) -> None:
@@ -305,7 +277,7 @@ class _Session:
     versions: dict[str, str]
 
     def checkpoint(self, step: int, elapsed: float, last_terms: dict[str, float] | None) -> dict[str, Any]:
-        """The checkpoint dict (module docstring) of this session at ``step``."""
+        """The checkpoint dict (docs/RESULTS.md) of this session at ``step``."""
         return {
             "format": CHECKPOINT_FORMAT,
             "step": int(step),

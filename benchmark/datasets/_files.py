@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from benchmark import _io
 from benchmark.datasets.base import grid_strides
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -34,11 +35,9 @@ class FileSpec:
     twin_note: str = ""
 
     def advice(self) -> str:
-        from benchmark._io import data_dir
-
         note = f" {self.twin_note}" if self.twin_note else ""
         return (
-            f"Get {' or '.join(self.filenames)} from {self.url} and put it in {data_dir()} "
+            f"Get {' or '.join(self.filenames)} from {self.url} and put it in {_io.data_dir()} "
             f"(the folder $DBENCH_DATA_DIR names), or pass its path; "
             f"or use the offline dataset {self.twin!r}{note}."
         )
@@ -46,26 +45,21 @@ class FileSpec:
     def find(self, path: str | os.PathLike | None = None) -> Path | None:
         """The file to load: ``path`` itself (a file, or a folder holding an official name), else the first
         official name found in ``benchmark._io.data_dir()``; None when nothing is there."""
-        from benchmark._io import data_dir
-
-        folder = data_dir() if path is None else Path(path).expanduser()
-        if path is not None and not folder.is_dir():
-            return folder if folder.is_file() else None
-        return next((folder / n for n in self.filenames if (folder / n).is_file()), None)
+        p = _io.data_dir() if path is None else Path(path).expanduser()
+        if path is not None and not p.is_dir():
+            return p if p.is_file() else None
+        return next((p / n for n in self.filenames if (p / n).is_file()), None)
 
     def resolve(self, path: str | os.PathLike | None = None) -> Path:
         """Like :meth:`find` but raises :class:`DatasetFileNotFoundError` naming where it looked."""
-        from benchmark._io import data_dir
-
         found = self.find(path)
         if found is not None:
             return found
-        if path is not None:
-            p = Path(path).expanduser()
-            if p.is_dir():
-                raise DatasetFileNotFoundError(p, f"folder holds none of {', '.join(self.filenames)}", self)
-            raise DatasetFileNotFoundError(p, "no such file", self)
-        raise DatasetFileNotFoundError(data_dir(), f"no {' or '.join(self.filenames)} in the data folder", self)
+        if path is None:
+            raise DatasetFileNotFoundError(_io.data_dir(), f"no {' or '.join(self.filenames)} in the data folder", self)
+        p = Path(path).expanduser()
+        problem = f"folder holds none of {', '.join(self.filenames)}" if p.is_dir() else "no such file"
+        raise DatasetFileNotFoundError(p, problem, self)
 
 
 class DatasetFileError(ValueError):

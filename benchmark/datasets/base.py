@@ -76,9 +76,8 @@ class GroundTruthDataset(abc.ABC):
                 f"{self.name}: factors must have shape (N, {self.num_factors}) for factors "
                 f"{list(self.factor_names)}, got shape {arr.shape}"
             )
-        if arr.size and not np.issubdtype(arr.dtype, np.integer):
-            if not np.all(np.equal(np.mod(arr, 1), 0)):
-                raise ValueError(f"{self.name}: factors must be integer class indices, got dtype {arr.dtype}")
+        if arr.size and not np.issubdtype(arr.dtype, np.integer) and not np.all(np.equal(np.mod(arr, 1), 0)):
+            raise ValueError(f"{self.name}: factors must be integer class indices, got dtype {arr.dtype}")
         arr = arr.astype(np.int64, copy=False)
         sizes = np.asarray(self.factor_sizes, dtype=np.int64)
         bad = (arr < 0) | (arr >= sizes[None, :])
@@ -213,8 +212,7 @@ class BatchStream:
         import torch
 
         indices = self._rng.integers(0, len(self.dataset), size=self.batch_size, dtype=np.int64)
-        raw = self.dataset.images_uint8(indices)
-        batch = torch.from_numpy(np.ascontiguousarray(raw))
+        batch = torch.from_numpy(np.ascontiguousarray(self.dataset.images_uint8(indices)))
         if self.device.type == "cuda":
             batch = batch.pin_memory().to(self.device, non_blocking=True)
         batch = batch.to(dtype=torch.float32)

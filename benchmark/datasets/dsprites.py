@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmark import _io
 from benchmark.datasets import register
 from benchmark.datasets._files import (
     DatasetFileError,
@@ -26,14 +27,12 @@ from benchmark.datasets._files import (
     NpzMembers,
     check_array,
     derive_grid,
-    find_file,
     hdf5_dataset,
     open_hdf5,
-    read_hdf5_whole,
-    resolve_file,
+    read_hdf5,
     sniff_format,
 )
-from benchmark.datasets.base import GroundTruthDataset, grid_strides
+from benchmark.datasets.base import GroundTruthDataset, grid_factors
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -117,7 +116,7 @@ def render(factors: np.ndarray, chunk: int = 1024) -> np.ndarray:
     if factors.ndim != 2 or factors.shape[1] != 5:
         raise ValueError(f"dSprites factors must have shape (N, 5), got {factors.shape}")
     factors = factors.astype(np.int64, copy=False)
-    if factors.size and ((factors < 0).any() or (factors >= np.asarray(FACTOR_SIZES)).any()):
+    if (factors < 0).any() or (factors >= np.asarray(FACTOR_SIZES)).any():
         raise ValueError(f"dSprites factor classes must lie in 0..size-1 for sizes {FACTOR_SIZES}")
     out = np.zeros((factors.shape[0], IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
     for shape in range(3):
@@ -152,17 +151,10 @@ def _render_window(shape: int, factors: np.ndarray) -> tuple[np.ndarray, np.ndar
     u = X * cos + Y * sin  # (n, W, W)
     v = Y * cos - X * sin
     if shape == 0:
-        np.abs(u, out=u)
-        np.abs(v, out=v)
-        inside = (u <= _SQUARE_HALF_SIDE) & (v <= _SQUARE_HALF_SIDE)
+        inside = (np.abs(u) <= _SQUARE_HALF_SIDE) & (np.abs(v) <= _SQUARE_HALF_SIDE)
     elif shape == 1:
         a, b = _ELLIPSE_AXES
-        u /= a
-        v /= b
-        u *= u
-        v *= v
-        u += v
-        inside = u <= 1.0
+        inside = (u / a) ** 2 + (v / b) ** 2 <= 1.0
     else:
         inside = _inside_heart(u, v)
     return rows, cols, inside
@@ -175,18 +167,14 @@ _PACKED_ROW = IMAGE_SIZE * IMAGE_SIZE // 8  # 512 bytes per image
 def _renderer_fingerprint() -> str:
     """Short hash of everything that decides the pixels; part of the cache file name so a changed renderer
     never reads a stale cache."""
-    h = hashlib.sha256()
-    h.update(repr((FACTOR_SIZES, _SQUARE_HALF_SIDE, _ELLIPSE_AXES, _HEART_VERTICES, _WINDOW, "v1")).encode())
-    return h.hexdigest()[:12]
+    key = (FACTOR_SIZES, _SQUARE_HALF_SIDE, _ELLIPSE_AXES, _HEART_VERTICES, _WINDOW, "v1")
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:12]
 
 
 def packed_cache_path(folder: str | os.PathLike | None = None) -> Path:
     """Where the bit-packed full grid of ``dsprites_procedural`` lives (``benchmark._io.cache_dir()`` by default)."""
-    if folder is None:
-        from benchmark._io import cache_dir
-
-        folder = cache_dir()
-    return Path(folder) / f"dsprites_procedural_{_renderer_fingerprint()}.packed.npy"
+    folder = _io.cache_dir() if folder is None else Path(folder)
+    return folder / f"dsprites_procedural_{_renderer_fingerprint()}.packed.npy"
 
 
 def build_packed_cache(
@@ -203,23 +191,17 @@ def build_packed_cache(
     """
     from tqdm import tqdm
 
-    from benchmark._io import atomic_path
-
-    total = int(np.prod(FACTOR_SIZES))
     if indices is None:
-        indices = np.arange(total, dtype=np.int64)
+        indices = np.arange(int(np.prod(FACTOR_SIZES)), dtype=np.int64)
     indices = np.asarray(indices, dtype=np.int64)
-    strides = grid_strides(FACTOR_SIZES)
-    sizes = np.asarray(FACTOR_SIZES, dtype=np.int64)
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with _io.atomic_path(path) as tmp:
         packed = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(indices.size, _PACKED_ROW))
         disable = None if progress is None else not progress
         with tqdm(total=indices.size, unit="img", desc="rendering dSprites cache", disable=disable) as bar:
             for start in range(0, indices.size, chunk):
                 idx = indices[start : start + chunk]
-                factors = (idx[:, None] // strides[None, :]) % sizes[None, :]
-                imgs = render(factors)
+                imgs = render(grid_factors(idx, FACTOR_SIZES))
                 packed[start : start + idx.size] = np.packbits(imgs.reshape(idx.size, -1), axis=1)
                 bar.update(idx.size)
         packed.flush()
@@ -277,7 +259,6 @@ class DSpritesProcedural(_DSpritesGrid):
 
     name = "dsprites_procedural"
     title = "dSprites, procedural twin (exact grid; matches genuine frames to 0.005 % of pixels)"
-    source = "procedural"
     stand_in = False  # exact grid and geometry; matches genuine frames to a few edge pixels
 
     def __init__(self, cache: bool = False, cache_dir: str | os.PathLike | None = None, progress: bool | None = None):
@@ -301,8 +282,7 @@ class DSpritesProcedural(_DSpritesGrid):
         indices = np.asarray(indices, dtype=np.int64)
         if self._packed is not None:
             return unpack_rows(self._packed, indices)
-        factors = (indices[:, None] // self.strides[None, :]) % np.asarray(self.factor_sizes)[None, :]
-        return render(factors)[:, None]
+        return render(grid_factors(indices, self.factor_sizes))[:, None]
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
@@ -318,6 +298,11 @@ FILE_SPEC = FileSpec(
     twin_note="(same grid, order and values, drawn offline)",
 )
 FILE_FACTOR_NAMES = ("color",) + FACTOR_NAMES  # the six columns of latents_classes / latents_values
+FILE_ARRAYS = (  # npz member, its HDF5 names, shape (None: any length), dtype kind
+    ("imgs", ("imgs",), (None, IMAGE_SIZE, IMAGE_SIZE), "uint8"),
+    ("latents_classes", ("latents/classes", "latents_classes"), (None, 6), "int"),
+    ("latents_values", ("latents/values", "latents_values"), (None, 6), "float"),
+)
 
 
 @register("dsprites")
@@ -350,7 +335,7 @@ class DSprites(_DSpritesGrid):
     def __init__(self, path: str | os.PathLike | None = None, progress: bool | None = None):
         super().__init__()
         del progress
-        self.path = resolve_file(FILE_SPEC, path)
+        self.path = FILE_SPEC.resolve(path)
         self.source = f"file:{self.path}"
         imgs, classes, values = self._read(self.path)
         n = imgs.shape[0]
@@ -375,29 +360,19 @@ class DSprites(_DSpritesGrid):
 
     @staticmethod
     def _read(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        fmt = sniff_format(path, FILE_SPEC)
-        if fmt == "npz":
+        if sniff_format(path, FILE_SPEC) == "npz":
             with NpzMembers(path, FILE_SPEC) as z:
-                headers = {k: z.header(k) for k in ("imgs", "latents_classes", "latents_values")}
-                check_array(*headers["imgs"], path, FILE_SPEC, "imgs", (None, IMAGE_SIZE, IMAGE_SIZE), "uint8")
-                check_array(*headers["latents_classes"], path, FILE_SPEC, "latents_classes", (None, 6), "int")
-                check_array(*headers["latents_values"], path, FILE_SPEC, "latents_values", (None, 6), "float")
-                return z.read("imgs"), z.read("latents_classes"), z.read("latents_values")
+                headers = [z.header(key) for key, *_ in FILE_ARRAYS]  # every member present before any check
+                for (key, _, shape, kind), header in zip(FILE_ARRAYS, headers):
+                    check_array(*header, path, FILE_SPEC, key, shape, kind)
+                return tuple(z.read(key) for key, *_ in FILE_ARRAYS)
         with open_hdf5(path, FILE_SPEC) as h5:
             arrays = []
-            for keys, shape, kind in (
-                (("imgs",), (None, IMAGE_SIZE, IMAGE_SIZE), "uint8"),
-                (("latents/classes", "latents_classes"), (None, 6), "int"),
-                (("latents/values", "latents_values"), (None, 6), "float"),
-            ):
+            for _, keys, shape, kind in FILE_ARRAYS:
                 dset = hdf5_dataset(h5, path, FILE_SPEC, *keys)
                 check_array(dset.shape, dset.dtype, path, FILE_SPEC, dset.name.lstrip("/"), shape, kind)
-                arrays.append(read_hdf5_whole(dset, path, FILE_SPEC, dset.name.lstrip("/")))
+                arrays.append(read_hdf5(dset, path, FILE_SPEC))
             return tuple(arrays)
-
-    @classmethod
-    def find_file(cls, path: str | os.PathLike | None = None) -> Path | None:
-        return find_file(FILE_SPEC, path)
 
     def images_uint8(self, indices: np.ndarray) -> np.ndarray:
         return unpack_rows(self._packed, np.asarray(indices, dtype=np.int64))

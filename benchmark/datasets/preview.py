@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from benchmark import _io
 from benchmark.datasets.base import GroundTruthDataset
 
 
@@ -41,10 +42,6 @@ def factor_sweep(
         factors[k, : len(classes), k] = classes
         factors[k, len(classes):, k] = classes[-1]
     return factors, shown
-
-
-def _label(value: float) -> str:
-    return f"{value:.3g}"
 
 
 def factor_grid_figure(dataset: GroundTruthDataset, base: Sequence[int] | None = None, max_columns: int = 16) -> Any:
@@ -85,7 +82,7 @@ def factor_grid_figure(dataset: GroundTruthDataset, base: Sequence[int] | None =
                 ax.imshow(np.transpose(img, (1, 2, 0)), interpolation="nearest")
             names = dataset.class_names.get(dataset.factor_names[r])
             cls = int(shown[r][c])
-            label = names[cls] if names else _label(float(dataset.factor_values[r][cls]))
+            label = names[cls] if names else f"{float(dataset.factor_values[r][cls]):.3g}"
             ax.set_title(label, fontsize=6, pad=1.5)
             if c == 0:
                 ax.set_ylabel(f"{dataset.factor_names[r]}\n({dataset.factor_sizes[r]})", fontsize=7, rotation=0,
@@ -95,8 +92,6 @@ def factor_grid_figure(dataset: GroundTruthDataset, base: Sequence[int] | None =
 
 def save_factor_grid(dataset: GroundTruthDataset, out, base: Sequence[int] | None = None, max_columns: int = 16) -> None:
     """Write :func:`factor_grid_figure` as a PNG, atomically."""
-    from benchmark._io import atomic_path
-
     fig = factor_grid_figure(dataset, base, max_columns)
-    with atomic_path(out) as tmp:
+    with _io.atomic_path(out) as tmp:
         fig.savefig(tmp, format="png")

@@ -20,16 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from benchmark import _io
 from benchmark.datasets import register
 from benchmark.datasets._files import (
     DatasetFileError,
     FileSpec,
     check_array,
     derive_grid,
-    find_file,
     hdf5_dataset,
     open_hdf5,
-    resolve_file,
+    read_hdf5,
     sniff_format,
 )
 from benchmark.datasets.base import GroundTruthDataset
@@ -61,7 +61,6 @@ class _ShapesGrid(GroundTruthDataset):
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
     observation_shape = (3, IMAGE_SIZE, IMAGE_SIZE)
-    pixel_max = 255
     class_names = {"shape": SHAPE_NAMES}
     preview_factors = (1, 6, 3, 4, 0, 7)  # distinct hues so every surface is recognisable in `datasets show`
 
@@ -86,13 +85,19 @@ SURFACES = ("floor", "wall", "object", "backdrop")
 _EPS = 1e-6
 
 
+def _near_root(a, b, c):
+    """The smaller root t of ``a t^2 + 2 b t + c = 0`` per ray, inf where there is none (or a ~ 0)."""
+    disc = b * b - a * c
+    ok = (disc >= 0) & (a > 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ok, (-b - np.sqrt(np.where(ok, disc, 0.0))) / np.where(a > 1e-12, a, 1.0), np.inf)
+
+
 def _hit_sphere(o, d, centre, r):
     oc = o - centre
     b = np.einsum("ij,ij->i", d, oc)
     c = np.einsum("ij,ij->i", oc, oc) - r * r
-    disc = b * b - c  # d is unit length
-    ok = disc >= 0
-    t = np.where(ok, -b - np.sqrt(np.where(ok, disc, 0.0)), np.inf)
+    t = _near_root(1.0, b, c)  # d is unit length
     t = np.where(t > _EPS, t, np.inf)
     p = o + d * np.where(np.isfinite(t), t, 0.0)[:, None]
     return t, (p - centre) / r
@@ -119,10 +124,7 @@ def _hit_cylinder_z(o, d, r, h):
     a = d[:, 0] ** 2 + d[:, 1] ** 2
     b = o[:, 0] * d[:, 0] + o[:, 1] * d[:, 1]
     c = o[:, 0] ** 2 + o[:, 1] ** 2 - r * r
-    disc = b * b - a * c
-    ok = (disc >= 0) & (a > 1e-12)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ts = np.where(ok, (-b - np.sqrt(np.where(ok, disc, 0.0))) / np.where(a > 1e-12, a, 1.0), np.inf)
+    ts = _near_root(a, b, c)
     zs = o[:, 2] + ts * d[:, 2]
     ts = np.where((ts > _EPS) & (zs >= 0) & (zs <= h), ts, np.inf)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -142,15 +144,11 @@ def _hit_capsule_x(o, d, r, half_len):
     a = d[:, 1] ** 2 + d[:, 2] ** 2
     b = oy * d[:, 1] + oz * d[:, 2]
     c = oy * oy + oz * oz - r * r
-    disc = b * b - a * c
-    ok = (disc >= 0) & (a > 1e-12)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tb = np.where(ok, (-b - np.sqrt(np.where(ok, disc, 0.0))) / np.where(a > 1e-12, a, 1.0), np.inf)
-    xb = o[:, 0] + tb * d[:, 0]
-    tb = np.where((tb > _EPS) & (np.abs(xb) <= half_len), tb, np.inf)
-    pb = o + d * np.where(np.isfinite(tb), tb, 0.0)[:, None]
-    nb = np.stack([np.zeros_like(tb), pb[:, 1] / r, (pb[:, 2] - r) / r], 1)
-    t, n = tb, nb
+    t = _near_root(a, b, c)  # the body first, then the two end caps where they are closer
+    xb = o[:, 0] + t * d[:, 0]
+    t = np.where((t > _EPS) & (np.abs(xb) <= half_len), t, np.inf)
+    pb = o + d * np.where(np.isfinite(t), t, 0.0)[:, None]
+    n = np.stack([np.zeros_like(t), pb[:, 1] / r, (pb[:, 2] - r) / r], 1)
     for sx in (-half_len, half_len):
         te, ne = _hit_sphere(o, d, np.array([sx, 0.0, r]), r)
         closer = te < t
@@ -183,13 +181,10 @@ def _camera_rays(azimuth_deg: float) -> tuple[np.ndarray, np.ndarray]:
     s = SUPERSAMPLE
     sub = (np.arange(s) + 0.5) / s
     coord = ((np.arange(IMAGE_SIZE)[:, None] + sub[None, :]).reshape(-1) / IMAGE_SIZE - 0.5) * 2 * np.tan(FOV / 2)
-    # rows (down) x sub-rows x cols x sub-cols, then grouped per pixel
-    yy = -coord.reshape(IMAGE_SIZE, s)[:, :, None, None]
-    xx = coord.reshape(IMAGE_SIZE, s)[None, None, :, :]
-    yy, xx = np.broadcast_arrays(yy, xx)
-    xx = xx.transpose(0, 2, 1, 3).reshape(-1)
-    yy = yy.transpose(0, 2, 1, 3).reshape(-1)
-    d = fwd[None, :] + xx[:, None] * right[None, :] + yy[:, None] * up[None, :]
+    coord = coord.reshape(IMAGE_SIZE, s)  # (pixel, sub-ray)
+    # rows (down) x cols x sub-rows x sub-cols: the sub-rays grouped per pixel
+    xx, yy = np.broadcast_arrays(coord[None, :, None, :], -coord[:, None, :, None])
+    d = fwd[None, :] + xx.reshape(-1, 1) * right[None, :] + yy.reshape(-1, 1) * up[None, :]
     d /= np.linalg.norm(d, axis=1, keepdims=True)
     return eye, d
 
@@ -239,9 +234,8 @@ def render_geometry(scale: float, shape: int, azimuth_deg: float) -> tuple[np.nd
 
     hits = np.stack([floor, wall, obj, backdrop])  # (4, m)
     light = np.stack([floor_shade, wall_shade, obj_shade, np.ones(m)])
-    s2 = SUPERSAMPLE * SUPERSAMPLE
-    shade = (hits * light).reshape(4, IMAGE_SIZE * IMAGE_SIZE, s2).mean(axis=2).astype(np.float32)
-    coverage = hits.reshape(4, IMAGE_SIZE * IMAGE_SIZE, s2).sum(axis=2).astype(np.uint8)
+    shade = (hits * light).reshape(4, IMAGE_SIZE * IMAGE_SIZE, -1).mean(axis=2).astype(np.float32)
+    coverage = hits.reshape(4, IMAGE_SIZE * IMAGE_SIZE, -1).sum(axis=2).astype(np.uint8)
     return shade, coverage
 
 
@@ -253,10 +247,8 @@ def hsv_hue_rgb(hue: np.ndarray) -> np.ndarray:
 
 
 def _table_fingerprint() -> str:
-    h = hashlib.sha256(
-        repr((ROOM, WALL_H, CAM_TARGET.tolist(), CAM_DIST, CAM_ELEV, FOV, SUPERSAMPLE, LIGHT.tolist(), AMBIENT, "v1")).encode()
-    )
-    return h.hexdigest()[:12]
+    key = (ROOM, WALL_H, CAM_TARGET.tolist(), CAM_DIST, CAM_ELEV, FOV, SUPERSAMPLE, LIGHT.tolist(), AMBIENT, "v1")
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:12]
 
 
 @register("shapes3d_procedural")
@@ -300,14 +292,13 @@ class Shapes3DProcedural(_ShapesGrid):
         todo = np.unique(geometries[~self._ready[geometries]])
         for g in tqdm(todo, desc="rendering 3D Shapes stand-in geometries", unit="geom", disable=None if progress is None else not progress):
             scale_c, shape_c, orient_c = np.unravel_index(int(g), FACTOR_SIZES[3:])
-            shade, cov = render_geometry(self.factor_values[3][scale_c], int(shape_c), self.factor_values[5][orient_c])
-            self._shade[g], self._coverage[g] = shade, cov
+            self._shade[g], self._coverage[g] = render_geometry(
+                self.factor_values[3][scale_c], int(shape_c), self.factor_values[5][orient_c]
+            )
             self._ready[g] = True
 
     def _load_or_build_table(self, cache_dir, progress) -> None:
-        from benchmark._io import atomic_path, cache_dir as default_cache_dir
-
-        folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        folder = Path(cache_dir) if cache_dir is not None else _io.cache_dir()
         self.cache_path = folder / f"shapes3d_procedural_{_table_fingerprint()}.npz"
         if self.cache_path.exists():
             try:
@@ -320,9 +311,8 @@ class Shapes3DProcedural(_ShapesGrid):
             except (OSError, ValueError, KeyError):
                 pass  # unreadable cache: rebuild it below
         self._render(np.arange(N_GEOMETRIES), progress=progress)
-        with atomic_path(self.cache_path) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, shade=self._shade, coverage=self._coverage)
+        with _io.atomic_path(self.cache_path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, shade=self._shade, coverage=self._coverage)
 
     def surface_maps(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-surface ``(shade, coverage)`` of the images ``indices``: each ``(N, 4, 64, 64)``.
@@ -340,12 +330,10 @@ class Shapes3DProcedural(_ShapesGrid):
         g = indices % N_GEOMETRIES
         if not self._ready[g].all():
             self._render(g)
-        if indices.size > self._COMPOSE_CHUNK:  # bound the gathered tables (64 KiB per image)
-            out = np.empty((indices.size, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
-            for start in range(0, indices.size, self._COMPOSE_CHUNK):
-                out[start : start + self._COMPOSE_CHUNK] = self._compose(indices[start : start + self._COMPOSE_CHUNK])
-            return out
-        return self._compose(indices)
+        out = np.empty((indices.size, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+        for start in range(0, indices.size, self._COMPOSE_CHUNK):  # bound the gathered tables (64 KiB per image)
+            out[start : start + self._COMPOSE_CHUNK] = self._compose(indices[start : start + self._COMPOSE_CHUNK])
+        return out
 
     _COMPOSE_CHUNK = 1024
 
@@ -397,10 +385,10 @@ def labels_to_classes(labels: np.ndarray, path: Path, names=FACTOR_NAMES, decima
         if not np.all(np.isfinite(col)):
             raise DatasetFileError(path, f"'labels' column {k} ({names[k]}) has NaN or infinite values", FILE_SPEC)
         grid = np.unique(np.round(col, decimals))
-        pos = np.clip(np.searchsorted(grid, col), 1, max(grid.size - 1, 1))
         if grid.size == 1:
             cls = np.zeros(col.size, dtype=np.int64)
         else:
+            pos = np.clip(np.searchsorted(grid, col), 1, grid.size - 1)
             cls = np.where(np.abs(col - grid[pos - 1]) <= np.abs(col - grid[pos]), pos - 1, pos)
         err = np.abs(col - grid[cls]).max()
         if err > 1e-4:
@@ -443,7 +431,7 @@ class Shapes3D(_ShapesGrid):
     def __init__(self, path: str | os.PathLike | None = None, cache: bool = False,
                  cache_dir: str | os.PathLike | None = None, progress: bool | None = None):
         super().__init__()
-        self.path = resolve_file(FILE_SPEC, path)
+        self.path = FILE_SPEC.resolve(path)
         self.source = f"file:{self.path}"
         if sniff_format(self.path, FILE_SPEC) != "hdf5":
             raise DatasetFileError(self.path, "is an npz (zip) file; 3D Shapes comes as an HDF5 file", FILE_SPEC)
@@ -456,7 +444,7 @@ class Shapes3D(_ShapesGrid):
                 raise DatasetFileError(
                     self.path, f"'images' has {images.shape[0]} rows but 'labels' has {labels_ds.shape[0]}", FILE_SPEC
                 )
-            labels = self._read(labels_ds, "labels")
+            labels = read_hdf5(labels_ds, self.path, FILE_SPEC)
             classes, grids = labels_to_classes(labels, self.path)
             grid = derive_grid(classes, None, self.path, FILE_SPEC, FACTOR_NAMES)
             self.factor_names = tuple(FACTOR_NAMES[c] for c in grid.columns)
@@ -469,12 +457,6 @@ class Shapes3D(_ShapesGrid):
                 self._images = np.empty((images.shape[0], 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
                 self._copy(images, self._images, progress)
 
-    def _read(self, dset, key: str, sel=slice(None)) -> np.ndarray:
-        try:
-            return dset[sel]
-        except Exception as exc:  # h5py raises OSError/RuntimeError/ValueError for damaged chunks
-            raise DatasetFileError(self.path, f"HDF5 array {key!r} cannot be read: truncated or corrupt ({exc})", FILE_SPEC) from exc
-
     def _copy(self, images, out: np.ndarray, progress: bool | None) -> None:
         """Read ``images`` in large contiguous, chunk-aligned slices (per-index reads decompress a chunk
         each) and store them channel-first."""
@@ -485,20 +467,18 @@ class Shapes3D(_ShapesGrid):
         step = max(chunk_rows, (16384 // chunk_rows) * chunk_rows)  # ~200 MB per read
         with tqdm(total=n, unit="img", desc=f"reading {self.path.name}", disable=None if progress is None else not progress) as bar:
             for start in range(0, n, step):
-                block = self._read(images, "images", slice(start, min(start + step, n)))
+                block = read_hdf5(images, self.path, FILE_SPEC, slice(start, min(start + step, n)))
                 out[start : start + block.shape[0]] = block.transpose(0, 3, 1, 2)
                 bar.update(block.shape[0])
 
     def _cached(self, images, cache_dir, progress) -> np.ndarray:
-        from benchmark._io import atomic_path, cache_dir as default_cache_dir
-
         st = self.path.stat()
         key = hashlib.sha256(f"{self.path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:12]
-        folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        folder = Path(cache_dir) if cache_dir is not None else _io.cache_dir()
         self.cache_path = folder / f"shapes3d_{key}.chw.npy"
         shape = (images.shape[0], 3, IMAGE_SIZE, IMAGE_SIZE)
         if not self.cache_path.exists():
-            with atomic_path(self.cache_path) as tmp:
+            with _io.atomic_path(self.cache_path) as tmp:
                 out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
                 self._copy(images, out, progress)
                 out.flush()
@@ -507,10 +487,6 @@ class Shapes3D(_ShapesGrid):
         if arr.shape != shape or arr.dtype != np.uint8:
             raise DatasetFileError(self.cache_path, f"converted cache has shape {arr.shape}, expected {shape}; delete it", FILE_SPEC)
         return arr
-
-    @classmethod
-    def find_file(cls, path: str | os.PathLike | None = None) -> Path | None:
-        return find_file(FILE_SPEC, path)
 
     def images_uint8(self, indices: np.ndarray) -> np.ndarray:
         return np.asarray(self._images[np.asarray(indices, dtype=np.int64)])

@@ -69,7 +69,7 @@ def compute_beta_vae(dataset: Any, representation: Any, rng: np.random.Generator
             ``sample_factors`` and ``factors_to_index``/``sample_observations_from_factors``).
         representation: a ``GridRepresentation`` or a callable ``images -> codes (n, D)``.
         rng: numpy Generator for the factors, sampled codes and the classifier's random_state.
-        protocol: ``num_train`` (10,000), ``num_eval`` (5,000), ``batch_size`` (64).
+        protocol: ``num_train``, ``num_eval``, ``batch_size`` (defaults: :data:`DEFAULTS`).
 
     Returns:
         ``beta_vae.train_accuracy`` and ``beta_vae.eval_accuracy`` in [0, 1]; chance is 1/K.

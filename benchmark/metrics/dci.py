@@ -124,7 +124,7 @@ def compute_dci_codes(codes_train, factors_train, codes_test, factors_test, *, r
 
 
 def compute_dci(dataset: Any, representation: Any, rng: np.random.Generator, **protocol: Any) -> dict[str, float]:
-    """DCI on ``num_train`` (10,000) train and ``num_test`` (5,000) test points drawn uniformly over the grid."""
+    """DCI on ``num_train`` train and ``num_test`` test points (:data:`DEFAULTS`) drawn uniformly over the grid."""
     p = _codes.resolve("dci", DEFAULTS, protocol)
     ctr, ftr, cte, fte = _codes.sample_train_test(dataset, representation, p, rng)
     return compute_dci_codes(ctr, ftr, cte, fte, rng=rng, classifier=p["classifier"])

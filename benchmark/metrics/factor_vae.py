@@ -22,7 +22,7 @@ from benchmark.metrics import _codes
 DEFAULTS = {"num_variance_estimate": 10_000, "num_train": 10_000, "num_eval": 5_000, "batch_size": 64, "prune_threshold": 0.05}
 
 
-def active_dims(global_variances: Any, threshold: float = 0.05) -> np.ndarray:
+def active_dims(global_variances: Any, threshold: float = DEFAULTS["prune_threshold"]) -> np.ndarray:
     """Boolean mask of dims whose standard deviation is >= ``threshold``."""
     return np.sqrt(np.asarray(global_variances, dtype=np.float64)) >= threshold
 
@@ -60,8 +60,8 @@ def score_from_votes(train_votes: Any, eval_votes: Any) -> tuple[float, float]:
 def compute_factor_vae(dataset: Any, representation: Any, rng: np.random.Generator, **protocol: Any) -> dict[str, float]:
     """FactorVAE score of a representation on ``dataset``.
 
-    Args: as :func:`benchmark.metrics.beta_vae.compute_beta_vae`; protocol ``num_variance_estimate``
-    (10,000), ``num_train`` (10,000), ``num_eval`` (5,000), ``batch_size`` (64), ``prune_threshold`` (0.05).
+    Args: as :func:`benchmark.metrics.beta_vae.compute_beta_vae`; protocol ``num_variance_estimate``,
+    ``num_train``, ``num_eval``, ``batch_size``, ``prune_threshold`` (defaults: :data:`DEFAULTS`).
 
     Returns:
         ``factor_vae.train_accuracy`` and ``factor_vae.eval_accuracy`` in [0, 1] (chance 1/K; 0 when every

@@ -63,7 +63,7 @@ def compute_mig_codes(
 
 
 def compute_mig(dataset: Any, representation: Any, rng: np.random.Generator, **protocol: Any) -> dict[str, float]:
-    """Discrete MIG on ``num_train`` (10,000) points drawn uniformly over the grid of ``dataset``.
+    """Discrete MIG on ``num_train`` points (defaults: :data:`DEFAULTS`, the reference protocol) drawn uniformly over the grid of ``dataset``.
 
     ``representation`` is a :class:`~benchmark.metrics._codes.GridRepresentation` or a callable
     ``images -> codes``. Same keys and ranges as :func:`compute_mig_codes`.

@@ -62,11 +62,11 @@ def compute_mig_sampled_moments(
     factor_sizes: Sequence[int],
     *,
     rng: np.random.Generator,
-    num_samples: int = 10_000,
+    num_samples: int = DEFAULTS["num_samples"],
     factors_to_use: Sequence[int] | None = None,
     factor_names: Sequence[str] | None = None,
-    chunk_elements: int = 2**24,
-    device: str = "cpu",
+    chunk_elements: int = DEFAULTS["chunk_elements"],
+    device: str = DEFAULTS["device"],
     z: Any = None,
 ) -> dict[str, float]:
     """Sampled MIG from the posteriors of every grid image.
@@ -126,8 +126,8 @@ def compute_mig_sampled(dataset: Any, representation: Any, rng: np.random.Genera
 
     ``representation`` must be a :class:`~benchmark.metrics._codes.GridRepresentation` (the estimator needs
     q(z|x) = mean and log-variance of every grid image, not codes). The representation kind does not change
-    the estimator: it always uses q(z|x). Protocol: ``num_samples`` (10,000), ``factors`` ("all" or names),
-    ``chunk_elements`` (2**24, memory per step), ``device`` ("cpu").
+    the estimator: it always uses q(z|x). Protocol (defaults: :data:`DEFAULTS`): ``num_samples``, ``factors`` ("all" or names),
+    ``chunk_elements`` (memory per step), ``device``.
     """
     p = _codes.resolve("mig_sampled", DEFAULTS, protocol)
     if not isinstance(representation, _codes.GridRepresentation):

@@ -96,7 +96,7 @@ def compute_modularity_codes(codes_train, factors_train, codes_test, factors_tes
 
 
 def compute_modularity(dataset: Any, representation: Any, rng: np.random.Generator, **protocol: Any) -> dict[str, float]:
-    """Modularity / explicitness on ``num_train`` (10,000) / ``num_test`` (5,000) points drawn over the grid."""
+    """Modularity / explicitness on ``num_train`` / ``num_test`` points (:data:`DEFAULTS`) drawn over the grid."""
     p = _codes.resolve("modularity", DEFAULTS, protocol)
     ctr, ftr, cte, fte = _codes.sample_train_test(dataset, representation, p, rng)
     return compute_modularity_codes(ctr, ftr, cte, fte, rng=rng, num_bins=p["num_bins"])

@@ -39,7 +39,7 @@ def compute_reconstruction(
     """Reconstruction errors of ``reconstruct_fn(images (n, C, H, W), indices (n,)) -> logits (n, C, H, W)``.
 
     ``indices`` are the grid indices of the images (an evaluation uses them to look up the shared grid
-    encoding instead of encoding again). Protocol: ``num_images`` (10,000), ``batch_size`` (500).
+    encoding instead of encoding again). Protocol: ``num_images``, ``batch_size`` (defaults: :data:`DEFAULTS`).
     """
     p = _codes.resolve("reconstruction", DEFAULTS, protocol)
     num = _codes.check_positive_int(p["num_images"], "num_images")

@@ -22,7 +22,7 @@ from benchmark.metrics import _codes
 DEFAULTS = {"num_train": 10_000, "num_test": 5_000, "svm_c": 0.01}
 
 
-def score_matrix(codes_train, factors_train, codes_test, factors_test, *, rng, svm_c=0.01) -> np.ndarray:
+def score_matrix(codes_train, factors_train, codes_test, factors_test, *, rng, svm_c=DEFAULTS["svm_c"]) -> np.ndarray:
     """``(D, K)`` test accuracy of one single-code linear SVM per (code dim, factor)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.svm import LinearSVC
@@ -52,7 +52,7 @@ def sap_from_matrix(matrix: Any) -> float:
     return _codes.to_float(np.mean(m[-1] - second))
 
 
-def compute_sap_codes(codes_train, factors_train, codes_test, factors_test, *, rng=None, svm_c=0.01) -> dict[str, float]:
+def compute_sap_codes(codes_train, factors_train, codes_test, factors_test, *, rng=None, svm_c=DEFAULTS["svm_c"]) -> dict[str, float]:
     """SAP of fixed codes: ``{"sap": float in [0, 1]}``. Shapes as in :func:`benchmark.metrics.score_codes`."""
     ctr, ftr, cte, fte = _codes.check_train_test(codes_train, factors_train, codes_test, factors_test, metric="sap")
     rng = _codes.as_rng(rng)
@@ -60,7 +60,7 @@ def compute_sap_codes(codes_train, factors_train, codes_test, factors_test, *, r
 
 
 def compute_sap(dataset: Any, representation: Any, rng: np.random.Generator, **protocol: Any) -> dict[str, float]:
-    """SAP on ``num_train`` (10,000) / ``num_test`` (5,000) points drawn uniformly over the grid."""
+    """SAP on ``num_train`` / ``num_test`` points (:data:`DEFAULTS`) drawn uniformly over the grid."""
     p = _codes.resolve("sap", DEFAULTS, protocol)
     ctr, ftr, cte, fte = _codes.sample_train_test(dataset, representation, p, rng)
     return compute_sap_codes(ctr, ftr, cte, fte, rng=rng, svm_c=p["svm_c"])

@@ -73,7 +73,7 @@ def compute_unsupervised_codes(codes, factors=None, *, num_bins=_codes.NUM_BINS)
 
 
 def compute_unsupervised(dataset: Any, representation: Any, rng: np.random.Generator, **protocol: Any) -> dict[str, float]:
-    """Unsupervised scores on ``num_train`` (10,000) codes drawn uniformly over the grid."""
+    """Unsupervised scores on ``num_train`` codes (:data:`DEFAULTS`) drawn uniformly over the grid."""
     p = _codes.resolve("unsupervised", DEFAULTS, protocol)
     sampler = _codes.code_sampler(dataset, representation)
     codes, factors = _codes.sample_codes(dataset, sampler, p["num_train"], rng)

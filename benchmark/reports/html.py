@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from benchmark.config import TrainConfig
-from benchmark.reports.tables import ranking_html, to_html
+from benchmark.reports.tables import _html_row, ranking_html, to_html
 
 _CSS = """
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:24px auto;max-width:1500px;
@@ -94,7 +94,7 @@ def comparability_warnings(runs: pd.DataFrame) -> list[str]:
     for col in sorted(c for c in runs.columns if c.startswith("protocol.")):
         vals = _values(runs[col])
         if len(vals) > 1:
-            out.append(f"protocol parameter {col} differs between records ({', '.join(sorted(vals)[:5])}); "
+            out.append(f"protocol parameter {col} differs between records ({', '.join(vals[:5])}); "
                        "rows of one table may not be comparable.")
     metrics = runs.attrs.get("metric_keys", {})
     if "mig" in metrics and "mig_sampled" in metrics:
@@ -124,12 +124,9 @@ def _values(series: pd.Series) -> list[str]:
 
 
 def _protocol_table(runs: pd.DataFrame) -> str:
-    cols = sorted(c for c in runs.columns if c.startswith("protocol."))
-    rows = []
-    for c in cols:
-        vals = _values(runs[c])
-        rows.append(f"<tr><td><code>{html.escape(c.removeprefix('protocol.'))}</code></td>"
-                    f"<td>{html.escape(', '.join(sorted(vals)))}</td></tr>")
+    rows = [_html_row([f"<code>{html.escape(c.removeprefix('protocol.'))}</code>",
+                       html.escape(", ".join(_values(runs[c])))])
+            for c in sorted(c for c in runs.columns if c.startswith("protocol."))]
     metrics = runs.attrs.get("metric_keys", {})
     mig = []
     if "mig" in metrics:
@@ -149,9 +146,8 @@ def _provenance_table(runs: pd.DataFrame) -> str:
     env_rows = []
     for c in sorted(c for c in runs.columns if c.startswith("env.")):
         counts = runs[c].dropna().astype(str).value_counts()
-        env_rows.append(f"<tr><td>{html.escape(c.removeprefix('env.'))}</td><td>"
-                        + html.escape(", ".join(f"{v} ({n} rows)" if len(counts) > 1 else v for v, n in counts.items()))
-                        + "</td></tr>")
+        versions = ", ".join(f"{v} ({n} rows)" if len(counts) > 1 else v for v, n in counts.items())
+        env_rows.append(_html_row([html.escape(c.removeprefix("env.")), html.escape(versions)]))
     ds_cols = [c for c in ("dataset", "dataset.source", "dataset.stand_in") if c in runs]
     ds = runs[ds_cols].astype(str).value_counts().reset_index(name="rows") if ds_cols else pd.DataFrame()
     ds_rows = []
@@ -165,9 +161,8 @@ def _provenance_table(runs: pd.DataFrame) -> str:
             kind = "real file"
         else:
             kind = "unknown"
-        ds_rows.append(f"<tr><td>{html.escape(r['dataset'])}</td><td>{kind}</td>"
-                       f"<td><code>{html.escape(str(src))}</code></td>"
-                       f"<td>{html.escape(str(r.get('dataset.stand_in', '')))}</td><td>{r['rows']}</td></tr>")
+        ds_rows.append(_html_row([html.escape(r["dataset"]), kind, f"<code>{html.escape(src)}</code>",
+                                  html.escape(str(r.get("dataset.stand_in", ""))), r["rows"]]))
     return ('<h3>Versions</h3><table class="meta"><tbody>' + "".join(env_rows) + "</tbody></table>"
             '<h3>Datasets</h3><table class="meta"><thead><tr><th>dataset</th><th>kind</th><th>source</th>'
             "<th>stand-in</th><th>rows</th></tr></thead><tbody>" + "".join(ds_rows) + "</tbody></table>")
@@ -181,13 +176,10 @@ def _problems_html(problems: pd.DataFrame, limit: int = 300) -> str:
             "evaluations; they are left out of the statistics and counted in the tables' "
             "<i>failed / missing</i> column.</p>")
     shown = problems.head(limit)
-    cols = list(shown.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r[c]))}</td>" for c in cols) + "</tr>"
-                   for _, r in shown.iterrows())
+    body = "".join(_html_row(html.escape(_cell(r[c])) for c in shown.columns) for _, r in shown.iterrows())
     more = f"<p>({len(problems) - limit} more rows in failures.csv)</p>" if len(problems) > limit else ""
-    return (head + '<div class="scroll"><table class="meta"><thead><tr>'
-            + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr></thead><tbody>" + body
-            + "</tbody></table></div>" + more)
+    return (f'{head}<div class="scroll"><table class="meta"><thead>{_html_row(map(html.escape, shown.columns), "th")}'
+            f"</thead><tbody>{body}</tbody></table></div>{more}")
 
 
 def _cell(v) -> str:
@@ -207,7 +199,6 @@ def render_html(content: PageContent) -> str:
     ``#fragment`` anchors of the page's own table of contents."""
     runs = content.runs
     esc = html.escape
-    warnings_ = comparability_warnings(runs)
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     n_runs = runs["run"].nunique()
     parts = [
@@ -225,11 +216,8 @@ def render_html(content: PageContent) -> str:
         ),
         '<h2 id="warnings">Warnings</h2>',
     ]
-    if warnings_:
-        parts += [f'<p class="warning">{esc(w)}</p>' for w in warnings_]
-    else:
-        parts.append('<p class="note">No comparability warnings: no stand-in dataset, full step budgets, '
-                     "one protocol.</p>")
+    parts += [f'<p class="warning">{esc(w)}</p>' for w in comparability_warnings(runs)] or [
+        '<p class="note">No comparability warnings: no stand-in dataset, full step budgets, one protocol.</p>']
     if content.unreadable:
         parts.append(f'<p class="warning">{len(content.unreadable)} record file(s) could not be read and are '
                      "not in this report:</p><ul>"
@@ -248,6 +236,5 @@ def render_html(content: PageContent) -> str:
     parts += [f'<p class="note">{esc(n)}</p>' for n in content.checkpoint_notes]
     parts += [_figure_html(f) for f in content.checkpoint_figures]
     parts += ['<h2 id="protocol">Protocol</h2>', _protocol_table(runs), '<h2 id="provenance">Provenance</h2>',
-              _provenance_table(runs),
-              "</body>", "</html>", ""]
+              _provenance_table(runs), "</body>", "</html>", ""]
     return "\n".join(parts)

@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from benchmark._io import atomic_path
 from benchmark.config import METHODS
@@ -59,10 +61,6 @@ def _column(runs: pd.DataFrame, key: str) -> str:
     return col
 
 
-def _hparam_axis_label(model: str) -> str:
-    return METHODS[model].axis_label if model in METHODS else "hyperparameter"
-
-
 def plot_metric_vs_hparam(
     runs: pd.DataFrame, metric: str, *, representation: str | None = "mean", seed: int = 0
 ) -> Figure:
@@ -78,14 +76,13 @@ def plot_metric_vs_hparam(
     data = data[data[col].notna()]
     if data.empty:
         raise ValueError(f"metric {metric!r} has no values for representation {representation!r}")
-    panels = data[["dataset", "model"]].drop_duplicates().sort_values(["dataset", "model"]).to_numpy().tolist()
+    panels = list(data.groupby(["dataset", "model"]))
     ncols = min(len(panels), 4)
     nrows = -(-len(panels) // ncols)
     fig = Figure(figsize=(3.6 * ncols, 3.0 * nrows), layout="constrained")
     rng = np.random.default_rng(seed)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax, (dataset, model) in zip(axes, panels):
-        d = data[(data["dataset"] == dataset) & (data["model"] == model)]
+    for ax, ((dataset, model), d) in zip(axes, panels):
         values = sorted(d["hparam"].dropna().unique())
         groups = [d.loc[d["hparam"] == v, col].to_numpy(dtype=float) for v in values]
         if not values:  # a method without a registered hyperparameter: one box for all its runs
@@ -97,7 +94,7 @@ def plot_metric_vs_hparam(
             ax.scatter(i + rng.uniform(-0.18, 0.18, len(g)), g, s=12, alpha=0.7, color="C0", zorder=3,
                        linewidths=0)
         ax.set_xticks(np.arange(len(groups)), [f"{v:g}" if not isinstance(v, str) else v for v in values])
-        ax.set_xlabel(_hparam_axis_label(model))
+        ax.set_xlabel(METHODS[model].axis_label if model in METHODS else "hyperparameter")
         ax.set_ylabel(metric_label(metric))
         ax.set_title(f"{dataset} · {model}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
@@ -132,23 +129,18 @@ def plot_tradeoff(
     fig = Figure(figsize=(3.2 * len(cols) + 1.6, 2.9 * len(datasets)), layout="constrained")
     axes = fig.subplots(len(datasets), len(cols), squeeze=False)
     markers = {m: mk for m, mk in zip(sorted(data["model"].unique()), "os^Dvx*")}
-    import matplotlib
-
-    cmap = matplotlib.colormaps["viridis"]
-    from matplotlib.lines import Line2D
-
     # colour of each (model, value): viridis over the model's sorted values. One scatter call per
     # (panel, model) with a colour array: hundreds of small collections make saving several times slower.
+    cmap = colormaps["viridis"]
     colour_of: dict[tuple[str, float], tuple] = {}
     handles = {}
     for model in sorted(data["model"].unique()):
         values = sorted(data.loc[data["model"] == model, "hparam"].dropna().unique())
         for i, v in enumerate(values):  # values exist only for methods with a study axis
             colour_of[(model, v)] = cmap(i / max(len(values) - 1, 1))
-            handles[f"{model} {METHODS[model].axis_label}={v:g}"] = Line2D(
-                [], [], linestyle="", marker=markers[model], color=colour_of[(model, v)], markersize=5)
-        if not values:
-            handles[model] = Line2D([], [], linestyle="", marker=markers[model], color="C0", markersize=5)
+        legend = {f"{model} {METHODS[model].axis_label}={v:g}": colour_of[(model, v)] for v in values}
+        for label, colour in (legend or {model: "C0"}).items():
+            handles[label] = Line2D([], [], linestyle="", marker=markers[model], color=colour, markersize=5)
     for r, dataset in enumerate(datasets):
         d = data[data["dataset"] == dataset]
         for c, (m, col) in enumerate(zip(metrics, cols)):
@@ -200,18 +192,15 @@ def plot_rank_correlation(
     label = 0.075 * max((len(c) for m in mats.values() for c in m.columns), default=10)
     fig = Figure(figsize=((size + label) * len(datasets) + 1.2, size + label + 0.6), layout="constrained")
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
-    im = None
     for ax, d in zip(axes, datasets):
         corr = mats[d]
         im = ax.imshow(corr.to_numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
         ax.set_xticks(np.arange(len(corr)), corr.columns, rotation=90, fontsize=7)
         ax.set_yticks(np.arange(len(corr)), corr.index, fontsize=7)
-        for i in range(len(corr)):
-            for j in range(len(corr)):
-                v = corr.iat[i, j]
-                if np.isfinite(v):
-                    ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6,
-                            color="white" if abs(v) > 0.6 else "black")
+        for (i, j), v in np.ndenumerate(corr.to_numpy()):
+            if np.isfinite(v):
+                ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6,
+                        color="white" if abs(v) > 0.6 else "black")
         n = int((data["dataset"] == d).sum())
         ax.set_title(f"{d} ({n} models)", fontsize=9)
     fig.colorbar(im, ax=list(axes), shrink=0.8, label="Spearman rank correlation")

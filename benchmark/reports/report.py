@@ -13,8 +13,12 @@ Layout of REPORT_DIR::
 
 from __future__ import annotations
 
+import base64
+import io
+import multiprocessing
 import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -22,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from benchmark._io import atomic_write_text
+from benchmark._io import atomic_write_bytes, atomic_write_text
 from benchmark.metrics import direction
 from benchmark.reports import html as html_mod
 from benchmark.reports import plots, tables
@@ -149,22 +153,16 @@ def _write_tables(result: ReportResult, formats, runs, agg, rank, problems) -> N
         _put(result, "tables/runs.csv", runs[keep].to_csv(index=False))
         _put(result, "tables/ranking.csv", rank.to_csv(index=False))
         _put(result, "tables/failures.csv", problems.to_csv(index=False))
-    if "md" in formats:
-        for style in ("mean_std", "median_iqr"):
-            _put(result, f"tables/summary_{style}.md", tables.to_markdown(agg, style))
-        _put(result, "tables/ranking.md", tables.ranking_markdown(rank))
-    if "tex" in formats:
-        for style in ("mean_std", "median_iqr"):
-            _put(result, f"tables/summary_{style}.tex", tables.to_latex(agg, style))
-        _put(result, "tables/ranking.tex", tables.ranking_latex(rank))
+    writers = {"md": (tables.to_markdown, tables.ranking_markdown), "tex": (tables.to_latex, tables.ranking_latex)}
+    for ext, (summary, ranking) in writers.items():
+        if ext in formats:
+            for style in ("mean_std", "median_iqr"):
+                _put(result, f"tables/summary_{style}.{ext}", summary(agg, style))
+            _put(result, f"tables/ranking.{ext}", ranking(rank))
 
 
-def _render(fig, stem: str, out: Path, dpi: int = 100) -> tuple[bytes, list[Path]]:
-    """Write ``figures/<stem>.png`` and ``.pdf``; return the PNG bytes (for the page) and the paths."""
-    import io
-
-    from benchmark._io import atomic_write_bytes
-
+def _render(fig, stem: str, out: Path, dpi: int = 100) -> tuple[str, list[Path]]:
+    """Write ``figures/<stem>.png`` and ``.pdf``; return the PNG as base64 (for the page) and the paths."""
     # One PNG rendering serves both the file and the page.
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
@@ -173,15 +171,13 @@ def _render(fig, stem: str, out: Path, dpi: int = 100) -> tuple[bytes, list[Path
     # The layout was solved by the first save; solving it again for the PDF would double the cost.
     fig.set_layout_engine("none")
     pdf = plots.save_figure(fig, out / "figures" / stem, ("pdf",))
-    return png, [out / "figures" / f"{stem}.png", *map(Path, pdf)]
+    return base64.b64encode(png).decode("ascii"), [out / "figures" / f"{stem}.png", *map(Path, pdf)]
 
 
 def _emit(fig, stem: str, title: str, caption: str, out: Path, result: ReportResult, embed: bool):
-    import base64
-
-    png, paths = _render(fig, stem, out)
+    png64, paths = _render(fig, stem, out)
     result.files += paths
-    return html_mod.FigureEntry(title, caption, base64.b64encode(png).decode("ascii")) if embed else None
+    return html_mod.FigureEntry(title, caption, png64) if embed else None
 
 
 # The per-run table for worker processes: set before the pool forks, so workers share it copy-on-write
@@ -191,17 +187,12 @@ _RUNS: pd.DataFrame | None = None
 
 def _figure_task(task: tuple) -> tuple:
     """Build, save and encode one result figure (runs in a worker process or inline)."""
-    import base64
-
-    stem, title, caption, kind, kwargs, out = task
-    builder = {"box": plots.plot_metric_vs_hparam, "tradeoff": plots.plot_tradeoff,
-               "rankcorr": plots.plot_rank_correlation}[kind]
+    stem, title, caption, builder, kwargs, out = task
     try:
         fig = builder(_RUNS, **kwargs)
     except ValueError as exc:
-        return stem, title, caption, None, [], f"no {title}: {exc}"
-    png, paths = _render(fig, stem, out)
-    return stem, title, caption, base64.b64encode(png).decode("ascii"), paths, None
+        return title, caption, None, [], f"no {title}: {exc}"
+    return title, caption, *_render(fig, stem, out), None
 
 
 def _result_figures(runs, agg, out, result, *, seed, embed, jobs):
@@ -217,23 +208,22 @@ def _result_figures(runs, agg, out, result, *, seed, embed, jobs):
     for k in keys:
         tasks.append((f"metric_vs_hparam__{_safe(k)}__{main_rep}", f"{k} against the hyperparameter",
                       f"{main_rep} representation; boxes: median and quartiles over seeds, whiskers 1.5 IQR; "
-                      "points: individual seeds.", "box", {"metric": k, "representation": main_rep, "seed": seed}, out))
+                      "points: individual seeds.", plots.plot_metric_vs_hparam,
+                      {"metric": k, "representation": main_rep, "seed": seed}, out))
     recon = next((k for k in ("reconstruction.bernoulli_nll", "reconstruction.mse") if f"metric.{k}" in runs), None)
     for rep in reps:
         if recon is not None and disent:
             tasks.append((f"tradeoff__{rep}", f"Reconstruction–disentanglement trade-off ({rep})",
-                          "One point per run, one colour per hyperparameter value.", "tradeoff",
+                          "One point per run, one colour per hyperparameter value.", plots.plot_tradeoff,
                           {"metrics": disent, "reconstruction": recon, "representation": rep}, out))
         tasks.append((f"rank_correlation__{rep}", f"Spearman rank correlation between metrics ({rep})",
-                      "Across all models of each dataset, ×100 (Locatello et al. 2019, Fig. 7).", "rankcorr",
+                      "Across all models of each dataset, ×100 (Locatello et al. 2019, Fig. 7).",
+                      plots.plot_rank_correlation,
                       {"metrics": scored, "representation": rep}, out))
     _RUNS = runs
     try:
         jobs = min(jobs or 1, len(tasks))
-        if jobs > 1 and "fork" in __import__("multiprocessing").get_all_start_methods():
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
+        if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
             # matplotlib rendering is CPU-bound Python: processes, not threads. fork shares _RUNS.
             with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
                 done = list(pool.map(_figure_task, tasks))
@@ -242,7 +232,7 @@ def _result_figures(runs, agg, out, result, *, seed, embed, jobs):
     finally:
         _RUNS = None
     entries = []
-    for stem, title, caption, png64, paths, note in done:
+    for title, caption, png64, paths, note in done:
         if note:
             result.notes.append(note)
             continue
@@ -263,8 +253,8 @@ def _checkpoint_runs(runs, group_by, limit) -> tuple[pd.DataFrame | None, str, l
         return None, "", ["Checkpoint figures skipped: no run has a value of the selection metric."]
     notes = []
     metric = chosen["selection_metric"].iloc[0]
-    exists = chosen["run.dir"].map(lambda p: isinstance(p, str) and os.path.isdir(p)) if "run.dir" in chosen else \
-        pd.Series(False, index=chosen.index)
+    dirs = chosen.get("run.dir", pd.Series(None, index=chosen.index, dtype=object))
+    exists = dirs.map(lambda p: isinstance(p, str) and os.path.isdir(p))
     missing = chosen[~exists]
     if len(missing):
         notes.append(f"{len(missing)} of {len(chosen)} chosen runs (best and worst seed of each setting by {metric}) "

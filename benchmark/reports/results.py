@@ -21,9 +21,6 @@ import pandas as pd
 from benchmark.config import METHODS
 from benchmark.records import REQUIRED_KEYS, read_record, record_files
 
-#: Short identity columns that :func:`runs_table` adds; ``--group-by`` can name them.
-IDENTITY_COLUMNS = ("dataset", "model", "hparam.name", "hparam", "seed", "representation", "run")
-
 
 class UnreadableRecord(NamedTuple):
     """A record file that could not be used, and why (kept in ``DataFrame.attrs["unreadable"]``)."""
@@ -140,10 +137,9 @@ def runs_table(records: pd.DataFrame) -> pd.DataFrame:
     if mcols:
         values = df.loc[ok].groupby(group, sort=True)[mcols].first()
         base = base.join(values, how="left")
-    ok_names = df.loc[ok].groupby(group)["eval.metric"].agg(lambda s: ",".join(sorted(s)))
-    failed_names = df.loc[~ok].groupby(group)["eval.metric"].agg(lambda s: ",".join(sorted(s)))
-    base["metrics.ok"] = ok_names.reindex(base.index).fillna("")
-    base["metrics.failed"] = failed_names.reindex(base.index).fillna("")
+    for col, sel in (("metrics.ok", ok), ("metrics.failed", ~ok)):
+        names = df.loc[sel].groupby(group)["eval.metric"].agg(lambda s: ",".join(sorted(s)))
+        base[col] = names.reindex(base.index).fillna("")
     base["n_failed"] = df.loc[~ok].groupby(group).size().reindex(base.index).fillna(0).astype(int)
     base = _add_identity(base.reset_index())
     base.attrs = dict(records.attrs)
@@ -184,11 +180,8 @@ def _evaluation_attrs(base: pd.DataFrame, df: pd.DataFrame, ok: pd.Series, mcols
     for name in df["eval.metric"].unique():
         owners.setdefault(name, [])
     failed = df.loc[~ok]
-    err = failed["error"] if "error" in failed else pd.Series("", index=failed.index)
-    errors = {
-        (r, rep, m): ("" if not isinstance(e, str) else e)
-        for r, rep, m, e in zip(failed["run.id"], failed["eval.representation"], failed["eval.metric"], err)
-    }
+    keys = zip(failed["run.id"], failed["eval.representation"], failed["eval.metric"])
+    errors = {k: e if isinstance(e, str) else "" for k, e in zip(keys, failed.get("error", [""] * len(failed)))}
     ds = base.set_index(["run.id", "eval.representation"])["dataset"]
     rec_ds = ds.reindex(pd.MultiIndex.from_frame(df[["run.id", "eval.representation"]])).to_numpy()
     expected = {d: sorted(set(df["eval.metric"].to_numpy()[rec_ds == d])) for d in base["dataset"].unique()}

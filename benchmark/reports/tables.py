@@ -35,34 +35,33 @@ _AXIS_TEXT = {"beta": "β", "c_max": "C_max"}
 
 STATS = ("n", "n_failed", "n_missing", "mean", "std", "median", "q25", "q75", "iqr", "min", "max")
 
+_LATEX = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}",
+}
+
 
 def metric_label(key: str, fmt: str = "text") -> str:
     """Metric name with its direction arrow: ``mig ↑`` (text/md/html) or ``mig $\\uparrow$`` (tex)."""
     key = key.removeprefix("metric.")
-    d = direction(key)
-    if fmt == "tex":
-        arrow = {1: r" $\uparrow$", -1: r" $\downarrow$", 0: ""}[d]
-        return latex_escape(key) + arrow
-    arrow = {1: " ↑", -1: " ↓", 0: ""}[d]
-    name = markdown_escape(key) if fmt == "md" else (_html.escape(key) if fmt == "html" else key)
-    return name + arrow
+    arrows = {1: r" $\uparrow$", -1: r" $\downarrow$", 0: ""} if fmt == "tex" else {1: " ↑", -1: " ↓", 0: ""}
+    return _escape(key, fmt) + arrows[direction(key)]
 
 
 def latex_escape(text: object) -> str:
     """Escape LaTeX's special characters so names like ``mig_sampled`` compile as text."""
-    out = []
-    for ch in str(text):
-        out.append({
-            "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-            "<": r"\textless{}", ">": r"\textgreater{}",
-        }.get(ch, ch))
-    return "".join(out)
+    return "".join(_LATEX.get(ch, ch) for ch in str(text))
 
 
 def markdown_escape(text: object) -> str:
     """Escape the characters that would break a pipe table or start emphasis."""
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
+def _escape(text: str, fmt: str) -> str:
+    """``text`` escaped for ``fmt``: "tex", "md" or "html"; "text" leaves it as it is."""
+    return {"tex": latex_escape, "md": markdown_escape, "html": _html.escape}.get(fmt, str)(text)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -118,11 +117,9 @@ def _problem_rows(runs: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
     errors: dict[tuple[str, str, str], str] = runs.attrs.get("errors", {})
     expected_by_dataset = runs.attrs.get("expected_metrics", {})
     rows = []
-    ok_sets = runs["metrics.ok"].str.split(",")
-    failed_sets = runs["metrics.failed"].str.split(",")
-    for i in range(len(runs)):
-        r = runs.iloc[i]
-        ok, failed = set(ok_sets.iloc[i]) - {""}, set(failed_sets.iloc[i]) - {""}
+    splits = zip(runs.iterrows(), runs["metrics.ok"].str.split(","), runs["metrics.failed"].str.split(","))
+    for (_, r), ok, failed in splits:
+        ok, failed = set(ok) - {""}, set(failed) - {""}
         base = {g: r[g] for g in group_by} | {"seed": r.get("seed"), "run": r["run"],
                                                "representation": r["representation"]}
         for m in sorted(failed):
@@ -134,21 +131,18 @@ def _problem_rows(runs: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
     family = [c for c in ("dataset", "model") if c in group_by]
     if "seed" in runs and runs["seed"].notna().any() and "seed" not in group_by:
         all_metrics = sorted(owners)
-        fam_seeds = runs.groupby(family or (lambda _: 0))["seed"].agg(lambda s: set(s.dropna()))
+        fam_seeds = ({k: set(s.dropna()) for k, s in runs.groupby(family)["seed"]} if family
+                     else {(): set(runs["seed"].dropna())})
         for key, g in runs.groupby(group_by, dropna=False):
-            key = key if isinstance(key, tuple) else (key,)
             labels = dict(zip(group_by, key))
-            fam_key = tuple(labels[c] for c in family) if family else 0
-            fam_key = fam_key[0] if isinstance(fam_key, tuple) and len(fam_key) == 1 else fam_key
-            expected = fam_seeds.loc[fam_key]
+            expected = fam_seeds[tuple(labels[c] for c in family)]
             expected_m = set(expected_by_dataset.get(labels.get("dataset"), all_metrics))
             for s in sorted(expected - set(g["seed"].dropna())):
                 for m in sorted(expected_m):
                     rows.append({"kind": "missing", **labels, "seed": s, "run": "",
                                  "representation": labels.get("representation", ""), "metric": m,
                                  "detail": "seed present in other settings of this dataset and model"})
-    cols = ["kind", *group_by, "seed", "run", "representation", "metric", "detail"]
-    cols = list(dict.fromkeys(cols))
+    cols = list(dict.fromkeys(["kind", *group_by, "seed", "run", "representation", "metric", "detail"]))
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -195,18 +189,17 @@ def aggregate(runs: pd.DataFrame, *, group_by=DEFAULT_GROUP_BY, metrics=None) ->
     # failed / missing counts per (group, metric key): a key belongs to the metric that wrote it.
     problems = _problem_rows(runs, group_by)
     owner_of = {k: m for m, ks in runs.attrs.get("metric_keys", {}).items() for k in ks}
-    long["_owner"] = long["metric"].map(owner_of).fillna("")
+    long["eval_metric"] = long["metric"].map(owner_of).fillna("")
     for kind in ("failed", "missing"):
         sub = problems[problems["kind"] == kind]
         counts = sub.groupby([*group_by, "metric"], dropna=False).size().rename(f"n_{kind}").reset_index()
-        counts = counts.rename(columns={"metric": "_owner"})
-        long = long.merge(counts, on=[*group_by, "_owner"], how="left")
+        counts = counts.rename(columns={"metric": "eval_metric"})
+        long = long.merge(counts, on=[*group_by, "eval_metric"], how="left")
         long[f"n_{kind}"] = long[f"n_{kind}"].fillna(0).astype(int)
     long["n"] = long["n"].astype(int)
     order = {k: i for i, k in enumerate(keys)}
     long = long.sort_values([*group_by, "metric"], key=lambda s: s.map(order) if s.name == "metric" else s,
                             kind="stable").reset_index(drop=True)
-    long = long.rename(columns={"_owner": "eval_metric"})
     long = long[[*group_by, "metric", "eval_metric", "direction", *STATS]]
     long.attrs = {"group_by": group_by, "metrics": keys, "problems": problems}
     return long
@@ -267,21 +260,18 @@ def _setting_label(row: pd.Series, settings: list[str], fmt: str) -> list[str]:
     out = []
     for c in settings:
         v = row[c]
-        if c == "hparam":
-            method = METHODS.get(row.get("model", ""))
-            value = "—" if pd.isna(v) else f"{v:g}"
-            if method is None:
-                out.append(value)
-            elif fmt == "tex":
-                out.append(f"{method.axis_label} = {value}")
-            else:
-                sym = _AXIS_TEXT.get(method.study_axis, method.study_axis)
-                sym = markdown_escape(sym) if fmt == "md" else _html.escape(sym) if fmt == "html" else sym
-                out.append(f"{sym} = {value}")
-        else:
+        if c != "hparam":
             text = "—" if (not isinstance(v, str) and pd.isna(v)) else (f"{v:g}" if isinstance(v, float) else str(v))
-            out.append(latex_escape(text) if fmt == "tex" else markdown_escape(text) if fmt == "md"
-                       else _html.escape(text) if fmt == "html" else text)
+            out.append(_escape(text, fmt))
+            continue
+        method = METHODS.get(row.get("model", ""))
+        value = "—" if pd.isna(v) else f"{v:g}"
+        if method is None:
+            out.append(value)
+        elif fmt == "tex":
+            out.append(f"{method.axis_label} = {value}")
+        else:
+            out.append(f"{_escape(_AXIS_TEXT.get(method.study_axis, method.study_axis), fmt)} = {value}")
     return out
 
 
@@ -306,55 +296,35 @@ def display_tables(agg: pd.DataFrame, style: str = "mean_std", fmt: str = "md") 
     tables = []
     block_iter = agg.groupby(blocks, sort=True, dropna=False) if blocks else [((), agg)]
     for bkey, b in block_iter:
-        bkey = bkey if isinstance(bkey, tuple) else (bkey,)
         # one dict lookup per cell; DataFrame.loc per cell costs milliseconds each on 600-run tables
         cols_ = ["n", "n_failed", "n_missing", "mean", "std", "median", "q25", "q75"]
         lookup = {(_nan_safe(r[:len(settings)]), r[len(settings)]): dict(zip(cols_, r[len(settings) + 1:]))
                   for r in b[[*settings, "metric", *cols_]].itertuples(index=False, name=None)}
-        setting_rows = b[settings].drop_duplicates().itertuples(index=False) if settings else [()]
-        setting_rows = [tuple(s) for s in setting_rows]
+        setting_rows = [tuple(s) for s in b[settings].drop_duplicates().itertuples(index=False)] if settings else [()]
+        eval_of = dict(zip(b["metric"], b["eval_metric"]))
         # best central value per metric at display precision
-        owner = dict(zip(b["metric"], b["eval_metric"]))
         best = {}
         for k in keys:
-            d = direction(k)
             vals = b.loc[(b["metric"] == k) & (b["n"] > 0), center].round(decimals[k])
-            if d != 0 and len(vals):
-                best[k] = vals.max() if d > 0 else vals.min()
+            if direction(k) != 0 and len(vals):
+                best[k] = vals.max() if direction(k) > 0 else vals.min()
         header = [*(_header_name(s, fmt) for s in settings), "n", "failed / missing",
                   *(metric_label(k, fmt) for k in keys)]
         rows, bold, ns = [], [], []
         for s in setting_rows:
-            cells, marks = [], []
             stat_rows = {k: lookup[(_nan_safe(s), k)] for k in keys}
             n_row = int(max(r["n"] for r in stat_rows.values()))
             # count evaluations, not keys: a failed dci evaluation blanks three dci.* columns
-            per_eval = {owner.get(k, k): r for k, r in stat_rows.items()}
+            per_eval = {eval_of.get(k, k): r for k, r in stat_rows.items()}
             nf = int(sum(r["n_failed"] for r in per_eval.values()))
             nm = int(sum(r["n_missing"] for r in per_eval.values()))
-            label_row = pd.Series(dict(zip(settings, s)))
-            cells += _setting_label(label_row, settings, fmt)
-            marks += [False] * len(settings)
-            cells += [str(n_row), f"{nf} / {nm}"]
-            marks += [False, False]
+            cells = [*_setting_label(pd.Series(dict(zip(settings, s))), settings, fmt), str(n_row), f"{nf} / {nm}"]
+            marks = [False] * len(cells)
             ns.append(n_row)
             for k in keys:
-                r = stat_rows[k]
-                dd = decimals[k]
-                if r["n"] == 0:
-                    cells.append("—")
-                    marks.append(False)
-                    continue
-                c = r[center]
-                if style == "mean_std":
-                    spread = "—" if pd.isna(r["std"]) else f"{r['std']:.{dd}f}"
-                    text = f"{c:.{dd}f}{pm}{spread}"
-                else:
-                    text = f"{c:.{dd}f} [{r['q25']:.{dd}f}, {r['q75']:.{dd}f}]"
-                if r["n"] < n_row:
-                    text += f" (n={int(r['n'])})"
-                cells.append(text)
-                marks.append(k in best and math.isclose(round(c, dd), best[k]))
+                r, dd = stat_rows[k], decimals[k]
+                cells.append(_stat_cell(r, center, dd, pm, n_row))
+                marks.append(r["n"] > 0 and k in best and math.isclose(round(r[center], dd), best[k]))
             rows.append(cells)
             bold.append(marks)
         title = ", ".join(f"{c} {v}" for c, v in zip(blocks, bkey)) if blocks else "all runs"
@@ -364,6 +334,18 @@ def display_tables(agg: pd.DataFrame, style: str = "mean_std", fmt: str = "md") 
     return tables
 
 
+def _stat_cell(r: dict, center: str, dd: int, pm: str, n_row: int) -> str:
+    """``mean ± std`` or ``median [q25, q75]`` at ``dd`` decimals, with its own n when below the row's."""
+    if r["n"] == 0:
+        return "—"
+    if center == "mean":
+        spread = "—" if pd.isna(r["std"]) else f"{r['std']:.{dd}f}"
+        text = f"{r['mean']:.{dd}f}{pm}{spread}"
+    else:
+        text = f"{r['median']:.{dd}f} [{r['q25']:.{dd}f}, {r['q75']:.{dd}f}]"
+    return text + (f" (n={int(r['n'])})" if r["n"] < n_row else "")
+
+
 def _nan_safe(values) -> tuple:
     """A dict key for a setting: NaN (e.g. the hyperparameter of a method without one) never equals
     itself, so it is replaced by a marker."""
@@ -371,8 +353,8 @@ def _nan_safe(values) -> tuple:
 
 
 def _header_name(col: str, fmt: str) -> str:
-    name = {"hparam": "hyperparameter"}.get(col, col)
-    return latex_escape(name) if fmt == "tex" else markdown_escape(name) if fmt == "md" else name
+    name = "hyperparameter" if col == "hparam" else col
+    return name if fmt == "html" else _escape(name, fmt)
 
 
 def _caption(style: str, ns: list[int], agg_block: pd.DataFrame, title: str) -> str:
@@ -394,17 +376,20 @@ def _caption(style: str, ns: list[int], agg_block: pd.DataFrame, title: str) -> 
 # writers
 
 
+def _md_row(cells) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def to_markdown(agg: pd.DataFrame, style: str = "mean_std") -> str:
     """GitHub-flavoured Markdown: a heading, the caption and a pipe table per block."""
     out = []
     for t in display_tables(agg, style, "md"):
         out.append(f"### {markdown_escape(t.title)}\n")
         out.append(markdown_escape(t.caption).replace("\\_", "_") + "\n")
-        out.append("| " + " | ".join(t.header) + " |")
-        out.append("|" + "|".join("---" if i < len(t.header) - len(t.header_kind[2:]) else "---:"
-                                   for i, _ in enumerate(t.header)) + "|")
+        out.append(_md_row(t.header))
+        out.append("|" + "|".join(["---"] * 2 + ["---:"] * (len(t.header) - 2)) + "|")
         for cells, marks in zip(t.rows, t.bold):
-            out.append("| " + " | ".join(f"**{c}**" if m else c for c, m in zip(cells, marks)) + " |")
+            out.append(_md_row(f"**{c}**" if m else c for c, m in zip(cells, marks)))
         out.append("")
     return "\n".join(out)
 
@@ -417,7 +402,7 @@ def to_latex(agg: pd.DataFrame, style: str = "mean_std", label_prefix: str = "ta
     """
     out = [r"% generated by dbench report; requires \usepackage{booktabs,graphicx}"]
     for i, t in enumerate(display_tables(agg, style, "tex")):
-        n_label = sum(1 for k in t.header_kind if k == "label")
+        n_label = t.header_kind.count("label")
         spec = "l" * (n_label - 2) + "rr" + "r" * (len(t.header) - n_label)
         caption = latex_escape(t.caption).replace("±", r"$\pm$").replace("↑", r"$\uparrow$").replace(
             "↓", r"$\downarrow$").replace("–", "--")
@@ -431,62 +416,62 @@ def to_latex(agg: pd.DataFrame, style: str = "mean_std", label_prefix: str = "ta
     return "\n".join(out)
 
 
+def _html_row(cells, tag: str = "td") -> str:
+    return "<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>"
+
+
 def to_html(agg: pd.DataFrame, style: str = "mean_std") -> str:
     """HTML ``<table>`` elements with captions, one per block (no external resources)."""
     out = []
     for t in display_tables(agg, style, "html"):
         out.append('<table class="results">')
         out.append(f"<caption>{_html.escape(t.caption)}</caption>")
-        out.append("<thead><tr>" + "".join(f"<th>{h}</th>" for h in t.header) + "</tr></thead><tbody>")
+        out.append(f"<thead>{_html_row(t.header, 'th')}</thead><tbody>")
         for cells, marks in zip(t.rows, t.bold):
-            out.append("<tr>" + "".join(f"<td><b>{_html.escape(c)}</b></td>" if m else f"<td>{_html.escape(c)}</td>"
-                                        for c, m in zip(cells, marks)) + "</tr>")
+            out.append(_html_row(f"<b>{_html.escape(c)}</b>" if m else _html.escape(c) for c, m in zip(cells, marks)))
         out.append("</tbody></table>")
     return "\n".join(out)
 
 
+def _rank_cells(rank: pd.DataFrame, fmt: str) -> tuple[list[str], list[list[str]]]:
+    """The header and body cells of the ranking view, escaped for ``fmt``."""
+    metrics = set(rank.attrs.get("metrics", ()))
+    head = [metric_label(c, fmt) if c in metrics else _escape(c, fmt) for c in rank.columns]
+    return head, [[_fmt_rank_cell(r[c], c, fmt) for c in rank.columns] for _, r in rank.iterrows()]
+
+
 def ranking_markdown(rank: pd.DataFrame) -> str:
     """The ranking view as one Markdown table (rank 1 = best)."""
-    cols = list(rank.columns)
-    metrics = set(rank.attrs.get("metrics", ()))
-    head = [metric_label(c, "md") if c in metrics else markdown_escape(c) for c in cols]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for _, r in rank.iterrows():
-        lines.append("| " + " | ".join(_fmt_rank_cell(r[c], c, "md") for c in cols) + " |")
+    head, body = _rank_cells(rank, "md")
+    lines = [_md_row(head), "|" + "|".join("---" for _ in head) + "|", *map(_md_row, body)]
     return "\n".join(lines) + "\n"
 
 
 def ranking_latex(rank: pd.DataFrame) -> str:
     """The ranking view as one booktabs LaTeX table."""
-    cols = list(rank.columns)
     metrics = set(rank.attrs.get("metrics", ()))
-    n_labels = sum(1 for c in cols if c not in metrics and c != "mean_rank")
-    head = [metric_label(c, "tex") if c in metrics else latex_escape(c) for c in cols]
+    n_labels = sum(1 for c in rank.columns if c not in metrics and c != "mean_rank")
+    head, body = _rank_cells(rank, "tex")
     lines = [r"\begin{table}[t]", r"\centering",
              r"\caption{Rank of each setting per metric within its dataset and representation "
              r"(1 = best mean in the metric's direction; ties share the lowest rank); mean\_rank averages them.}",
-             r"\resizebox{\linewidth}{!}{%", r"\begin{tabular}{" + "l" * n_labels + "r" * (len(cols) - n_labels) + "}",
+             r"\resizebox{\linewidth}{!}{%", r"\begin{tabular}{" + "l" * n_labels + "r" * (len(head) - n_labels) + "}",
              r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
-    for _, r in rank.iterrows():
-        lines.append(" & ".join(_fmt_rank_cell(r[c], c, "tex") for c in cols) + r" \\")
+    lines += [" & ".join(cells) + r" \\" for cells in body]
     lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
     return "\n".join(lines)
 
 
 def ranking_html(rank: pd.DataFrame) -> str:
-    cols = list(rank.columns)
-    metrics = set(rank.attrs.get("metrics", ()))
-    head = "".join(f"<th>{metric_label(c, 'html') if c in metrics else _html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{_html.escape(_fmt_rank_cell(r[c], c, 'text'))}</td>" for c in cols) + "</tr>"
-                   for _, r in rank.iterrows())
+    head, body = _rank_cells(rank, "html")
     return (f'<table class="results"><caption>Rank per metric within each dataset and representation '
             f'(1 = best mean in the metric\'s direction); mean_rank averages them.</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            f"<thead>{_html_row(head, 'th')}</thead><tbody>{''.join(map(_html_row, body))}</tbody></table>")
 
 
 def _fmt_rank_cell(v, col: str, fmt: str) -> str:
     if isinstance(v, str):
-        return latex_escape(v) if fmt == "tex" else markdown_escape(v) if fmt == "md" else v
+        return _escape(v, fmt)
     if pd.isna(v):
         return "—" if fmt != "tex" else "--"
     if col == "mean_rank":

@@ -6,38 +6,8 @@ happen here, before a Ray instance is started or imported.
 A spec is parsed by the same config layer as :class:`~benchmark.config.TrainConfig`
 (:func:`benchmark.config.dataclass_from_dict`): each section is a dataclass below, every key is checked, values
 are coerced, and every problem of a file is reported at once, one line each naming the file, the key and what
-is valid (:class:`SpecError`). The file format::
-
-    name: quick                      # sweep name: a folder under the storage path
-    description: free text           # optional
-    config:                          # fixed TrainConfig fields, shared by every trial
-      dataset: dsprites_procedural
-      model: beta_vae
-      steps: 1000
-    grid:                            # cartesian product over any TrainConfig fields
-      beta: [1, 4, 16]
-      seed: {range: [0, 2]}          # a list, or {range: [start, stop]} / {range: stop} (stop excluded)
-    resources: {cpu: 1, gpu: 0}      # per trial; fractional: gpu 0.25 packs 4 trials on one GPU
-    evaluation:
-      metrics: [mig, dci]            # names in benchmark.metrics.METRICS, or "all"
-      representations: [mean]        # mean and/or sampled
-      seed: 0                        # evaluation seed
-      overrides:                     # protocol changes per metric (recorded as protocol.* in every record)
-        mig: {num_train: 2000}       # names checked against benchmark.metrics.METRICS[metric].defaults
-    storage:
-      path: sweeps                   # local or shared folder (made absolute), or s3://bucket/prefix
-      options: {}                    # pyarrow filesystem options for URIs, e.g. {region: eu-west-1}
-    failure: {max_failures: 2}       # retries of a crashed trial, each from its last checkpoint
-    checkpoints: {num_to_keep: 2}    # Ray checkpoints kept per trial
-    max_concurrent_trials: null      # optional cap (null: as many as the resources allow)
-
-Layout on the storage, for a sweep named ``NAME``::
-
-    <storage>/NAME/runs/<trial id>/      the trial's run directory (benchmark.training.train)
-    <storage>/NAME/results/              result records (benchmark.evaluation.evaluate)
-    <storage>/NAME/tune/                 Ray Tune's experiment state
-    <storage>/NAME/trials/<id>.jsonl     each trial's audit trail (benchmark.sweeps.storage)
-    <storage>/NAME/sweep.json            the resolved spec the sweep was started with
+is valid (:class:`SpecError`). The file format is in the README (Sweeps › The spec) and in the section
+dataclasses below; the storage layout in the README (Sweeps › Where things go) and :class:`SweepSpec`.
 
 A trial id is ``<dataset>-<model>-<grid fields>-<model digest>`` (e.g. ``dsprites-beta_vae-beta4-seed0-1a2b3c4d``):
 the readable part names the varied fields, the digest is :func:`benchmark.records.model_digest` of the trial's
@@ -88,13 +58,12 @@ def _fail_all(problems: list[str]) -> None:
 class Resources:
     """Per-trial resources, as Ray Tune reserves them."""
 
-    cpu: float = _field(1.0, "CPUs per trial (also the trial's torch thread count)")
-    gpu: float = _field(0.0, "GPUs per trial; a fraction shares one GPU (0.25: four trials per GPU)")
+    cpu: float = _field(1.0, "CPUs per trial (also the trial's torch thread count)", ge=0)
+    gpu: float = _field(0.0, "GPUs per trial; a fraction shares one GPU (0.25: four trials per GPU)", ge=0)
 
     def validate(self) -> None:
-        problems = [f"resources.{k} must be a number >= 0, got {v!r}" for k, v in (("cpu", self.cpu), ("gpu", self.gpu))
-                    if not math.isfinite(v) or v < 0]
-        if not problems and self.cpu == 0 and self.gpu == 0:
+        problems = []
+        if self.cpu == 0 and self.gpu == 0:
             problems.append("resources.cpu and resources.gpu are both 0; a trial needs at least one")
         if self.gpu > 1 and self.gpu != int(self.gpu):
             problems.append(f"resources.gpu above 1 must be a whole number of GPUs, got {self.gpu}")
@@ -119,11 +88,11 @@ class Evaluation:
 
     metrics: tuple = _field(tuple(METRICS), "metric names, or 'all'", parse=_metric_list)
     representations: tuple = _field(("mean",), "mean and/or sampled", parse=_representation_list)
-    seed: int = _field(0, "evaluation seed")
+    seed: int = _field(0, "evaluation seed", ge=0)
     overrides: dict = _field({}, "protocol changes per metric: {metric: {parameter: value}}")
 
     def validate(self) -> None:
-        problems = [] if self.seed >= 0 else [f"evaluation.seed must be an integer >= 0, got {self.seed}"]
+        problems = []
         for name, params in self.overrides.items():
             where = f"evaluation.overrides.{name}"
             if name not in METRICS:
@@ -166,20 +135,12 @@ class Storage:
 
 @dataclass(frozen=True)
 class Failure:
-    max_failures: int = _field(2, "retries of a crashed trial, each from its last checkpoint (-1: unlimited)")
-
-    def validate(self) -> None:
-        if self.max_failures < -1:
-            raise ValueError(f"failure.max_failures must be an integer >= -1, got {self.max_failures}")
+    max_failures: int = _field(2, "retries of a crashed trial, each from its last checkpoint (-1: unlimited)", ge=-1)
 
 
 @dataclass(frozen=True)
 class Checkpoints:
-    num_to_keep: int = _field(2, "Ray checkpoints kept per trial")
-
-    def validate(self) -> None:
-        if self.num_to_keep < 1:
-            raise ValueError(f"checkpoints.num_to_keep must be an integer >= 1, got {self.num_to_keep}")
+    num_to_keep: int = _field(2, "Ray checkpoints kept per trial", ge=1)
 
 
 # ------------------------------------------------------------------------------------------- config and grid
@@ -283,14 +244,11 @@ class SweepSpec:
     storage: Storage = _field(Storage(), "{path, options}")
     failure: Failure = _field(Failure(), "{max_failures}")
     checkpoints: Checkpoints = _field(Checkpoints(), "{num_to_keep}")
-    max_concurrent_trials: typing.Optional[int] = _field(None, "cap on trials running at once (null: no cap)")
+    max_concurrent_trials: typing.Optional[int] = _field(None, "cap on trials running at once (null: no cap)", ge=1)
     source: str = _field("<dict>", "where the spec was read from", internal=True)
 
     def validate(self) -> None:
-        problems = []
-        if self.max_concurrent_trials is not None and self.max_concurrent_trials < 1:
-            problems.append(f"max_concurrent_trials must be an integer >= 1, got {self.max_concurrent_trials}")
-        problems += [f"{k!r} is both in 'config' and in 'grid'; keep it in one of them" for k in self.grid if k in self.config]
+        problems = [f"{k!r} is both in 'config' and in 'grid'; keep it in one of them" for k in self.grid if k in self.config]
         if not problems:
             problems += self._invalid_trial_values()
         _fail_all(problems)

@@ -4,16 +4,15 @@ The module of the suite that starts Ray and hands it work (``ray`` is imported i
 this module is cheap; :mod:`.progress` holds the driver's Tune callback).
 
 Each trial (:func:`_trial`) receives its own resolved :class:`~benchmark.sweeps.spec.Trial` (never the spec to
-re-parse) and trains into its run directory on the sweep's storage (``<storage>/<name>/runs/<trial id>``),
-reporting step and loss to Tune from the training loop's callbacks and a checkpoint to Tune after every
-training checkpoint; then it evaluates its metrics with :func:`benchmark.evaluation.evaluate`, writing the same
-result records as ``dbench evaluate`` into ``<storage>/<name>/results``. Because the run directory is derived
-from the trial's config and training resumes from the checkpoint it finds there, any restart (Ray's retry
-after a crash, ``--resume`` after a killed driver, a fresh Tune run when Ray's own state is unusable) continues
-where the trial's last checkpoint left it; records that exist are never recomputed; a trial whose training is
-done and whose records all exist returns at once. Ray's experiment state is a convenience, never the source of
-truth (docs/RAY.md in the shared docs: a SIGKILLed driver leaves it stale). The storage side (URI mirror, audit
-trail, trial status) is :mod:`.storage`; crash injection for tests is :mod:`.faults`.
+re-parse), trains into its run directory on the sweep's storage (``<storage>/<name>/runs/<trial id>``) while
+reporting progress and a checkpoint to Tune after every training checkpoint, then evaluates its metrics with
+:func:`benchmark.evaluation.evaluate` into ``<storage>/<name>/results``. The run directory is derived from the
+trial's config and training resumes from the checkpoint it finds there, so any restart (Ray's retry after a
+crash, ``--resume`` after a killed driver, a fresh Tune run when Ray's state is unusable) continues from the
+trial's last checkpoint; existing records are never recomputed; a trained trial with all its records returns
+at once. Ray's experiment state is a convenience, never the source of truth (a SIGKILLed driver leaves it
+stale). The storage side (URI mirror, audit trail, trial status) is :mod:`.storage`; crash injection is
+:mod:`.faults`.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,9 +71,6 @@ class SweepOutcome:
     @property
     def ok(self) -> bool:
         return not self.incomplete and not self.failed_records and not self.interrupted
-
-
-# -- per-trial work (runs inside a Ray worker) --------------------------------------------------------------
 
 
 class _TuneReporter:
@@ -188,9 +185,6 @@ def _train_and_evaluate(spec: SweepSpec, trial: Trial, status: dict, callbacks: 
     return after
 
 
-# -- the driver -------------------------------------------------------------------------------------------------
-
-
 def init_ray(address: str | None, num_cpus: int | None, out: TextIO | None = None) -> bool:
     """Start a local Ray sized to the machine (address None) or join a cluster. Returns True if we started it."""
     for key, value in QUIET_ENV.items():
@@ -249,8 +243,6 @@ def _fit(tuner, outcome: SweepOutcome) -> None:
     def _on_sigterm(signum, frame):  # Tune treats SIGINT gracefully (final save), SIGTERM not
         sigterm["seen"] = True
         signal.raise_signal(signal.SIGINT)
-
-    import threading
 
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main else None

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 
-
 def make_record(*, run_id, metric, values=None, representation="mean", model="beta_vae", hparam=4.0, seed=0,
                 dataset="dsprites_procedural", steps=300_000, status="ok", error=None, timestamp="2026-01-01T00:00:00Z",
                 run_dir="/nonexistent/run", stand_in=None, source="procedural", protocol=None):

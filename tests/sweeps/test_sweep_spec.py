@@ -82,7 +82,9 @@ def test_every_problem_of_a_spec_is_reported_at_once():
         ({"evaluation": {"representations": ["median"]}}, "unknown representation(s) ['median']; valid: mean, sampled"),
         ({"evaluation": {"metric": ["mig"]}}, "evaluation: unknown field(s) 'metric'; valid fields: metrics, representations"),
         ({"resources": {"gpus": 1}}, "resources: unknown field(s) 'gpus'; valid fields: cpu, gpu"),
-        ({"resources": {"cpu": -1}}, "resources.cpu must be a number >= 0"),
+        ({"resources": {"cpu": -1}}, "resources.cpu must be >= 0, got -1.0"),
+        ({"failure": {"max_failures": -2}}, "failure.max_failures must be >= -1, got -2"),
+        ({"max_concurrent_trials": 0}, "max_concurrent_trials must be >= 1, got 0"),
         ({"failure": {"max_failures": "two"}}, "failure.max_failures must be an integer"),
         (
             {"config": {"model": "beta_vae"}, "grid": {"dataset": ["dsprites_procedural", "mnist"]}},

@@ -215,7 +215,7 @@ def test_killed_driver_then_resume_finishes_every_trial_exactly_once(tmp_path, q
             return [os.path.join(spec.results_dir, w) for e in evs if e["event"] == "evaluated" for w in e["written"]]
 
         after = written(events[events_before[t.trial_id]:])
-        mine = {p for p in records if os.path.basename(os.path.dirname(p)).startswith(t.trial_id + "-")}
+        mine = {p for p in records if os.path.basename(os.path.dirname(p)) == t.run_id}
         kept = {p for p in snapshot if p in mine}
         assert len(after) == len(set(after)) and not set(after) & kept, events
         assert set(after) | kept == mine and len(mine) == len(METRICS) * 2, events
