@@ -8,9 +8,11 @@ never leaves a half-written file where a good one was.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import platform
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -118,3 +120,30 @@ def format_duration(seconds: float) -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+class LockedError(RuntimeError):
+    """A run directory another process holds (the message names the holder)."""
+
+
+@contextlib.contextmanager
+def exclusive_lock(folder: str | os.PathLike, holder: str) -> Iterator[None]:
+    """Hold ``<folder>/.lock`` exclusively (``fcntl.flock``) while the block runs; released on any exit.
+
+    A second process gets :class:`LockedError` at once, naming what holds the folder (``holder``, pid, host).
+    The lock dies with its process, so a killed run never leaves the folder locked.
+    """
+    path = Path(folder) / ".lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held = os.pread(fd, 500, 0).decode("utf-8", "replace").strip() or "another process"
+            raise LockedError(f"{path.parent} is in use by {held}; wait for it to finish or stop it") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{holder} (pid {os.getpid()} on {socket.gethostname()})".encode(), 0)
+        yield
+    finally:
+        os.close(fd)

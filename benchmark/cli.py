@@ -101,11 +101,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"dbench train: error: {e}", file=sys.stderr)
         return 2
 
+    from benchmark._io import LockedError
     from benchmark.training import CheckpointError, NonFiniteLossError, train
     from benchmark.views import save_reconstruction_grid
 
     try:
         summary = train(config, run_dir, progress=args.progress, extend=args.extend)
+    except LockedError as e:
+        print(f"dbench train: error: {e}", file=sys.stderr)
+        return 2
     except (ValueError, CheckpointError, NonFiniteLossError) as e:
         print(f"dbench train: error: {e}", file=sys.stderr)
         return 1
@@ -136,6 +140,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--device", default="auto", help="torch device: auto (cuda if available), cpu, cuda, ...")
     p.add_argument("--dataset", default=None, help="dataset name (default: the run's config)")
     p.add_argument("--force", action="store_true", help="recompute records that already exist")
+    p.add_argument("--allow-unfinished", action="store_true",
+                   help="score runs that have not reached their step budget (records say run.finished false)")
     p.add_argument(
         "--set", action="append", metavar="METRIC.PARAM=VALUE",
         help="change a protocol parameter, e.g. --set dci.num_train=1000 (recorded under protocol.*)",
@@ -163,12 +169,14 @@ def parse_set(items) -> dict:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     """Every run dir in turn; failures reported at the end; exit 1 if any failed."""
-    from benchmark.metrics import parse_metrics, parse_representations
+    from benchmark.metrics import METRICS, parse_metrics, parse_representations, resolve_protocol
 
     try:
         names = parse_metrics(args.metrics)
         kinds = parse_representations(args.representation)
         overrides = parse_set(args.set or [])
+        for metric, params in overrides.items():  # a typo fails here, before any record is read or replaced
+            resolve_protocol(METRICS[metric].name, params)
     except ValueError as exc:
         print(f"dbench evaluate: {exc}", file=sys.stderr)
         return 2
@@ -181,7 +189,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         try:
             records = evaluate(
                 run_dir, dataset=args.dataset, metrics=names, representation=kinds, seed=args.seed,
-                results_dir=args.results, force=args.force, device=args.device,
+                results_dir=args.results, force=args.force, device=args.device, allow_unfinished=args.allow_unfinished,
                 progress=lambda line: print(line, flush=True), **overrides,
             )
         except Exception as exc:  # a missing/corrupt checkpoint must not stop the other runs
@@ -360,16 +368,17 @@ def _add_sweep(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep on the same storage")
     p.add_argument("--dry-run", action="store_true", help="print the trial table and resources; start nothing")
     p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all of this machine)")
+    p.add_argument("--max-trials", type=int, default=None, help="refuse grids larger than this (default: 100,000)")
     p.add_argument("--no-report", dest="report", action="store_false",
                    help="do not write the report (<storage>/<name>/report) at the end")
     p.set_defaults(func=_run_sweep)
 
 
 def _run_sweep(args) -> int:
-    from benchmark.sweeps.spec import SpecError, load_spec, trial_table
+    from benchmark.sweeps.spec import MAX_TRIALS, SpecError, load_spec, trial_table
 
     try:
-        spec = load_spec(args.spec, storage=args.storage)
+        spec = load_spec(args.spec, storage=args.storage, max_trials=args.max_trials or MAX_TRIALS)
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -476,7 +485,7 @@ def _run_demo(args) -> int:
     # The demo is the quick preset through the same path as `dbench sweep`; resume=True makes a second run
     # reuse finished trials instead of refusing an existing sweep.
     sweep_args = argparse.Namespace(spec="quick", storage=args.storage, address=None, resume=True,
-                                    dry_run=False, num_cpus=args.num_cpus, report=True)
+                                    dry_run=False, num_cpus=args.num_cpus, report=True, max_trials=None)
     return _run_sweep(sweep_args)
 
 

@@ -9,8 +9,10 @@ arrays and callables; this module is what knows about models, configs and run di
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
+import errno
 import os
 import time
 from pathlib import Path
@@ -23,7 +25,7 @@ from benchmark import _io, datasets, records
 from benchmark.config import TrainConfig
 from benchmark.metrics import METRICS, GridEncoding, Metric, parse_metrics, parse_representations, resolve_protocol
 from benchmark.metrics._codes import REPRESENTATIONS, protocol_params
-from benchmark.training import load_model, open_dataset, resolve_device
+from benchmark.training import checkpoint_info, load_model, open_dataset, resolve_device
 
 
 # ------------------------------------------------------------------------------------- the model side
@@ -77,12 +79,21 @@ class _Session:
     posteriors: dict = dataclasses.field(default_factory=dict)  # metrics of all grid posteriors, by name
 
 
-def _open(run_dir_or_model, dataset, seed, results_dir, device, run_id_override, progress, encode_batch_size) -> _Session:
+def _open(run_dir_or_model, dataset, seed, results_dir, device, run_id_override, progress, encode_batch_size,
+          allow_unfinished) -> _Session:
+    checkpoint = {"step": None, "sha256": None, "finished": None}
     if isinstance(run_dir_or_model, (str, os.PathLike)):
         run_dir = Path(run_dir_or_model).resolve()
         if not run_dir.is_dir():
-            raise FileNotFoundError(f"run directory {run_dir} does not exist")
+            raise FileNotFoundError(f"run directory {run_dir} does not exist" if not run_dir.exists() else
+                                    f"{run_dir} is a file; give a run directory (the folder dbench train wrote)")
         model, config = load_model(run_dir, device)
+        checkpoint = checkpoint_info(run_dir)
+        if not checkpoint["finished"] and not allow_unfinished:
+            raise ValueError(f"{run_dir} has not finished training (checkpoint at step {checkpoint['step']} of "
+                             f"{config.steps}); its records would score a half-trained model. Finish it "
+                             "(dbench train --resume), or pass --allow-unfinished to score it anyway "
+                             "(its records then say run.finished false)")
         rid = run_id_override or records.run_id(run_dir, config)
     else:
         run_dir, model = None, run_dir_or_model
@@ -94,6 +105,7 @@ def _open(run_dir_or_model, dataset, seed, results_dir, device, run_id_override,
     grid = GridEncoding.from_images(ds, model_encoder(model, device), batch_size=encode_batch_size)
     cfg = config.to_dict() if config is not None else {}
     fields = records.run_fields(rid, str(run_dir) if run_dir else None, seed, ds, cfg, _io.environment_versions())
+    fields.update({f"run.checkpoint_{k}" if k != "finished" else "run.finished": v for k, v in checkpoint.items()})
     return _Session(model, ds, grid, rid, fields, seed, device, results_dir, progress or (lambda line: None))
 
 
@@ -113,9 +125,13 @@ def _compute(s: _Session, metric: Metric, kind: str, params: dict, stream: list[
 def _evaluate_one(s: _Session, metric: Metric, kind: str, overrides: dict, force: bool) -> dict[str, Any]:
     path = records.record_path(s.results_dir, s.run_id, kind, metric.name) if s.results_dir is not None else None
     old = records.read_ok_record(path) if path is not None and not force else None
-    if old is not None:
+    same = ("run.checkpoint_sha256", "run.finished")
+    if old is not None and all(old.get(k) == s.run_fields[k] for k in same):
         s.say(f"  {kind}/{metric.name}: exists, skipped ({path})")
         return old
+    if old is not None:  # it scored another checkpoint of this run, or the run before its training finished
+        s.say(f"  {kind}/{metric.name}: stale (it scored the checkpoint of step {old.get('run.checkpoint_step')}"
+              f"{'' if old.get('run.finished') else ' before training finished'}), recomputing")
     params = resolve_protocol(metric.name, overrides.get(metric.name, {}))
     if "device" in metric.defaults and "device" not in overrides.get(metric.name, {}):
         params["device"] = s.device  # a metric that computes with torch runs where the encoder runs
@@ -152,6 +168,7 @@ def evaluate(
     run_id_override: str | None = None,
     progress: Callable[[str], None] | None = None,
     encode_batch_size: int = 1024,
+    allow_unfinished: bool = False,
     **overrides: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Score one trained run (or an in-memory model) with the registered metrics.
@@ -175,6 +192,10 @@ def evaluate(
         run_id_override: ``run.id`` for an in-memory model (default ``"model"``).
         progress: called with one line per run and per metric (the CLI prints them).
         encode_batch_size: images per encoder call.
+        allow_unfinished: score a run whose training has not reached its budget (refused otherwise: such a
+            record would score a half-trained model). Every record names the checkpoint it scored
+            (``run.checkpoint_step``, ``run.checkpoint_sha256``) and ``run.finished``; an existing record of
+            another checkpoint of the run is stale and recomputed.
         overrides: per-metric protocol changes, ``mig={"num_train": 1000}``; recorded under ``protocol.*``.
 
     Returns:
@@ -190,10 +211,18 @@ def evaluate(
             raise ValueError(f"override {name}= must be a dict of protocol parameters, got {type(params).__name__}")
         resolve_protocol(name, params)  # unknown parameters fail before any work
     device = str(resolve_device(device))
-    s = _open(run_dir_or_model, dataset, int(seed), results_dir, device, run_id_override, progress, encode_batch_size)
-    s.say(f"run {s.run_id}: dataset {s.dataset.name} ({len(s.dataset)} grid images), metrics {','.join(names)}, "
-          f"representations {','.join(kinds)}")
-    return [_evaluate_one(s, METRICS[name], kind, overrides, force) for kind in kinds for name in names]
+    with contextlib.ExitStack() as held:
+        if isinstance(run_dir_or_model, (str, os.PathLike)) and Path(run_dir_or_model).is_dir():
+            try:  # no training may rewrite the checkpoint while it is scored
+                held.enter_context(_io.exclusive_lock(run_dir_or_model, "dbench evaluate"))
+            except OSError as exc:  # a read-only run directory (someone else's runs) cannot be rewritten either
+                if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                    raise
+        s = _open(run_dir_or_model, dataset, int(seed), results_dir, device, run_id_override, progress, encode_batch_size,
+                  allow_unfinished)
+        s.say(f"run {s.run_id}: dataset {s.dataset.name} ({len(s.dataset)} grid images), metrics {','.join(names)}, "
+              f"representations {','.join(kinds)}")
+        return [_evaluate_one(s, METRICS[name], kind, overrides, force) for kind in kinds for name in names]
 
 
 __all__ = ["evaluate", "model_encoder"]

@@ -133,6 +133,23 @@ def read_ok_record(path: str | os.PathLike) -> dict[str, Any] | None:
     return record if record is not None and record["status"] == "ok" else None
 
 
+def stale_reason(record: Mapping[str, Any], finished_steps: dict[str, int | None]) -> str:
+    """Why ``record`` no longer describes its run ('' when it does): it scored a checkpoint of a step other than
+    the one the run finished at (its ``run.dir``'s ``done.json``). ``finished_steps`` caches that step per run."""
+    step, run_dir = record.get("run.checkpoint_step"), record.get("run.dir")
+    if step is None or not isinstance(run_dir, str):
+        return ""
+    if run_dir not in finished_steps:
+        try:
+            finished_steps[run_dir] = json.loads((Path(run_dir) / "done.json").read_text()).get("step")
+        except (OSError, ValueError, AttributeError):
+            finished_steps[run_dir] = None
+    done = finished_steps[run_dir]
+    if done is None or done == step:
+        return ""
+    return f"stale: it scored the checkpoint of step {step}, the run has since finished at step {done}; re-evaluate it"
+
+
 # ---------------------------------------------------------------------------------------------- building
 def run_fields(
     rid: str, run_dir: str | None, eval_seed: int, dataset: Any, config: Mapping[str, Any], env: Mapping[str, str]
@@ -170,5 +187,5 @@ def metric_fields(values: Mapping[str, float]) -> dict[str, float]:
 __all__ = [
     "RECORD_SCHEMA", "REQUIRED_KEYS", "STATUSES", "SUPPORTED_SCHEMAS", "differing_model_fields",
     "evaluation_fields", "metric_fields", "model_digest", "model_identity", "read_ok_record", "read_record",
-    "record_files", "record_path", "run_fields", "run_id", "validate", "write_record",
+    "record_files", "record_path", "run_fields", "run_id", "stale_reason", "validate", "write_record",
 ]

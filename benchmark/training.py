@@ -18,10 +18,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 
 import benchmark.datasets as datasets
-from benchmark._io import atomic_path, atomic_write_json, atomic_write_text, environment_versions, read_jsonl
+from benchmark._io import atomic_path, atomic_write_json, atomic_write_text, environment_versions, exclusive_lock, read_jsonl
 from benchmark.config import TrainConfig
 from benchmark.models import OBJECTIVES, VAE, _seed_int, build_model, build_model_from_spec, objective_hyperparameters
 from benchmark.records import differing_model_fields
@@ -39,7 +41,9 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "log.jsonl"
 DONE_FILE = "done.json"
-CHECKPOINT_FORMAT = "dbench.checkpoint/1"
+CHECKPOINT_FORMAT = "dbench.checkpoint/2"
+#: Older formats still read: /1 has no ``sha256`` (written before checkpoints carried their digest).
+_READABLE_FORMATS = ("dbench.checkpoint/1", CHECKPOINT_FORMAT)
 
 
 class CheckpointError(RuntimeError):
@@ -136,16 +140,51 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
             f"{path}: cannot read the checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
             "the file is truncated or corrupt. Delete it to restart the run from scratch, or restore a copy."
         ) from e
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(ckpt, dict) or ckpt.get("format") not in _READABLE_FORMATS:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path}: not a dbench checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
     missing = [k for k in ("step", "config", "model_spec", "model", "optimizer", "rng", "data") if k not in ckpt]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}; the file is damaged")
+    if ckpt["format"] == CHECKPOINT_FORMAT and ckpt.get("sha256") != state_digest(ckpt):
+        raise CheckpointError(
+            f"{path}: checksum mismatch: the file's content is not what was written (bit rot or a partial copy). "
+            "Restore the file from a copy, or delete it (and the run's log.jsonl rows past the last good step) to "
+            "retrain from scratch."
+        )
+    if not isinstance(ckpt["step"], int) or ckpt["step"] < 0:
+        raise CheckpointError(f"{path}: checkpoint step must be a non-negative integer, found {ckpt['step']!r}")
     return ckpt
 
 
+def state_digest(ckpt: dict[str, Any]) -> str:
+    """SHA-256 over every entry of a checkpoint dict but ``sha256`` itself: tensors by dtype, shape and bytes,
+    everything else by ``repr``, dict keys sorted. Written into each checkpoint and checked on every load."""
+    h = hashlib.sha256()
+
+    def feed(x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(x, dict):
+            for k in sorted(x, key=repr):
+                if k != "sha256" or x is not ckpt:
+                    h.update(f"K{k!r}".encode())
+                    feed(x[k])
+        elif isinstance(x, (list, tuple)):
+            h.update(f"L{len(x)}".encode())
+            for v in x:
+                feed(v)
+        else:
+            h.update(f"V{x!r}".encode())
+
+    feed(ckpt)
+    return h.hexdigest()
+
+
 def _save_checkpoint(path: Path, ckpt: dict[str, Any]) -> None:
+    ckpt = {**ckpt, "sha256": state_digest(ckpt)}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             torch.save(ckpt, f)
@@ -180,6 +219,20 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -
     _load_weights(model, ckpt["model"], path)
     model.eval()
     return model.to(device), config
+
+
+def checkpoint_info(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """What a run directory's checkpoint is: ``step``, ``sha256`` (its digest; None for format /1) and
+    ``finished`` (training reached its budget: ``done.json`` written at that step). Raises :class:`CheckpointError`."""
+    run_dir = Path(run_dir)
+    ckpt = load_checkpoint(run_dir / CHECKPOINT_FILE)
+    done = run_dir / DONE_FILE
+    try:
+        done_step = json.loads(done.read_text()).get("step") if done.exists() else None
+    except (OSError, ValueError, AttributeError):
+        done_step = None
+    finished = done_step == ckpt["step"] == int(ckpt["config"].get("steps", -1))
+    return {"step": int(ckpt["step"]), "sha256": ckpt.get("sha256"), "finished": bool(finished)}
 
 
 # ---------------------------------------------------------------------------------------------- log file
@@ -319,8 +372,9 @@ def _new_session(config: TrainConfig) -> _Session:
     )
     noise_gen = torch.Generator(device=device).manual_seed(_seed_int(streams["noise"]))
     stream = dataset.batch_stream(config.batch_size, streams["data"], device)
-    # str(): torch.__version__ is a TorchVersion object, which weights_only loading refuses.
-    versions = {k: str(v) for k, v in environment_versions().items()}
+    # str(): torch.__version__ is a TorchVersion object, which weights_only loading refuses. The thread count
+    # is recorded because CPU results are bit-identical only at the same count.
+    versions = {**{k: str(v) for k, v in environment_versions().items()}, "torch_threads": str(torch.get_num_threads())}
     return _Session(config, model, optimizer, noise_gen, stream, device, versions)
 
 
@@ -377,6 +431,14 @@ class _TermLog:
             f"{ckpt_path if ckpt_path.exists() else '(none written yet)'} is left intact; lower the learning "
             "rate or check the data."
         )
+
+
+def _warn_if_threads_differ(ckpt: dict[str, Any], s: _Session) -> None:
+    before = (ckpt.get("versions") or {}).get("torch_threads")
+    if s.device.type == "cpu" and before is not None and before != s.versions["torch_threads"]:
+        warnings.warn(f"resuming a run trained with {before} torch thread(s) on {s.versions['torch_threads']}: on CPU the "
+                      "weights stay bit-identical to an uninterrupted run only at the same thread count "
+                      f"(set OMP_NUM_THREADS={before} or torch.set_num_threads({before}))", stacklevel=3)
 
 
 def _existing_checkpoint(config: TrainConfig, run_dir: Path, extend: bool) -> dict[str, Any] | None:
@@ -449,11 +511,18 @@ def train(
     Summary keys: ``step``, ``loss``, ``recon``, ``kl``, ``kl.<d>``, ``c`` (annealed only), ``elapsed_s``
     (all sessions), ``images_per_s`` (this session), ``resumed_from`` (checkpoint step or None), ``run_dir``.
     Raises :class:`NonFiniteLossError` when a loss is NaN/inf (naming the step and the last finite terms;
-    the last good checkpoint is left intact) and :class:`CheckpointError` for an unusable checkpoint.
+    the last good checkpoint is left intact), :class:`CheckpointError` for an unusable checkpoint, and
+    :class:`benchmark._io.LockedError` when another process trains or evaluates in ``run_dir``.
     """
     if not isinstance(config, TrainConfig):
         config = TrainConfig.from_dict(config)
-    callbacks, run_dir = tuple(callbacks), Path(run_dir)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(run_dir, "dbench train"):
+        return _train_locked(config, run_dir, tuple(callbacks), progress, extend)
+
+
+def _train_locked(config: TrainConfig, run_dir: Path, callbacks: tuple, progress: bool | None, extend: bool) -> dict[str, Any]:
     ckpt, done_path = _existing_checkpoint(config, run_dir, extend), run_dir / DONE_FILE
     if ckpt is not None and ckpt["step"] == config.steps and done_path.exists():
         summary = {**json.loads(done_path.read_text()), "run_dir": str(run_dir)}
@@ -464,10 +533,10 @@ def train(
     start, elapsed_before, last_terms = 0, 0.0, None
     if ckpt is not None:
         s.restore(ckpt, run_dir / CHECKPOINT_FILE)
+        _warn_if_threads_differ(ckpt, s)
         start, elapsed_before, last_terms = int(ckpt["step"]), float(ckpt.get("elapsed_s", 0.0)), ckpt.get("last_terms")
         _truncate_log(run_dir / LOG_FILE, start)
     else:
-        run_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             (run_dir / LOG_FILE).unlink()  # rows of an attempt that never reached a checkpoint
     with contextlib.suppress(FileNotFoundError):

@@ -201,9 +201,14 @@ def parse_representations(representation: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(kinds))
 
 
+#: Parameters with a fixed set of valid values.
+_CHOICES = {"dci": {"classifier": dci.CLASSIFIERS}}
+
+
 def resolve_protocol(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Metric ``name``'s reference protocol updated by ``overrides``; ValueError naming an unknown parameter."""
-    return _codes.resolve(name, METRICS[name].defaults, overrides)
+    """Metric ``name``'s reference protocol updated by ``overrides``, each value checked (name, type, range):
+    ValueError naming the metric, the parameter and what is valid (:func:`benchmark.metrics._codes.resolve`)."""
+    return _codes.resolve(name, METRICS[name].defaults, overrides, _CHOICES.get(name))
 
 
 #: Metrics :func:`score_codes` accepts.

@@ -387,12 +387,39 @@ def sample_train_test(dataset: Any, representation: Any, protocol: dict[str, Any
     return codes_train, factors_train, codes_test, factors_test
 
 
-def resolve(metric: str, defaults: dict[str, Any], protocol: dict[str, Any]) -> dict[str, Any]:
-    """Protocol defaults updated by ``protocol``; ValueError listing the valid names for an unknown one."""
+def resolve(metric: str, defaults: dict[str, Any], protocol: dict[str, Any], choices: dict | None = None) -> dict[str, Any]:
+    """Protocol defaults updated by ``protocol``, every given value checked against its default's kind.
+
+    Integers (sample sizes, batch sizes, bins, chunk sizes) must be integers >= 1, numbers finite and >= 0,
+    text text (or, for ``factors``, a list of names); ``choices`` lists the valid values of a parameter. The
+    first problem raises a ValueError naming ``<metric>.<parameter>``, what was expected and what was given, so a
+    typo fails before anything is computed or overwritten.
+    """
     unknown = sorted(set(protocol) - set(defaults))
     if unknown:
         raise ValueError(f"{metric}: unknown protocol parameter(s) {unknown}; valid: {sorted(defaults)}")
+    for name, value in protocol.items():
+        expected = _expected(defaults[name], value, name, (choices or {}).get(name))
+        if expected:
+            raise ValueError(f"{metric}.{name} must be {expected}, got {value!r}")
     return {**defaults, **protocol}
+
+
+def _expected(default: Any, value: Any, name: str, valid: Sequence | None) -> str:
+    """What ``value`` should have been ('' when it is fine), judged by the kind of ``default``."""
+    if valid is not None:
+        return "" if value in valid else f"one of {', '.join(map(str, valid))}"
+    if isinstance(default, bool):
+        return "" if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        return "" if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else "an integer >= 1"
+    if isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) and value >= 0
+        return "" if ok else "a finite number >= 0"
+    if isinstance(default, str):
+        names = isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value)
+        return "" if isinstance(value, str) and value or (name == "factors" and names) else "a non-empty text"
+    return ""
 
 
 def protocol_params(**params: Any) -> dict[str, Any]:

@@ -71,8 +71,8 @@ def comparability_warnings(runs: pd.DataFrame) -> list[str]:
 
     Checks: procedural 3D Shapes stand-in (``dataset.stand_in``), step budgets below the 300,000-step
     protocol (``config.steps``), protocol parameters that differ between records, both MIG variants
-    present (not comparable with each other), mixed suite/torch/scikit-learn versions, superseded
-    duplicate records.
+    present (not comparable with each other), mixed suite/torch/scikit-learn versions, runs scored before
+    their training finished (``run.finished`` false), superseded duplicate records.
     """
     out = []
     if "dataset.stand_in" in runs:
@@ -104,6 +104,11 @@ def comparability_warnings(runs: pd.DataFrame) -> list[str]:
         if col in runs and runs[col].dropna().nunique() > 1:
             out.append(f"records come from several versions of {col.removeprefix('env.')}: "
                        f"{', '.join(sorted(runs[col].dropna().astype(str).unique()))}.")
+    if "run.finished" in runs:
+        unfinished = runs.loc[runs["run.finished"].eq(False), "run"]
+        if len(unfinished):
+            out.append(f"{unfinished.nunique()} run(s) were scored before their training finished (--allow-unfinished): "
+                       f"{', '.join(sorted(unfinished.astype(str).unique())[:8])}; their numbers describe half-trained models.")
     if runs.attrs.get("duplicates"):
         out.append(f"{runs.attrs['duplicates']} duplicate record(s) for the same (run, representation, metric) "
                    "were superseded by the newest one (eval.timestamp).")

@@ -43,6 +43,11 @@ def is_disentanglement(key: str) -> bool:
     return info.disentanglement if info is not None else direction(key) != 0
 
 
+def _plain(text: object) -> str:
+    """Text from records (names, keys, titles) as literal text: a ``$`` never starts matplotlib's mathtext."""
+    return str(text).replace("$", r"\$")
+
+
 def _subset(runs: pd.DataFrame, representation: str | None) -> pd.DataFrame:
     if representation is None:
         return runs
@@ -95,14 +100,14 @@ def plot_metric_vs_hparam(
                        linewidths=0)
         ax.set_xticks(np.arange(len(groups)), [f"{v:g}" if not isinstance(v, str) else v for v in values])
         ax.set_xlabel(METHODS[model].axis_label if model in METHODS else "hyperparameter")
-        ax.set_ylabel(metric_label(metric))
-        ax.set_title(f"{dataset} · {model}", fontsize=9)
+        ax.set_ylabel(_plain(metric_label(metric)))
+        ax.set_title(f"{_plain(dataset)} · {_plain(model)}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     rep = f"{representation} representation, " if representation else ""
     # Two lines: a one-panel figure is narrower than the metric name and the note on one line.
-    fig.suptitle(f"{metric}\n{rep}every seed a point", fontsize=10)
+    fig.suptitle(f"{_plain(metric)}\n{rep}every seed a point", fontsize=10)
     return fig
 
 
@@ -138,8 +143,8 @@ def plot_tradeoff(
         values = sorted(data.loc[data["model"] == model, "hparam"].dropna().unique())
         for i, v in enumerate(values):  # values exist only for methods with a study axis
             colour_of[(model, v)] = cmap(i / max(len(values) - 1, 1))
-        legend = {f"{model} {METHODS[model].axis_label}={v:g}": colour_of[(model, v)] for v in values}
-        for label, colour in (legend or {model: "C0"}).items():
+        legend = {f"{_plain(model)} {METHODS[model].axis_label}={v:g}": colour_of[(model, v)] for v in values}
+        for label, colour in (legend or {_plain(model): "C0"}).items():
             handles[label] = Line2D([], [], linestyle="", marker=markers[model], color=colour, markersize=5)
     for r, dataset in enumerate(datasets):
         d = data[data["dataset"] == dataset]
@@ -149,9 +154,9 @@ def plot_tradeoff(
                 sel = dm[dm[xcol].notna() & dm[col].notna()]
                 colours = [colour_of.get((model, v), "C0") for v in sel["hparam"]]
                 ax.scatter(sel[xcol], sel[col], s=14, alpha=0.8, c=colours, marker=markers[model], linewidths=0)
-            ax.set_xlabel(metric_label(reconstruction))
-            ax.set_ylabel(metric_label(m))
-            ax.set_title(dataset, fontsize=9)
+            ax.set_xlabel(_plain(metric_label(reconstruction)))
+            ax.set_ylabel(_plain(metric_label(m)))
+            ax.set_title(_plain(dataset), fontsize=9)
             ax.grid(alpha=0.3)
     fig.legend(list(handles.values()), list(handles.keys()), loc="outside right center", fontsize=7,
                title="setting", title_fontsize=8)
@@ -195,14 +200,14 @@ def plot_rank_correlation(
     for ax, d in zip(axes, datasets):
         corr = mats[d]
         im = ax.imshow(corr.to_numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
-        ax.set_xticks(np.arange(len(corr)), corr.columns, rotation=90, fontsize=7)
-        ax.set_yticks(np.arange(len(corr)), corr.index, fontsize=7)
+        ax.set_xticks(np.arange(len(corr)), [_plain(c) for c in corr.columns], rotation=90, fontsize=7)
+        ax.set_yticks(np.arange(len(corr)), [_plain(c) for c in corr.index], fontsize=7)
         for (i, j), v in np.ndenumerate(corr.to_numpy()):
             if np.isfinite(v):
                 ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6,
                         color="white" if abs(v) > 0.6 else "black")
         n = int((data["dataset"] == d).sum())
-        ax.set_title(f"{d} ({n} models)", fontsize=9)
+        ax.set_title(f"{_plain(d)} ({n} models)", fontsize=9)
     fig.colorbar(im, ax=list(axes), shrink=0.8, label="Spearman rank correlation")
     rep = f" ({representation} representation)" if representation else ""
     fig.suptitle(f"Rank correlation between metrics across models{rep}", fontsize=10)
@@ -262,7 +267,7 @@ def plot_latent_traversal(
                 axes[row, col].set_title(f"{values[col]:+.1f}", fontsize=7)
         label = f"z{dims[row]}" + (f"\nKL {kl[row]:.2f}" if kl is not None else "")
         axes[row, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
-    fig.suptitle(title or "Latent traversals (rows sorted by KL)", fontsize=9)
+    fig.suptitle(_plain(title) if title else "Latent traversals (rows sorted by KL)", fontsize=9)
     return fig
 
 
@@ -284,7 +289,7 @@ def plot_reconstructions(images: Any, reconstructions: Any, *, title: str | None
             _image(axes[row, i], batch[i])
     axes[0, 0].set_ylabel("input", fontsize=8)
     axes[1, 0].set_ylabel("reconstruction", fontsize=8)
-    fig.suptitle(title or "Inputs and reconstructions", fontsize=9)
+    fig.suptitle(_plain(title) if title else "Inputs and reconstructions", fontsize=9)
     return fig
 
 

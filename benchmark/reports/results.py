@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.config import METHODS
-from benchmark.records import REQUIRED_KEYS, read_record, record_files
+from benchmark.records import REQUIRED_KEYS, read_record, record_files, stale_reason
 
 
 class UnreadableRecord(NamedTuple):
@@ -77,9 +77,11 @@ def load_results(
 
     rows: list[dict] = []
     unreadable: list[UnreadableRecord] = []
+    finished_steps: dict = {}
     for path in files:
         record, reason = read_record(path)
-        if record is None:
+        reason = reason or stale_reason(record, finished_steps)  # a stale record is never mixed in
+        if reason:
             unreadable.append(UnreadableRecord(path, reason))
         else:
             record["record.path"] = path

@@ -55,8 +55,9 @@ def latex_escape(text: object) -> str:
 
 
 def markdown_escape(text: object) -> str:
-    """Escape the characters that would break a pipe table or start emphasis."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+    """Escape the characters that would break a pipe table or start emphasis, and HTML (Markdown passes it on)."""
+    text = _html.escape(str(text), quote=False)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
 
 
 def _escape(text: str, fmt: str) -> str:

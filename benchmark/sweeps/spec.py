@@ -33,6 +33,9 @@ from benchmark.metrics import METRICS, parse_metrics, parse_representations, res
 from benchmark.records import model_digest
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+#: Largest grid a spec may expand to unless the caller raises it (``dbench sweep --max-trials``): the study is
+#: 3,600 trials; a typo such as ``{range: 1000000000}`` must fail at once, not expand.
+MAX_TRIALS = 100_000
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _URI_SCHEMES = ("s3", "gs", "gcs", "file", "hdfs", "abfs", "abfss")
 
@@ -179,6 +182,8 @@ def _train_fields(section: str, convert: Callable[[str, Any], Any]) -> Callable[
     def parse(value: Any) -> dict:
         if not isinstance(value, Mapping):
             raise ValueError(f"must be a mapping of TrainConfig fields to {'values' if section == 'config' else 'lists'}")
+        if section == "grid" and not value:
+            raise ValueError("is empty: list at least one field to vary (leave the key out for a single trial)")
         out, problems, names = {}, [], TrainConfig.field_names()
         for key, v in value.items():
             if key not in names:
@@ -335,6 +340,8 @@ class SweepSpec:
         data["evaluation"]["metrics"] = list(self.evaluation.metrics)
         data["evaluation"]["representations"] = list(self.evaluation.representations)
         data["grid"] = {k: list(v) for k, v in self.grid.items()}
+        if not data["grid"]:
+            del data["grid"]  # a spec without a grid is one trial; an empty grid in a file is refused
         data["config"] = dict(self.config)
         return data
 
@@ -401,7 +408,7 @@ def resolve_spec_path(spec: str | os.PathLike) -> Path:
     )
 
 
-def load_spec(spec: str | os.PathLike, storage: str | None = None) -> SweepSpec:
+def load_spec(spec: str | os.PathLike, storage: str | None = None, max_trials: int = MAX_TRIALS) -> SweepSpec:
     """Read and validate a YAML sweep spec (file path or preset name); ``storage`` overrides its storage path.
 
     Relative storage paths are taken relative to the current directory. Raises :class:`SpecError`.
@@ -413,11 +420,14 @@ def load_spec(spec: str | os.PathLike, storage: str | None = None) -> SweepSpec:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from None
-    return parse_spec(data, source=str(path), storage=storage)
+    return parse_spec(data, source=str(path), storage=storage, max_trials=max_trials)
 
 
-def parse_spec(data: Any, source: str = "<dict>", storage: str | None = None) -> SweepSpec:
-    """Validate a spec given as plain data (the parsed YAML); every problem at once in one :class:`SpecError`."""
+def parse_spec(data: Any, source: str = "<dict>", storage: str | None = None, max_trials: int = MAX_TRIALS) -> SweepSpec:
+    """Validate a spec given as plain data (the parsed YAML); every problem at once in one :class:`SpecError`.
+
+    A grid of more than ``max_trials`` trials is refused with its size, counted from the axes (never expanded).
+    """
     if not isinstance(data, Mapping):
         raise SpecError(f"{source}: a sweep spec is a mapping with keys {', '.join(_spec_keys())}")
     if "name" not in data:
@@ -426,6 +436,9 @@ def parse_spec(data: Any, source: str = "<dict>", storage: str | None = None) ->
         spec = dataclass_from_dict(SweepSpec, data, what="", collect=True)
     except ConfigError as exc:
         raise SpecError("\n".join(f"{source}: {p}" for p in exc.problems)) from None
+    if spec.num_trials > max_trials:
+        raise SpecError(f"{source}: the grid has {spec.num_trials:,} trials, more than the limit of {max_trials:,}; "
+                        "check its ranges, split the sweep, or raise the limit (dbench sweep --max-trials N)")
     spec = dataclasses.replace(spec, source=source, storage=spec.storage.resolved())
     return spec.with_storage(storage) if storage is not None else spec
 

@@ -65,7 +65,6 @@ class SweepOutcome:
     interrupted: bool = False
     local_results_dir: str = ""  # where the records can be read here (a mirror of results_dir on URI storage)
     report: str | None = None  # the report page, once the CLI wrote it
-    restored: bool = False  # Ray's experiment state was restored (--resume)
     elapsed_s: float = 0.0
 
     @property
@@ -220,20 +219,11 @@ def shutdown_ray() -> None:
     ray.shutdown()
 
 
-def _restored_tuner(tune, tune_dir: str, trainable, fs, out: TextIO):
-    """Ray's saved state for ``--resume``, or None (an unusable state is moved aside)."""
-    try:
-        if tune.Tuner.can_restore(tune_dir, storage_filesystem=fs):
-            tuner = tune.Tuner.restore(tune_dir, trainable=trainable, resume_errored=True, storage_filesystem=fs)
-            print(f"resuming from Ray's state in {tune_dir}", file=out, flush=True)
-            return tuner
-    except Exception as exc:  # a driver killed mid-write can leave state Ray cannot read
-        print(f"Ray's state in {tune_dir} is unusable ({type(exc).__name__}: {exc}); "
-              "continuing from the trials' run directories", file=out, flush=True)
-    aside = f"{tune_dir}.unusable-{time.strftime('%Y%m%dT%H%M%S')}"
+def _set_aside(tune_dir: str, fs, out: TextIO) -> None:
+    """Move Ray's previous experiment state out of the way, unread (nothing of it is ever unpickled)."""
+    aside = f"{tune_dir}.previous-{time.strftime('%Y%m%dT%H%M%S')}"
     fs.move(tune_dir, aside) if fs is not None else os.replace(tune_dir, aside)
-    print(f"moved the unusable Ray state to {aside}", file=out, flush=True)
-    return None
+    print(f"set Ray's previous state aside, unread: {aside}", file=out, flush=True)
 
 
 def _fit(tuner, outcome: SweepOutcome) -> None:
@@ -274,24 +264,24 @@ def _run_tune(spec: SweepSpec, incomplete: list[Trial], mirror, resume_state: bo
                                     {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
     fs = mirror.fs if mirror else None
     tune_dir = mirror.rpath(mirror.local.tune_dir) if mirror else spec.tune_dir
-    tuner = _restored_tuner(tune, tune_dir, trainable, fs, out) if resume_state else None
-    outcome.restored = tuner is not None
-    if tuner is None:
-        run_config = tune.RunConfig(
-            name="tune", storage_path=mirror.rpath(mirror.local.root) if mirror else spec.root, storage_filesystem=fs,
-            failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints.num_to_keep),
-            callbacks=[Progress(spec, out, interval_s)], verbose=0,
-        )
-        tuner = tune.Tuner(
-            trainable, param_space={"trial": tune.grid_search([t.to_dict() for t in incomplete])},
-            tune_config=tune.TuneConfig(
-                reuse_actors=True, max_concurrent_trials=spec.max_concurrent_trials,
-                trial_name_creator=lambda t: t.config["trial"]["trial_id"],
-                trial_dirname_creator=lambda t: t.config["trial"]["trial_id"],
-            ),
-            run_config=run_config,
-        )
+    if resume_state:
+        _set_aside(tune_dir, fs, out)
+    print(f"starting Tune on the {len(incomplete)} trial(s) not complete on storage", file=out, flush=True)
+    run_config = tune.RunConfig(
+        name="tune", storage_path=mirror.rpath(mirror.local.root) if mirror else spec.root, storage_filesystem=fs,
+        failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoints.num_to_keep),
+        callbacks=[Progress(spec, out, interval_s)], verbose=0,
+    )
+    tuner = tune.Tuner(
+        trainable, param_space={"trial": tune.grid_search([t.to_dict() for t in incomplete])},
+        tune_config=tune.TuneConfig(
+            reuse_actors=True, max_concurrent_trials=spec.max_concurrent_trials,
+            trial_name_creator=lambda t: t.config["trial"]["trial_id"],
+            trial_dirname_creator=lambda t: t.config["trial"]["trial_id"],
+        ),
+        run_config=run_config,
+    )
     _fit(tuner, outcome)
 
 
@@ -301,10 +291,11 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
 
     ``address``: None starts a local Ray instance sized to the machine (or ``num_cpus`` CPUs), or reuses one
     already initialised in this process; ``"auto"`` or ``"HOST:PORT"`` joins a running cluster.
-    ``resume``: continue the sweep stored under ``spec.root``: Ray's state is restored with
-    ``resume_errored=True`` when :meth:`Tuner.can_restore` accepts it; otherwise a fresh Tune run over the
-    trials not yet complete on storage. Without ``resume`` an existing Ray state under ``spec.root`` is an
-    error (pass ``resume=True`` to continue it, or choose another storage).
+    ``resume``: continue the sweep stored under ``spec.root`` with a fresh Tune run over the trials not yet
+    complete on storage; each resumes from its run directory's checkpoint. Ray's saved state (``tuner.pkl``,
+    its experiment state) is set aside unread: it is a pickle anyone who can write to the storage could have
+    planted, and the run directories and records already say everything a resume needs. Without ``resume``
+    an existing Ray state under ``spec.root`` is an error (pass ``resume=True``, or choose another storage).
     SIGTERM during the run is turned into SIGINT, which Tune handles gracefully (a final save).
     """
     out = out or sys.stdout

@@ -169,3 +169,54 @@ def test_cli_evaluates_a_trained_checkpoint_end_to_end(tmp_path):
     r2 = subprocess.run(cmd[:5] + cmd[7:], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert r2.returncode == 0, r2.stderr
     assert r2.stdout.count("exists, skipped") == 8
+
+
+def test_force_with_a_typo_leaves_the_ok_record_byte_identical(tmp_path):
+    run, results = tmp_path / "run", tmp_path / "results"
+    _train_short_run(run)
+    evaluate(run, metrics="mig", results_dir=results, mig={"num_train": 200})
+    (path,) = results.glob("*/mean__mig.json")
+    before = path.read_bytes()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    for bad, named in (("mig.num_train=abc", "mig.num_train"), ("mig.num_train=-5", "mig.num_train"),
+                       ("mig.bins=3", "'bins'"), ("nosuchmetric.num_train=5", "'nosuchmetric'")):
+        r = subprocess.run([sys.executable, "-m", "benchmark", "evaluate", str(run), "--metrics", "mig", "--results",
+                            str(results), "--set", bad, "--force", "--device", "cpu"],
+                           env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 2, (bad, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr and named in r.stderr, (bad, r.stderr)
+        assert path.read_bytes() == before, bad
+    with pytest.raises(ValueError, match="mig.num_train must be an integer >= 1, got 'abc'"):
+        evaluate(run, metrics="mig", results_dir=results, force=True, mig={"num_train": "abc"})
+    assert path.read_bytes() == before
+
+
+def test_a_half_trained_run_is_refused_then_recomputed_once_finished_and_the_report_shows_the_final_value(tmp_path):
+    from benchmark.reports import load_results, runs_table
+    from benchmark.training import train
+
+    run, results = tmp_path / "run", tmp_path / "results"
+    config = {"dataset": "dsprites_procedural", "beta": 4.0, "steps": 6, "batch_size": 8, "device": "cpu",
+              "checkpoint_every": 3, "log_every": 1}
+    train({**config, "steps": 3}, run, progress=False)  # a run stopped half way: its config says 3 of 6 ...
+    (run / "done.json").unlink()  # ... stands in for one still training (killed before done.json)
+    with pytest.raises(ValueError, match="has not finished training .* --allow-unfinished"):
+        evaluate(run, metrics="mig", results_dir=results, mig={"num_train": 200})
+    (half,) = evaluate(run, metrics="mig", results_dir=results, allow_unfinished=True, mig={"num_train": 200})
+    assert (half["run.checkpoint_step"], half["run.finished"]) == (3, False) and len(half["run.checkpoint_sha256"]) == 64
+
+    train({**config, "steps": 3}, run, progress=False)  # the run finishes: done.json at its checkpoint
+    lines = []
+    (done,) = evaluate(run, metrics="mig", results_dir=results, mig={"num_train": 200}, progress=lines.append)
+    assert any("stale (it scored the checkpoint of step 3 before training finished), recomputing" in line
+               for line in lines), lines
+    assert done["run.finished"] is True and done["metric.mig"] == half["metric.mig"]  # same checkpoint, same value
+
+    train(config, run, progress=False, extend=True)  # trained on to 6 steps: another checkpoint
+    frame = load_results(results, warn=False)  # the report never mixes the record of step 3 in
+    assert frame.empty and "stale: it scored the checkpoint of step 3" in frame.attrs["unreadable"][0].reason
+    (final,) = evaluate(run, metrics="mig", results_dir=results, mig={"num_train": 200})
+    assert final["run.id"] != done["run.id"]  # a 6-step model: its own run id (steps is part of the model)
+    assert final["run.checkpoint_step"] == 6 and final["run.checkpoint_sha256"] != done["run.checkpoint_sha256"]
+    runs = runs_table(load_results(results, warn=False))
+    assert runs["metric.mig"].tolist() == [final["metric.mig"]] and runs["run.finished"].tolist() == [True]

@@ -78,3 +78,31 @@ def test_cli_group_by_extra_column(tmp_path):
     assert sorted(summary["config.architecture"]) == ["conv", "mlp"] and list(summary["n"]) == [2, 2]
     ranking_md = (out / "tables" / "ranking.md").read_text()
     assert ranking_md.splitlines()[0].startswith("| dataset | representation | model | hparam | config.architecture | mig ↑")
+
+
+def test_one_bad_record_never_sinks_the_report(tmp_path):
+    """Records of the wrong type or shape are skipped and listed; names from records reach no mathtext or HTML."""
+    res = tmp_path / "results"
+    for seed in range(3):
+        write_record(res, make_record(run_id=f"r{seed}", metric="mig", seed=seed, values={"mig": 0.1 * (seed + 1)},
+                                      dataset="$\\nosuchmacro$ <img src=x onerror=alert(1)>"))
+    bad = {
+        "string_value": {"metric.mig": "high"}, "list_run_id": {"run.id": ["a", "b"]},
+        "int_metric_name": {"eval.metric": 3}, "bool_value": {"metric.mig": True},
+    }
+    for name, change in bad.items():
+        rec = {**make_record(run_id=name, metric="mig", values={"mig": 0.5}), **change}
+        path = res / name / "mean__mig.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(__import__("json").dumps(rec))
+    out = tmp_path / "report"
+    proc = _dbench("report", res, "--out", out, "--format", "md,html,csv,tex", "--no-checkpoints")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "3 records of 3 runs" in proc.stdout and "4 unreadable files" in proc.stdout
+    for name in bad:
+        assert f"{res / name / 'mean__mig.json'}:" in proc.stderr
+    assert "metric.mig must be a number" in proc.stderr and "run.id must be a str" in proc.stderr
+    md = (out / "tables" / "summary_mean_std.md").read_text()
+    assert "<img" not in md and "&lt;img" in md
+    assert "onerror=alert(1)>" not in (out / "report.html").read_text()  # escaped: &lt;img src=x onerror=alert(1)&gt;

@@ -231,3 +231,34 @@ def test_trial_status_reads_the_storage(tmp_path):
     assert st["failed"] == [os.path.join(rid, "mean__sap.json")]
     json.dump(record("sap", "ok"), open(os.path.join(rid, "mean__sap.json"), "w"))
     assert trial_status(t, spec)["complete"]
+
+
+def test_a_billion_point_grid_is_refused_with_its_size_before_expansion(tmp_path):
+    spec = _spec(storage={"path": str(tmp_path)}, grid={"seed": {"range": 1_000_000}, "beta": [1, 2, 4, 8, 16]})
+    spec["grid"]["lr"] = [1e-4 * (i + 1) for i in range(200)]  # 10^6 x 5 x 200 = 10^9 trials
+    path = tmp_path / "huge.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    res = _cli("sweep", str(path), "--dry-run")  # expanding 10^9 trials would take hours and all memory
+    assert res.returncode == 2 and "the grid has 1,000,000,000 trials, more than the limit of 100,000" in res.stderr
+    assert "--max-trials" in res.stderr and res.stdout == ""
+    ok = parse_spec(_spec(grid={"seed": {"range": 150_000}}), max_trials=200_000)
+    assert ok.num_trials == 150_000
+
+
+@pytest.mark.parametrize(
+    "over, needle",
+    [
+        ({"grid": {}}, "grid: is empty"),
+        ({"evaluation": {"metrics": ["mig"], "overrides": {"mig": {"num_train": -5}}}},
+         "evaluation.overrides.mig: mig.num_train must be an integer >= 1, got -5"),
+        ({"evaluation": {"metrics": ["dci"], "overrides": {"dci": {"classifier": "xgboost"}}}},
+         "dci.classifier must be one of gradient_boosting, random_forest, got 'xgboost'"),
+        ({"grid": {"seed": {"range": [0, 10, 0]}}}, "grid.seed.range: the step must not be 0"),
+        ({"grid": {"beta": [float("nan")]}}, "TrainConfig.beta must be a finite number"),
+        ({"config": [1, 2]}, "config: must be a mapping of TrainConfig fields"),
+    ],
+)
+def test_specs_that_would_run_wrong_fail_at_parse_time(over, needle):
+    with pytest.raises(SpecError) as err:
+        parse_spec(_spec(**over), source="bad.yaml")
+    assert needle in str(err.value)

@@ -199,7 +199,7 @@ def test_killed_driver_then_resume_finishes_every_trial_exactly_once(tmp_path, q
         _kill_session(second.pid)  # Ray processes that outlive their driver for a while
     res = subprocess.CompletedProcess(second.args, second.returncode, stdout, stderr)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "resuming from Ray's state" in res.stdout or "unusable" in res.stdout
+    assert "set Ray's previous state aside, unread" in res.stdout
     assert "4/4 trials done, 0 incomplete, 0 failed records" in res.stdout
 
     records = all_records(spec.results_dir)
@@ -288,3 +288,34 @@ def test_sigterm_stops_gracefully_and_resume_joins_a_running_ray(ray_session, tm
     trained = [e for e in read_events(spec, trial.trial_id) if e["event"] == "trained"]
     assert len(starts) == 2 and starts[1]["has_checkpoint"] and len(trained) == 1
     assert trained[0]["summary"]["resumed_from"] >= 10
+
+
+class _Payload:
+    """A pickle that runs code when unpickled: it creates the file named by its argument."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_resume_never_unpickles_what_the_storage_holds(ray_session, tmp_path):
+    """Anyone who can write to shared storage could plant a pickle beside Ray's state: --resume must not load it."""
+    import pickle
+
+    spec = parse_spec(tiny_spec(tmp_path, name="planted", steps=10, grid={"beta": [4], "seed": [0]}))
+    tune_dir = os.path.join(spec.root, "tune")
+    os.makedirs(tune_dir)
+    marker = tmp_path / "payload_ran"
+    for name in ("tuner.pkl", "trainable.pkl"):
+        with open(os.path.join(tune_dir, name), "wb") as f:
+            pickle.dump(_Payload(marker), f)
+    with open(os.path.join(tune_dir, "experiment_state-2026-01-01_00-00-00.json"), "w") as f:
+        f.write("{}")
+    log = io.StringIO()
+    outcome = run_sweep(spec, resume=True, out=log)
+    assert outcome.ok, log.getvalue()
+    assert not marker.exists(), "a pickle from the storage was loaded"
+    assert "set Ray's previous state aside, unread" in log.getvalue()
+    assert glob.glob(os.path.join(spec.root, "tune.previous-*", "tuner.pkl"))  # kept, never read

@@ -19,6 +19,7 @@ from benchmark.training import (
     load_checkpoint,
     load_model,
     read_log,
+    state_digest,
     train,
 )
 
@@ -70,7 +71,7 @@ def test_run_directory_contract_and_callbacks(squares, tmp_path):
     rec = Recorder()
     summary = train(config, tmp_path / "run", callbacks=[rec], progress=False)
     run = tmp_path / "run"
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.json", "done.json", "log.jsonl"]
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "checkpoint.pt", "config.json", "done.json", "log.jsonl"]
 
     saved = json.loads((run / "config.json").read_text())
     assert {k: v for k, v in saved.items() if not k.startswith("env.")} == config.to_dict()
@@ -192,13 +193,31 @@ def test_corrupt_truncated_or_foreign_checkpoints_fail_naming_the_file(squares, 
 
     ckpt = torch.load(_write(tmp_path / "good.pt", good), weights_only=True)
     ckpt["model_spec"]["num_latents"] = 6  # weights of a 10-latent model under a 6-latent spec
-    torch.save(ckpt, path)
+    torch.save({**ckpt, "sha256": state_digest(ckpt)}, path)  # consistent digest: a well-formed but wrong file
     with pytest.raises(CheckpointError, match=f"{path}: the weights do not fit"):
         load_model(run)
 
     path.unlink()
     with pytest.raises(CheckpointError, match="no checkpoint yet"):
         load_model(run)
+
+
+def test_flipped_bytes_fail_evaluation_and_resume_naming_the_file(squares, tmp_path):
+    from benchmark.evaluation import evaluate
+
+    run = tmp_path / "run"
+    train(_config(steps=10), run, progress=False)
+    path = run / "checkpoint.pt"
+    data = bytearray(path.read_bytes())
+    for offset in (len(data) // 2, len(data) // 2 + 7):  # inside the tensor data, which torch does not check
+        data[offset] ^= 0x5A
+    path.write_bytes(bytes(data))
+    for attempt in (lambda: evaluate(run, metrics="mig", mig={"num_train": 100}),
+                    lambda: train(_config(steps=20), run, progress=False, extend=True)):
+        with pytest.raises(CheckpointError, match=f"{path}: checksum mismatch") as info:
+            attempt()
+        assert "Restore the file" in str(info.value)
+    assert path.read_bytes() == bytes(data)  # refused, not re-saved
 
 
 def _write(path, data):
