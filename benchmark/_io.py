@@ -114,6 +114,21 @@ def data_dir() -> Path:
     return Path(os.environ.get("DBENCH_DATA_DIR") or Path.home() / ".cache" / "dbench" / "data")
 
 
+def check_writable(path: str | os.PathLike, what: str) -> Path:
+    """Make sure a file can be written at ``path`` (its folder exists or can be made, and accepts files)
+    before long work starts; :class:`UserError` naming ``what`` and the path otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{what} {path}: cannot create its folder ({exc.strerror})") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{what} {path}: not writable here; choose another path")
+    return path
+
+
 def format_duration(seconds: float) -> str:
     """``1h02m``, ``3m05s`` or ``42s``."""
     seconds = int(round(seconds))
@@ -122,7 +137,13 @@ def format_duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
-class LockedError(RuntimeError):
+class UserError(Exception):
+    """A mistake in what the user gave (an argument, a path, a file, a spec, a checkpoint): the command line
+    prints its message as one line and exits 2. Every error class of the suite that describes bad input
+    derives from it; anything else that escapes a command is a bug and keeps its traceback."""
+
+
+class LockedError(RuntimeError, UserError):
     """A run directory another process holds (the message names the holder)."""
 
 

@@ -76,41 +76,43 @@ def _add_train(sub) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     import json
 
+    from benchmark._io import UserError, check_writable
     from benchmark.config import TrainConfig
 
     overrides = {k[len("field.") :]: v for k, v in vars(args).items() if k.startswith("field.")}
-    try:
-        if args.config:
-            with open(args.config, encoding="utf-8") as f:
-                overrides = {**TrainConfig.from_dict(json.load(f), what=args.config).to_dict(), **overrides}
-        if args.resume:
-            from benchmark.training import read_config
+    if args.config:
+        with open(args.config, encoding="utf-8") as f:
+            try:
+                data = json.load(f)
+            except json.JSONDecodeError as e:
+                raise UserError(f"--config {args.config}: not valid JSON ({e}); give a JSON object of TrainConfig fields") from None
+        try:
+            overrides = {**TrainConfig.from_dict(data, what=f"--config {args.config}").to_dict(), **overrides}
+        except UserError as e:
+            raise UserError(str(e) if args.config in str(e) else f"--config {args.config}: {e}") from None
+    if args.resume:
+        from benchmark.training import read_config
 
-            if args.out and args.out != args.resume:
-                raise ValueError(f"give either --out or --resume, not both ({args.out} vs {args.resume})")
-            run_dir = args.resume
-            config = read_config(run_dir)
-            if overrides:
-                config = config.replace(**overrides)
-        elif args.out:
-            run_dir = args.out
-            config = TrainConfig.from_dict(overrides, what="dbench train")
-        else:
-            raise ValueError("give --out RUN_DIR for a new run, or --resume RUN_DIR to continue one")
-    except (ValueError, OSError) as e:
-        print(f"dbench train: error: {e}", file=sys.stderr)
-        return 2
+        if args.out and args.out != args.resume:
+            raise UserError(f"give either --out or --resume, not both ({args.out} vs {args.resume})")
+        run_dir = args.resume
+        config = read_config(run_dir)
+        if overrides:
+            config = config.replace(**overrides)
+    elif args.out:
+        run_dir = args.out
+        config = TrainConfig.from_dict(overrides, what="dbench train")
+    else:
+        raise UserError("give --out RUN_DIR for a new run, or --resume RUN_DIR to continue one")
+    if args.recon_png:
+        check_writable(args.recon_png, "--recon-png")  # before training, not found out after it
 
-    from benchmark._io import LockedError
-    from benchmark.training import CheckpointError, NonFiniteLossError, train
+    from benchmark.training import NonFiniteLossError, train
     from benchmark.views import save_reconstruction_grid
 
     try:
         summary = train(config, run_dir, progress=args.progress, extend=args.extend)
-    except LockedError as e:
-        print(f"dbench train: error: {e}", file=sys.stderr)
-        return 2
-    except (ValueError, CheckpointError, NonFiniteLossError) as e:
+    except NonFiniteLossError as e:  # the run failed (its last good checkpoint is kept): not a usage error
         print(f"dbench train: error: {e}", file=sys.stderr)
         return 1
     rate = summary.get("images_per_s")
@@ -169,6 +171,9 @@ def parse_set(items) -> dict:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     """Every run dir in turn; failures reported at the end; exit 1 if any failed."""
+    from pathlib import Path
+
+    from benchmark._io import check_writable
     from benchmark.metrics import METRICS, parse_metrics, parse_representations, resolve_protocol
 
     try:
@@ -177,6 +182,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         overrides = parse_set(args.set or [])
         for metric, params in overrides.items():  # a typo fails here, before any record is read or replaced
             resolve_protocol(METRICS[metric].name, params)
+        check_writable(Path(args.results) / "record.json", "--results")  # before the first metric, not after it
     except ValueError as exc:
         print(f"dbench evaluate: {exc}", file=sys.stderr)
         return 2
@@ -261,6 +267,9 @@ def _datasets_show(args) -> int:
     from benchmark.datasets import get
     from benchmark.datasets.preview import save_factor_grid
 
+    if args.max_columns < 1:
+        print(f"error: --max-columns must be >= 1, got {args.max_columns}", file=sys.stderr)
+        return 2
     try:
         ds = get(args.name, path=args.path)
         save_factor_grid(ds, args.out, base=args.base, max_columns=args.max_columns)
@@ -331,6 +340,9 @@ def _run_report(args) -> int:
     def split(s):
         return [t.strip() for t in s.split(",") if t.strip()] if s else None
 
+    if args.max_checkpoint_runs < 0:
+        print(f"dbench report: error: --max-checkpoint-runs must be >= 0, got {args.max_checkpoint_runs}", file=sys.stderr)
+        return 2
     opener = None
     if not args.no_checkpoints:
         from benchmark import views  # torch and the models load only when checkpoint figures are drawn
@@ -378,7 +390,7 @@ def _run_sweep(args) -> int:
     from benchmark.sweeps.spec import MAX_TRIALS, SpecError, load_spec, trial_table
 
     try:
-        spec = load_spec(args.spec, storage=args.storage, max_trials=args.max_trials or MAX_TRIALS)
+        spec = load_spec(args.spec, storage=args.storage, max_trials=MAX_TRIALS if args.max_trials is None else args.max_trials)
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -512,6 +524,8 @@ _SUBCOMMANDS = [_add_datasets, _add_train, _add_evaluate, _add_sweep, _add_demo,
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benchmark._io import UserError
+
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
@@ -519,6 +533,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except UserError as exc:  # bad input: one line (one per problem), what and where; a bug keeps its traceback
+        print(f"dbench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the user gave that cannot be read or written (missing, a file, read-only, full)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"dbench {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

@@ -21,6 +21,8 @@ import re
 import typing
 from typing import Any, Callable, Mapping, TypeVar
 
+from benchmark._io import UserError
+
 T = TypeVar("T")
 
 
@@ -99,12 +101,13 @@ def _type_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-class ConfigError(ValueError):
+class ConfigError(ValueError, UserError):
     """Every problem found in one mapping of config values, one line each (``problems`` keeps them apart)."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str] | str):
+        problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(problems))
-        self.problems = list(problems)
+        self.problems = problems
 
 
 def coerce_value(cls: type, name: str, value: Any, where: str | None = None) -> Any:
@@ -120,7 +123,7 @@ def coerce_value(cls: type, name: str, value: Any, where: str | None = None) -> 
     label = name if where == "" else f"{cls.__name__ if where is None else where}.{name}"
     hints = _type_hints(cls)
     if name not in hints:
-        raise ValueError(f"{cls.__name__} has no field {name!r}; valid fields: {', '.join(f.name for f in dataclasses.fields(cls))}")
+        raise ConfigError(f"{cls.__name__} has no field {name!r}; valid fields: {', '.join(f.name for f in dataclasses.fields(cls))}")
     parse = next(f for f in dataclasses.fields(cls) if f.name == name).metadata.get("parse")
     if parse is not None:
         try:
@@ -128,7 +131,7 @@ def coerce_value(cls: type, name: str, value: Any, where: str | None = None) -> 
         except ConfigError:
             raise  # its problems already name their keys
         except ValueError as exc:
-            raise ValueError(f"{label}: {exc}") from None
+            raise ConfigError(f"{label}: {exc}") from None
     hint = hints[name]
     optional = False
     args = typing.get_args(hint)
@@ -139,7 +142,7 @@ def coerce_value(cls: type, name: str, value: Any, where: str | None = None) -> 
     if value is None or (optional and isinstance(value, str) and value.strip().lower() in ("none", "null")):
         if optional:
             return None
-        raise ValueError(f"{label} must be a {getattr(hint, '__name__', hint)}, got None")
+        raise ConfigError(f"{label} must be a {getattr(hint, '__name__', hint)}, got None")
     if dataclasses.is_dataclass(hint):
         return dataclass_from_dict(hint, value, what=label, collect=True)
     return _coerce_scalar(hint, value, label)
@@ -147,7 +150,7 @@ def coerce_value(cls: type, name: str, value: Any, where: str | None = None) -> 
 
 def _coerce_scalar(hint: Any, value: Any, label: str) -> Any:
     def fail(expected: str) -> ValueError:
-        return ValueError(f"{label} must be {expected}, got {value!r} ({type(value).__name__})")
+        return ConfigError(f"{label} must be {expected}, got {value!r} ({type(value).__name__})")
 
     if hint is bool:
         if isinstance(value, bool):
@@ -203,7 +206,7 @@ def dataclass_from_dict(cls: type[T], data: Mapping[str, Any], what: str | None 
     """
     prefix = f"{cls.__name__ if what is None else what}: " if what != "" else ""
     if not isinstance(data, Mapping):
-        raise ValueError(f"{prefix}expected a mapping of field names to values, got {type(data).__name__}")
+        raise ConfigError(f"{prefix}expected a mapping of field names to values, got {type(data).__name__}")
     # "internal" fields are set by code (e.g. where a spec was read from), never from the data
     names = [f.name for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
     problems: list[str] = []
@@ -211,7 +214,7 @@ def dataclass_from_dict(cls: type[T], data: Mapping[str, Any], what: str | None 
     if unknown:
         problems.append(f"{prefix}unknown field(s) {', '.join(map(repr, unknown))}; valid fields: {', '.join(names)}")
         if not collect:
-            raise ValueError(problems[0])
+            raise ConfigError(problems[0])
     kwargs = {k: _attempt(lambda: coerce_value(cls, k, v, what if collect else None), problems, collect)
               for k, v in data.items() if k in names}
     if not problems:
@@ -285,7 +288,8 @@ class TrainConfig:
 
         Keys starting with ``env.`` (the versions that ``config.json`` carries beside the fields) are ignored.
         """
-        data = {k: v for k, v in dict(data).items() if not str(k).startswith("env.")}
+        if isinstance(data, Mapping):  # anything else is refused by dataclass_from_dict, naming `what`
+            data = {k: v for k, v in data.items() if not str(k).startswith("env.")}
         return dataclass_from_dict(cls, data, what or "TrainConfig")
 
     @classmethod

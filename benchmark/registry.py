@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, TypeVar
 
+from benchmark._io import UserError
+
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError, ValueError):
+class UnknownNameError(KeyError, ValueError, UserError):
     """A registry look-up with a name that is not registered; the message lists the valid names."""
 
     def __str__(self) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 import benchmark.datasets as datasets
-from benchmark._io import atomic_path, atomic_write_json, atomic_write_text, environment_versions, exclusive_lock, read_jsonl
+from benchmark._io import UserError, atomic_path, atomic_write_json, atomic_write_text, environment_versions, exclusive_lock, read_jsonl
 from benchmark.config import TrainConfig
 from benchmark.models import OBJECTIVES, VAE, _seed_int, build_model, build_model_from_spec, objective_hyperparameters
 from benchmark.records import differing_model_fields
@@ -46,11 +46,11 @@ CHECKPOINT_FORMAT = "dbench.checkpoint/2"
 _READABLE_FORMATS = ("dbench.checkpoint/1", CHECKPOINT_FORMAT)
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(RuntimeError, UserError):
     """A checkpoint or run directory that cannot be used: corrupt, truncated, or not matching the config."""
 
 
-class ConfigMismatchError(ValueError):
+class ConfigMismatchError(ValueError, UserError):
     """``train`` was given a config that differs from the one the run directory was started with."""
 
 
@@ -114,6 +114,8 @@ def open_dataset(config: TrainConfig) -> datasets.GroundTruthDataset:
 def read_config(run_dir: str | os.PathLike) -> TrainConfig:
     """The :class:`TrainConfig` saved in ``run_dir/config.json``; a clear error if missing or malformed."""
     path = Path(run_dir) / CONFIG_FILE
+    if Path(run_dir).is_file():
+        raise CheckpointError(f"{run_dir} is a file, not a run directory (dbench train --out DIR makes one)")
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -246,7 +248,9 @@ def _truncate_log(path: Path, last_step: int) -> None:
         try:
             step = json.loads(line)["step"]
         except (json.JSONDecodeError, KeyError, TypeError):
-            changed = True  # a line cut by a crash mid-write
+            changed = True
+            warnings.warn(f"{path}: dropped a line cut by an interrupted write ({line[:60]!r}); its steps, after the "
+                          "last checkpoint, are trained again", stacklevel=3)
             continue
         if step <= last_step:
             kept.append(line)
@@ -523,6 +527,8 @@ def train(
 
 
 def _train_locked(config: TrainConfig, run_dir: Path, callbacks: tuple, progress: bool | None, extend: bool) -> dict[str, Any]:
+    for leftover in run_dir.glob(".*.tmp"):  # temporaries of writes a kill interrupted (we hold the lock)
+        leftover.unlink()
     ckpt, done_path = _existing_checkpoint(config, run_dir, extend), run_dir / DONE_FILE
     if ckpt is not None and ckpt["step"] == config.steps and done_path.exists():
         summary = {**json.loads(done_path.read_text()), "run_dir": str(run_dir)}

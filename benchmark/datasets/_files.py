@@ -62,7 +62,7 @@ class FileSpec:
         raise DatasetFileNotFoundError(p, problem, self)
 
 
-class DatasetFileError(ValueError):
+class DatasetFileError(ValueError, _io.UserError):
     """A dataset file cannot be used; the message names the path, the problem and the remedy."""
 
     def __init__(self, path: os.PathLike | str | None, problem: str, spec: FileSpec):

@@ -26,7 +26,7 @@ import numpy as np
 
 from benchmark.metrics import _codes, beta_vae, dci, factor_vae, mig, mig_sampled, modularity, reconstruction, sap, unsupervised
 from benchmark.metrics._codes import GridEncoding, GridRepresentation, discrete_entropy, discrete_mutual_info, discretize
-from benchmark.registry import Registry
+from benchmark.registry import Registry, UnknownNameError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,7 +188,7 @@ def parse_metrics(metrics: str | Sequence[str]) -> list[str]:
         names = list(metrics)
     unknown = [m for m in names if m not in METRICS]
     if unknown or not names:
-        raise ValueError(f"unknown metric(s) {unknown or names}; valid names: all, {', '.join(METRICS)}")
+        raise UnknownNameError(f"unknown metric(s) {unknown or names}; valid names: all, {', '.join(METRICS)}")
     return [m for m in METRICS if m in names]
 
 
@@ -197,7 +197,7 @@ def parse_representations(representation: str | Sequence[str]) -> list[str]:
     kinds = [r.strip() for r in representation.split(",")] if isinstance(representation, str) else list(representation)
     bad = [k for k in kinds if k not in _codes.REPRESENTATIONS]
     if bad or not kinds:
-        raise ValueError(f"unknown representation(s) {bad or kinds}; valid: {', '.join(_codes.REPRESENTATIONS)}")
+        raise UnknownNameError(f"unknown representation(s) {bad or kinds}; valid: {', '.join(_codes.REPRESENTATIONS)}")
     return list(dict.fromkeys(kinds))
 
 

@@ -19,6 +19,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from benchmark._gaussian import reparameterize
+from benchmark._io import UserError
+
+
+class ProtocolError(ValueError, UserError):
+    """A metric protocol parameter that is unknown or has a value of the wrong kind or range."""
 
 REPRESENTATIONS = ("mean", "sampled")
 
@@ -397,11 +402,11 @@ def resolve(metric: str, defaults: dict[str, Any], protocol: dict[str, Any], cho
     """
     unknown = sorted(set(protocol) - set(defaults))
     if unknown:
-        raise ValueError(f"{metric}: unknown protocol parameter(s) {unknown}; valid: {sorted(defaults)}")
+        raise ProtocolError(f"{metric}: unknown protocol parameter(s) {unknown}; valid: {sorted(defaults)}")
     for name, value in protocol.items():
         expected = _expected(defaults[name], value, name, (choices or {}).get(name))
         if expected:
-            raise ValueError(f"{metric}.{name} must be {expected}, got {value!r}")
+            raise ProtocolError(f"{metric}.{name} must be {expected}, got {value!r}")
     return {**defaults, **protocol}
 
 

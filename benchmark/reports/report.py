@@ -118,7 +118,18 @@ def write_report(
             sources=records.attrs.get("sources", []), unreadable=result.unreadable))
         _put(result, "report.html", page)
         result.html = out / "report.html"
+    _remove_leftovers(result)
     return result
+
+
+def _remove_leftovers(result: ReportResult) -> None:
+    """Tables and figures of an earlier report in the same folder that this one did not write (they would
+    describe other records). Only files under ``tables/`` and ``figures/`` are touched."""
+    written = {Path(f).resolve() for f in result.files}
+    for sub in ("tables", "figures"):
+        for path in sorted((result.out_dir / sub).rglob("*")):
+            if path.is_file() and path.resolve() not in written:
+                path.unlink()
 
 
 def _load(results_dirs, metrics) -> tuple[pd.DataFrame, pd.DataFrame]:

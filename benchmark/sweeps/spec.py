@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from benchmark._io import UserError
 from benchmark.config import ConfigError, TrainConfig, coerce_value, dataclass_from_dict
 from benchmark.metrics import METRICS, parse_metrics, parse_representations, resolve_protocol
 from benchmark.records import model_digest
@@ -40,7 +41,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _URI_SCHEMES = ("s3", "gs", "gcs", "file", "hdfs", "abfs", "abfss")
 
 
-class SpecError(ValueError):
+class SpecError(ValueError, UserError):
     """A sweep spec that cannot run: one line per problem, each naming the file, the key, and what is valid."""
 
 

@@ -106,3 +106,19 @@ def test_one_bad_record_never_sinks_the_report(tmp_path):
     md = (out / "tables" / "summary_mean_std.md").read_text()
     assert "<img" not in md and "&lt;img" in md
     assert "onerror=alert(1)>" not in (out / "report.html").read_text()  # escaped: &lt;img src=x onerror=alert(1)&gt;
+
+
+def test_a_reused_out_keeps_no_figure_of_an_earlier_report_and_bad_limits_fail(tmp_path):
+    res, out = tmp_path / "results", tmp_path / "report"
+    for seed in range(3):
+        write_record(res, make_record(run_id=f"r{seed}", metric="mig", seed=seed, values={"mig": 0.1 * (seed + 1)}))
+    old = out / "figures" / "metric__sap__mean.png"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"a figure of other records")
+    keep = out / "notes.txt"  # not the report's: left alone
+    keep.write_text("mine")
+    proc = _dbench("report", res, "--out", out, "--no-checkpoints")
+    assert proc.returncode == 0, proc.stderr
+    assert not old.exists() and keep.read_text() == "mine" and list((out / "figures").glob("*.png"))
+    bad = _dbench("report", res, "--out", out, "--max-checkpoint-runs", "-1")
+    assert bad.returncode == 2 and "--max-checkpoint-runs must be >= 0, got -1" in bad.stderr
