@@ -24,6 +24,12 @@ from typing import Any, Mapping
 from benchmark import _io
 from benchmark.config import TrainConfig
 
+#: The files of a run directory (docs/RESULTS.md), named here so the torch-free layers need not import training.
+CONFIG_FILE = "config.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+LOG_FILE = "log.jsonl"
+DONE_FILE = "done.json"
+
 #: The schema version written into every record (``record.schema``).
 RECORD_SCHEMA = 1
 #: Record schema versions this suite reads.
@@ -133,6 +139,15 @@ def read_ok_record(path: str | os.PathLike) -> dict[str, Any] | None:
     return record if record is not None and record["status"] == "ok" else None
 
 
+def finished_step(run_dir: str | os.PathLike) -> int | None:
+    """The step at which a run finished training (its ``done.json``), or None when it has not (or is unreadable)."""
+    try:
+        step = json.loads((Path(run_dir) / DONE_FILE).read_text()).get("step")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return step if isinstance(step, int) else None
+
+
 def stale_reason(record: Mapping[str, Any], finished_steps: dict[str, int | None]) -> str:
     """Why ``record`` no longer describes its run ('' when it does): it scored a checkpoint of a step other than
     the one the run finished at (its ``run.dir``'s ``done.json``). ``finished_steps`` caches that step per run."""
@@ -140,10 +155,7 @@ def stale_reason(record: Mapping[str, Any], finished_steps: dict[str, int | None
     if step is None or not isinstance(run_dir, str):
         return ""
     if run_dir not in finished_steps:
-        try:
-            finished_steps[run_dir] = json.loads((Path(run_dir) / "done.json").read_text()).get("step")
-        except (OSError, ValueError, AttributeError):
-            finished_steps[run_dir] = None
+        finished_steps[run_dir] = finished_step(run_dir)
     done = finished_steps[run_dir]
     if done is None or done == step:
         return ""
@@ -185,7 +197,7 @@ def metric_fields(values: Mapping[str, float]) -> dict[str, float]:
 
 
 __all__ = [
-    "RECORD_SCHEMA", "REQUIRED_KEYS", "STATUSES", "SUPPORTED_SCHEMAS", "differing_model_fields",
-    "evaluation_fields", "metric_fields", "model_digest", "model_identity", "read_ok_record", "read_record",
+    "CHECKPOINT_FILE", "CONFIG_FILE", "DONE_FILE", "LOG_FILE", "RECORD_SCHEMA", "REQUIRED_KEYS", "STATUSES", "SUPPORTED_SCHEMAS", "differing_model_fields",
+    "evaluation_fields", "finished_step", "metric_fields", "model_digest", "model_identity", "read_ok_record", "read_record",
     "record_files", "record_path", "run_fields", "run_id", "stale_reason", "validate", "write_record",
 ]

@@ -35,12 +35,8 @@ import benchmark.datasets as datasets
 from benchmark._io import UserError, atomic_path, atomic_write_json, atomic_write_text, environment_versions, exclusive_lock, read_jsonl
 from benchmark.config import TrainConfig
 from benchmark.models import OBJECTIVES, VAE, _seed_int, build_model, build_model_from_spec, objective_hyperparameters
-from benchmark.records import differing_model_fields
+from benchmark.records import CHECKPOINT_FILE, CONFIG_FILE, DONE_FILE, LOG_FILE, differing_model_fields, finished_step
 
-CONFIG_FILE = "config.json"
-CHECKPOINT_FILE = "checkpoint.pt"
-LOG_FILE = "log.jsonl"
-DONE_FILE = "done.json"
 CHECKPOINT_FORMAT = "dbench.checkpoint/2"
 #: Older formats still read: /1 has no ``sha256`` (written before checkpoints carried their digest).
 _READABLE_FORMATS = ("dbench.checkpoint/1", CHECKPOINT_FORMAT)
@@ -228,12 +224,7 @@ def checkpoint_info(run_dir: str | os.PathLike) -> dict[str, Any]:
     ``finished`` (training reached its budget: ``done.json`` written at that step). Raises :class:`CheckpointError`."""
     run_dir = Path(run_dir)
     ckpt = load_checkpoint(run_dir / CHECKPOINT_FILE)
-    done = run_dir / DONE_FILE
-    try:
-        done_step = json.loads(done.read_text()).get("step") if done.exists() else None
-    except (OSError, ValueError, AttributeError):
-        done_step = None
-    finished = done_step == ckpt["step"] == int(ckpt["config"].get("steps", -1))
+    finished = finished_step(run_dir) == ckpt["step"] == int(ckpt["config"].get("steps", -1))
     return {"step": int(ckpt["step"]), "sha256": ckpt.get("sha256"), "finished": bool(finished)}
 
 

@@ -19,8 +19,8 @@ import time
 from typing import Any
 
 from benchmark import _io, records
+from benchmark.records import DONE_FILE
 from benchmark.sweeps.spec import SpecError, SweepSpec, Trial, join
-from benchmark.training import DONE_FILE
 
 SCRATCH_ENV = "DBENCH_SWEEP_SCRATCH"  # local mirror of URI storage (default: <cache dir>/sweep-scratch)
 

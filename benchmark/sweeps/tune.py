@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from benchmark import records
 from benchmark.sweeps import faults, storage
 from benchmark.sweeps.spec import SpecError, SweepSpec, Trial
 
@@ -142,7 +143,7 @@ def _trial(params: dict, *, spec: SweepSpec, crashes: dict, scratch: str | None 
         tune.report(reporter.metrics("done", records=len(status["records"])))
         return
     event(event="start", tune_checkpoint_step=_tune_checkpoint_step(), trained=status["trained"],
-          has_checkpoint=os.path.exists(os.path.join(trial.run_dir, "checkpoint.pt")))
+          has_checkpoint=os.path.exists(os.path.join(trial.run_dir, records.CHECKPOINT_FILE)))
     callbacks = [reporter]
     if trial.trial_id in crashes:
         callbacks.append(faults.CrashOnce(trial.trial_id, crashes[trial.trial_id], os.path.join(spec.root, "faults"),
