@@ -37,9 +37,8 @@ def get(name: str, path: Any = None, **options: Any) -> GroundTruthDataset:
     constructor = DATASETS[name]  # UnknownNameError (a ValueError) lists the valid names
     if path is not None:
         if getattr(constructor, "FILE_SPEC", None) is None:
-            raise ValueError(
-                f"dataset {name!r} is drawn offline and takes no path; real-file datasets: {', '.join(real_file_datasets())}"
-            )
+            raise ValueError(f"dataset {name!r} is drawn offline and takes no path; "
+                             f"real-file datasets: {', '.join(real_file_datasets())}")
         options["path"] = path
     return constructor(**options)
 
@@ -48,14 +47,5 @@ def get(name: str, path: Any = None, **options: Any) -> GroundTruthDataset:
 from benchmark.datasets import dsprites, shapes3d  # noqa: E402,F401
 from benchmark.datasets._files import DatasetFileError, DatasetFileNotFoundError  # noqa: E402
 
-__all__ = [
-    "DATASETS",
-    "BatchStream",
-    "DatasetFileError",
-    "DatasetFileNotFoundError",
-    "GroundTruthDataset",
-    "get",
-    "grid_strides",
-    "real_file_datasets",
-    "register",
-]
+__all__ = ["DATASETS", "BatchStream", "DatasetFileError", "DatasetFileNotFoundError", "GroundTruthDataset", "get",
+           "grid_strides", "real_file_datasets", "register"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import zipfile
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -36,11 +36,9 @@ class FileSpec:
 
     def advice(self) -> str:
         note = f" {self.twin_note}" if self.twin_note else ""
-        return (
-            f"Get {' or '.join(self.filenames)} from {self.url} and put it in {_io.data_dir()} "
-            f"(the folder $DBENCH_DATA_DIR names), or pass its path; "
-            f"or use the offline dataset {self.twin!r}{note}."
-        )
+        return (f"Get {' or '.join(self.filenames)} from {self.url} and put it in {_io.data_dir()} "
+                f"(the folder $DBENCH_DATA_DIR names), or pass its path; "
+                f"or use the offline dataset {self.twin!r}{note}.")
 
     def find(self, path: str | os.PathLike | None = None) -> Path | None:
         """The file to load: ``path`` itself (a file, or a folder holding an official name), else the first
@@ -52,8 +50,7 @@ class FileSpec:
 
     def resolve(self, path: str | os.PathLike | None = None) -> Path:
         """Like :meth:`find` but raises :class:`DatasetFileNotFoundError` naming where it looked."""
-        found = self.find(path)
-        if found is not None:
+        if (found := self.find(path)) is not None:
             return found
         if path is None:
             raise DatasetFileNotFoundError(_io.data_dir(), f"no {' or '.join(self.filenames)} in the data folder", self)
@@ -92,7 +89,7 @@ def sniff_format(path: Path, spec: FileSpec) -> str:
     raise DatasetFileError(path, f"is neither an npz (zip) nor an HDF5 file (first bytes {head!r})", spec)
 
 
-class NpzMembers:
+class NpzMembers(AbstractContextManager):
     """Read single arrays from an ``.npz`` without pickle and without touching other members.
 
     ``np.load(...)[key]`` would also work, but reading the header first lets shape and dtype be checked
@@ -107,14 +104,8 @@ class NpzMembers:
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise DatasetFileError(path, f"npz file is truncated or corrupt ({exc}); download it again", spec) from exc
 
-    def close(self) -> None:
-        self._zip.close()
-
-    def __enter__(self) -> "NpzMembers":
-        return self
-
     def __exit__(self, *exc) -> None:
-        self.close()
+        self._zip.close()
 
     @contextmanager
     def _member(self, key: str):
@@ -172,34 +163,22 @@ def read_hdf5(dset, path: Path, spec: FileSpec, sel=()) -> np.ndarray:
 
 def check_array(arr_shape, arr_dtype, path: Path, spec: FileSpec, key: str, shape: Sequence[int | None], kind: str) -> None:
     """Check an array's shape (``None`` = any length) and dtype kind (``"uint8"``, ``"int"``, ``"float"``)."""
-    shape_ok = len(arr_shape) == len(shape) and all(e is None or e == a for a, e in zip(arr_shape, shape))
-    if not shape_ok:
+    if len(arr_shape) != len(shape) or any(e is not None and e != a for a, e in zip(arr_shape, shape)):
         want = "(" + ", ".join("N" if e is None else str(e) for e in shape) + ")"
         raise DatasetFileError(path, f"{key!r} has shape {tuple(arr_shape)}, expected {want}", spec)
     dtype = np.dtype(arr_dtype)
-    ok = {
-        "uint8": dtype == np.uint8,
-        "int": np.issubdtype(dtype, np.integer),
-        "float": np.issubdtype(dtype, np.floating),
-    }[kind]
-    if not ok:
+    if not np.issubdtype(dtype, {"uint8": np.uint8, "int": np.integer, "float": np.floating}[kind]):
         raise DatasetFileError(path, f"{key!r} has dtype {dtype}, expected {kind}", spec)
 
 
-@dataclass
-class Grid:
-    """A factor grid derived from per-row classes: which columns vary, their sizes and values."""
-
-    columns: list[int]  # the non-constant columns, in file order
-    sizes: tuple[int, ...]
-    values: tuple[np.ndarray, ...]
-
-
-def derive_grid(classes: np.ndarray, values: np.ndarray | None, path: Path, spec: FileSpec, names: Sequence[str]) -> Grid:
-    """Check ``classes (N, K)`` is a complete row-major grid (last column fastest) and return it.
+def derive_grid(
+    classes: np.ndarray, values: np.ndarray | None, path: Path, spec: FileSpec, names: Sequence[str]
+) -> tuple[list[int], tuple[int, ...], tuple[np.ndarray, ...]]:
+    """Check ``classes (N, K)`` is a complete row-major grid (last column fastest); return ``(columns, sizes,
+    values)`` of its non-constant columns, in file order.
 
     Constant columns (size 1, like dSprites' colour) are dropped. ``values`` (N, K), when given, must be
-    one value per class; the grid of each factor is read from it.
+    one value per class; the grid of each factor is read from it (else the values are the class indices).
     """
     n, k = classes.shape
     if n == 0:
@@ -211,12 +190,8 @@ def derive_grid(classes: np.ndarray, values: np.ndarray | None, path: Path, spec
     sizes = classes.max(axis=0).astype(np.int64) + 1
     total = math.prod(int(x) for x in sizes)  # Python ints: a corrupt class value must not overflow
     if total != n:
-        raise DatasetFileError(
-            path,
-            f"incomplete factor grid: {n} rows, but the factor sizes {dict(zip(names, sizes.tolist()))} "
-            f"make {total} combinations",
-            spec,
-        )
+        raise DatasetFileError(path, f"incomplete factor grid: {n} rows, but the factor sizes "
+                               f"{dict(zip(names, sizes.tolist()))} make {total} combinations", spec)
     strides = grid_strides(sizes)
     idx = classes.astype(np.int64) @ strides
     misplaced = idx != np.arange(n, dtype=np.int64)
@@ -224,19 +199,11 @@ def derive_grid(classes: np.ndarray, values: np.ndarray | None, path: Path, spec
         row = int(np.argmax(misplaced))
         expected = ((row // strides) % sizes).tolist()
         if np.unique(idx).size == n:
-            raise DatasetFileError(
-                path,
-                f"rows are shuffled: row {row} has classes {classes[row].tolist()}, a complete row-major grid "
-                f"{tuple(sizes.tolist())} (last factor fastest) has {expected} there; "
-                "the loader needs the official order",
-                spec,
-            )
-        raise DatasetFileError(
-            path,
-            f"incomplete factor grid: some class combinations repeat and others are missing "
-            f"(row {row} has {classes[row].tolist()}, expected {expected})",
-            spec,
-        )
+            raise DatasetFileError(path, f"rows are shuffled: row {row} has classes {classes[row].tolist()}, a "
+                                   f"complete row-major grid {tuple(sizes.tolist())} (last factor fastest) has "
+                                   f"{expected} there; the loader needs the official order", spec)
+        raise DatasetFileError(path, "incomplete factor grid: some class combinations repeat and others are missing "
+                               f"(row {row} has {classes[row].tolist()}, expected {expected})", spec)
     columns = [c for c in range(k) if sizes[c] > 1]
     grid_values = []
     for c in columns:
@@ -247,4 +214,4 @@ def derive_grid(classes: np.ndarray, values: np.ndarray | None, path: Path, spec
             if not np.allclose(values[:, c], per_class[classes[:, c]], rtol=0, atol=1e-6):
                 raise DatasetFileError(path, f"factor {names[c]!r}: values disagree with classes", spec)
         grid_values.append(per_class)
-    return Grid(columns, tuple(int(sizes[c]) for c in columns), tuple(grid_values))
+    return columns, tuple(int(sizes[c]) for c in columns), tuple(grid_values)

@@ -72,10 +72,8 @@ class GroundTruthDataset(abc.ABC):
         """Validate ``(N, K)`` factor classes and return them as int64; ValueError names what is wrong."""
         arr = np.asarray(factors)
         if arr.ndim != 2 or arr.shape[1] != self.num_factors:
-            raise ValueError(
-                f"{self.name}: factors must have shape (N, {self.num_factors}) for factors "
-                f"{list(self.factor_names)}, got shape {arr.shape}"
-            )
+            raise ValueError(f"{self.name}: factors must have shape (N, {self.num_factors}) for factors "
+                             f"{list(self.factor_names)}, got shape {arr.shape}")
         if arr.size and not np.issubdtype(arr.dtype, np.integer) and not np.all(np.equal(np.mod(arr, 1), 0)):
             raise ValueError(f"{self.name}: factors must be integer class indices, got dtype {arr.dtype}")
         arr = arr.astype(np.int64, copy=False)
@@ -83,17 +81,13 @@ class GroundTruthDataset(abc.ABC):
         bad = (arr < 0) | (arr >= sizes[None, :])
         if bad.any():
             row, col = np.argwhere(bad)[0]
-            raise ValueError(
-                f"{self.name}: factor {self.factor_names[col]!r} has class {arr[row, col]} in row {row}; "
-                f"valid classes are 0..{sizes[col] - 1}"
-            )
+            raise ValueError(f"{self.name}: factor {self.factor_names[col]!r} has class {arr[row, col]} in row {row}; "
+                             f"valid classes are 0..{sizes[col] - 1}")
         return arr
 
     def check_indices(self, indices: Any) -> np.ndarray:
         """Validate 1-D grid indices and return them as int64."""
-        arr = np.asarray(indices)
-        if arr.ndim == 0:
-            arr = arr.reshape(1)
+        arr = np.atleast_1d(np.asarray(indices))
         if arr.ndim != 1:
             raise ValueError(f"{self.name}: indices must be 1-D, got shape {arr.shape}")
         if arr.size and not np.issubdtype(arr.dtype, np.integer):
@@ -105,10 +99,7 @@ class GroundTruthDataset(abc.ABC):
 
     @classmethod
     def find_file(cls, path: Any = None) -> Any:
-        """The real file this dataset would load from ``path`` or the data folder (``FILE_SPEC.find``), or None.
-
-        Procedural datasets (no ``FILE_SPEC``) need no file and return None.
-        """
+        """The file ``FILE_SPEC.find(path)`` would load from ``path`` or the data folder; None for procedural ones."""
         return None if cls.FILE_SPEC is None else cls.FILE_SPEC.find(path)
 
     # ------------------------------------------------------------------ sampling
@@ -119,11 +110,8 @@ class GroundTruthDataset(abc.ABC):
         return self.index_to_factors(rng.integers(0, len(self), size=n, dtype=np.int64))
 
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Images ``(N, C, H, W)`` float32 for the given factor classes.
-
-        Every grid point has exactly one image, so ``rng`` is unused here; variants with per-sample
-        nuisance (noise, colour) draw it from ``rng``.
-        """
+        """Images ``(N, C, H, W)`` float32 for the given factor classes. Every grid point has exactly one image,
+        so ``rng`` is unused here; variants with per-sample nuisance (noise, colour) draw it from ``rng``."""
         del rng
         return self.images(self.factors_to_index(factors))
 
@@ -155,14 +143,9 @@ class GroundTruthDataset(abc.ABC):
         (``"file:<path>"``, ``"procedural"`` or ``"procedural stand-in"``), ``stand_in`` (bool),
         ``factor_names``, ``factor_sizes``; subclasses add their own (e.g. ``official_grid``, ``note``).
         """
-        return {
-            "name": self.name,
-            "title": self.title or self.name,
-            "source": self.source,
-            "stand_in": bool(self.stand_in),
-            "factor_names": list(self.factor_names),
-            "factor_sizes": [int(s) for s in self.factor_sizes],
-        }
+        return {"name": self.name, "title": self.title or self.name, "source": self.source,
+                "stand_in": bool(self.stand_in), "factor_names": list(self.factor_names),
+                "factor_sizes": [int(s) for s in self.factor_sizes]}
 
     def __repr__(self) -> str:
         grid = " x ".join(f"{n}={s}" for n, s in zip(self.factor_names, self.factor_sizes))
@@ -224,18 +207,12 @@ class BatchStream:
 
     def state_dict(self) -> dict[str, Any]:
         """Plain-data state (ints and strings): safe for ``torch.load(weights_only=True)`` and JSON."""
-        return {
-            "bit_generator": self._rng.bit_generator.state,
-            "batches_drawn": self.batches_drawn,
-            "batch_size": self.batch_size,
-            "dataset": self.dataset.name,
-        }
+        return {"bit_generator": self._rng.bit_generator.state, "batches_drawn": self.batches_drawn,
+                "batch_size": self.batch_size, "dataset": self.dataset.name}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("batch_size") != self.batch_size or state.get("dataset") != self.dataset.name:
-            raise ValueError(
-                f"batch stream state is for dataset {state.get('dataset')!r} with batch size "
-                f"{state.get('batch_size')}, not {self.dataset.name!r} with batch size {self.batch_size}"
-            )
+            raise ValueError(f"batch stream state is for dataset {state.get('dataset')!r} with batch size "
+                             f"{state.get('batch_size')}, not {self.dataset.name!r} with batch size {self.batch_size}")
         self._rng.bit_generator.state = state["bit_generator"]
         self.batches_drawn = int(state["batches_drawn"])

@@ -21,17 +21,8 @@ import numpy as np
 
 from benchmark import _io
 from benchmark.datasets import register
-from benchmark.datasets._files import (
-    DatasetFileError,
-    FileSpec,
-    NpzMembers,
-    check_array,
-    derive_grid,
-    hdf5_dataset,
-    open_hdf5,
-    read_hdf5,
-    sniff_format,
-)
+from benchmark.datasets._files import (DatasetFileError, FileSpec, NpzMembers, check_array, derive_grid, hdf5_dataset,
+                                       open_hdf5, read_hdf5, sniff_format)
 from benchmark.datasets.base import GroundTruthDataset, grid_factors
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
@@ -75,8 +66,7 @@ def _heart_polygon() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     t = np.linspace(0.0, 2.0 * np.pi, _HEART_VERTICES, endpoint=False)
     x = 16.0 * np.sin(t) ** 3
     y = 13.0 * np.cos(t) - 5.0 * np.cos(2 * t) - 2.0 * np.cos(3 * t) - np.cos(4 * t)
-    u = 0.600 * x
-    v = 0.662 * y + 1.4375
+    u, v = 0.600 * x, 0.662 * y + 1.4375
     angle = np.arctan2(v, u)
     order = np.argsort(angle, kind="stable")
     u, v, angle = u[order], v[order], angle[order]
@@ -94,8 +84,7 @@ def _inside_heart(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Boolean mask: canonical points (u, v) inside (or on) the heart polygon."""
     phi = np.arctan2(v, u)
     n = _HEART_ANGLE.size
-    k = np.searchsorted(_HEART_ANGLE, phi, side="right") - 1  # -1 wraps to the last edge (through angle pi)
-    k %= n
+    k = (np.searchsorted(_HEART_ANGLE, phi, side="right") - 1) % n  # -1 wraps to the last edge (through angle pi)
     k1 = (k + 1) % n
     au, av = _HEART_U[k], _HEART_V[k]
     # Vertices run counter-clockwise by angle: inside iff cross(B - A, P - A) >= 0.
@@ -165,8 +154,7 @@ _PACKED_ROW = IMAGE_SIZE * IMAGE_SIZE // 8  # 512 bytes per image
 
 
 def _renderer_fingerprint() -> str:
-    """Short hash of everything that decides the pixels; part of the cache file name so a changed renderer
-    never reads a stale cache."""
+    """Hash of all that decides the pixels, in the cache file name: a changed renderer never reads a stale cache."""
     key = (FACTOR_SIZES, _SQUARE_HALF_SIDE, _ELLIPSE_AXES, _HEART_VERTICES, _WINDOW, "v1")
     return hashlib.sha256(repr(key).encode()).hexdigest()[:12]
 
@@ -177,17 +165,13 @@ def packed_cache_path(folder: str | os.PathLike | None = None) -> Path:
     return folder / f"dsprites_procedural_{_renderer_fingerprint()}.packed.npy"
 
 
-def build_packed_cache(
-    path: str | os.PathLike,
-    indices: np.ndarray | None = None,
-    chunk: int = 4096,
-    progress: bool | None = None,
-) -> Path:
+def build_packed_cache(path: str | os.PathLike, indices: np.ndarray | None = None, chunk: int = 4096,
+                       progress: bool | None = None) -> Path:
     """Render grid images in vectorised chunks and store them bit-packed (``np.packbits``) as a ``.npy``.
 
-    Row ``i`` of the file is image ``indices[i]`` (default: the whole grid, 737,280 x 512 bytes = 360 MiB).
-    The file is written under a temporary name and renamed when complete (atomic: a crash never leaves a
-    partial cache). ``progress`` shows a tqdm bar (``None``: only on a terminal).
+    Row ``i`` of the file is image ``indices[i]`` (default: the whole grid, 737,280 x 512 bytes = 360 MiB). The
+    file is written atomically (a crash never leaves a partial cache); ``progress`` shows a tqdm bar (``None``:
+    only on a terminal).
     """
     from tqdm import tqdm
 
@@ -217,10 +201,8 @@ def load_packed_cache(path: str | os.PathLike, expected_rows: int, mmap: bool = 
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable dSprites render cache ({exc}); delete it to rebuild") from exc
     if packed.dtype != np.uint8 or packed.shape != (expected_rows, _PACKED_ROW):
-        raise ValueError(
-            f"{path}: render cache has dtype {packed.dtype} shape {packed.shape}, expected uint8 "
-            f"({expected_rows}, {_PACKED_ROW}); delete it to rebuild"
-        )
+        raise ValueError(f"{path}: render cache has dtype {packed.dtype} shape {packed.shape}, expected uint8 "
+                         f"({expected_rows}, {_PACKED_ROW}); delete it to rebuild")
     return packed
 
 
@@ -231,7 +213,7 @@ def unpack_rows(packed: np.ndarray, indices: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- datasets
 class _DSpritesGrid(GroundTruthDataset):
-    """Shared grid attributes of the dSprites datasets (5 factors, colour dropped)."""
+    """Shared grid attributes and pixel access of the dSprites datasets (5 factors, colour dropped)."""
 
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
@@ -239,9 +221,16 @@ class _DSpritesGrid(GroundTruthDataset):
     pixel_max = 1
     class_names = {"shape": SHAPE_NAMES}
     preview_factors = (2, 5, 0, 16, 16)  # a heart at full scale: the one shape whose rotation shows fully
+    _packed: np.ndarray | None = None  # the bit-packed images (``np.packbits`` rows); None renders on demand
 
     def __init__(self) -> None:
         self.factor_values = factor_values()
+
+    def images_uint8(self, indices: np.ndarray) -> np.ndarray:
+        indices = np.asarray(indices, dtype=np.int64)
+        if self._packed is not None:
+            return unpack_rows(self._packed, indices)
+        return render(grid_factors(indices, self.factor_sizes))[:, None]
 
 
 @register("dsprites_procedural")
@@ -263,31 +252,19 @@ class DSpritesProcedural(_DSpritesGrid):
 
     def __init__(self, cache: bool = False, cache_dir: str | os.PathLike | None = None, progress: bool | None = None):
         super().__init__()
-        self._packed: np.ndarray | None = None
         self.cache_path: Path | None = None
         if cache:
             self.cache_path = packed_cache_path(cache_dir)
             if not self.cache_path.exists():
                 build_packed_cache(self.cache_path, progress=progress)
             self._packed = load_packed_cache(self.cache_path, len(self))
-            self._verify_cache()
-
-    def _verify_cache(self) -> None:
-        # A cheap guard against a corrupt or foreign file: a fixed spread of images must equal fresh renders.
-        probe = np.linspace(0, len(self) - 1, 64).astype(np.int64)
-        if not np.array_equal(unpack_rows(self._packed, probe)[:, 0], render(self.index_to_factors(probe))):
-            raise ValueError(f"{self.cache_path}: render cache does not match the renderer; delete it to rebuild")
-
-    def images_uint8(self, indices: np.ndarray) -> np.ndarray:
-        indices = np.asarray(indices, dtype=np.int64)
-        if self._packed is not None:
-            return unpack_rows(self._packed, indices)
-        return render(grid_factors(indices, self.factor_sizes))[:, None]
+            # A cheap guard against a corrupt or foreign file: a fixed spread of images must equal fresh renders.
+            probe = np.linspace(0, len(self) - 1, 64).astype(np.int64)
+            if not np.array_equal(unpack_rows(self._packed, probe)[:, 0], render(self.index_to_factors(probe))):
+                raise ValueError(f"{self.cache_path}: render cache does not match the renderer; delete it to rebuild")
 
     def describe(self) -> dict[str, Any]:
-        d = super().describe()
-        d["renderer"] = f"benchmark.datasets.dsprites.render ({_renderer_fingerprint()})"
-        return d
+        return {**super().describe(), "renderer": f"benchmark.datasets.dsprites.render ({_renderer_fingerprint()})"}
 
 
 FILE_SPEC = FileSpec(
@@ -340,19 +317,14 @@ class DSprites(_DSpritesGrid):
         imgs, classes, values = self._read(self.path)
         n = imgs.shape[0]
         if classes.shape[0] != n or values.shape[0] != n:
-            raise DatasetFileError(
-                self.path,
-                f"'imgs' has {n} rows but the latents have {classes.shape[0]} (classes) and {values.shape[0]} (values)",
-                FILE_SPEC,
-            )
+            raise DatasetFileError(self.path, f"'imgs' has {n} rows but the latents have {classes.shape[0]} (classes) "
+                                   f"and {values.shape[0]} (values)", FILE_SPEC)
         if imgs.max(initial=0) > 1:
-            raise DatasetFileError(
-                self.path, f"'imgs' has values up to {int(imgs.max())}, expected 0/1 (a re-encoded copy?)", FILE_SPEC
-            )
+            raise DatasetFileError(self.path, f"'imgs' has values up to {int(imgs.max())}, expected 0/1 "
+                                   "(a re-encoded copy?)", FILE_SPEC)
         grid = derive_grid(classes, values, self.path, FILE_SPEC, FILE_FACTOR_NAMES)
-        self.factor_names = tuple(FILE_FACTOR_NAMES[c] for c in grid.columns)
-        self.factor_sizes = grid.sizes
-        self.factor_values = grid.values
+        columns, self.factor_sizes, self.factor_values = grid
+        self.factor_names = tuple(FILE_FACTOR_NAMES[c] for c in columns)
         # Pack in slices so the peak stays near the unpacked array itself.
         self._packed = np.empty((n, _PACKED_ROW), dtype=np.uint8)
         for start in range(0, n, 65536):
@@ -374,10 +346,5 @@ class DSprites(_DSpritesGrid):
                 arrays.append(read_hdf5(dset, path, FILE_SPEC))
             return tuple(arrays)
 
-    def images_uint8(self, indices: np.ndarray) -> np.ndarray:
-        return unpack_rows(self._packed, np.asarray(indices, dtype=np.int64))
-
     def describe(self) -> dict[str, Any]:
-        d = super().describe()
-        d["official_grid"] = self.factor_sizes == FACTOR_SIZES
-        return d
+        return {**super().describe(), "official_grid": self.factor_sizes == FACTOR_SIZES}

@@ -11,16 +11,14 @@ from benchmark.datasets.base import GroundTruthDataset
 
 
 def sweep_columns(size: int, max_columns: int = 16) -> np.ndarray:
-    """Class indices shown for a factor of ``size`` classes: all of them, or ``max_columns`` evenly spread
-    (first and last included)."""
+    """Class indices shown for a factor of ``size`` classes: all, or ``max_columns`` spread evenly, ends included."""
     if size <= max_columns:
         return np.arange(size)
     return np.unique(np.round(np.linspace(0, size - 1, max_columns)).astype(np.int64))
 
 
-def factor_sweep(
-    dataset: GroundTruthDataset, base: Sequence[int] | None = None, max_columns: int = 16
-) -> tuple[np.ndarray, list[np.ndarray]]:
+def factor_sweep(dataset: GroundTruthDataset, base: Sequence[int] | None = None,
+                 max_columns: int = 16) -> tuple[np.ndarray, list[np.ndarray]]:
     """Factor classes for the preview grid.
 
     Returns ``(factors (R, C, K) int64, shown)``: row ``k`` sweeps factor ``k`` over the classes ``shown[k]``
@@ -70,8 +68,7 @@ def factor_grid_figure(dataset: GroundTruthDataset, base: Sequence[int] | None =
     for r in range(rows):
         for c in range(cols):
             ax = fig.add_subplot(grid[r, c])
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
             if c >= len(shown[r]):
                 ax.set_axis_off()
                 continue

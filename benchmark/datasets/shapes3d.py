@@ -22,16 +22,8 @@ import numpy as np
 
 from benchmark import _io
 from benchmark.datasets import register
-from benchmark.datasets._files import (
-    DatasetFileError,
-    FileSpec,
-    check_array,
-    derive_grid,
-    hdf5_dataset,
-    open_hdf5,
-    read_hdf5,
-    sniff_format,
-)
+from benchmark.datasets._files import (DatasetFileError, FileSpec, check_array, derive_grid, hdf5_dataset, open_hdf5,
+                                       read_hdf5, sniff_format)
 from benchmark.datasets.base import GroundTruthDataset
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
@@ -45,9 +37,7 @@ def factor_values() -> tuple[np.ndarray, ...]:
     """The official value grid of each factor (``labels`` holds these values)."""
     hue = np.arange(10) / 10.0  # 1.0 (= 0.0 as a hue) is not used
     return (
-        hue,
-        hue.copy(),
-        hue.copy(),
+        hue, hue.copy(), hue.copy(),  # floor, wall and object hues: three separate arrays
         np.linspace(0.75, 1.25, 8),  # the official README's "[0, 1]" is wrong
         np.arange(4, dtype=np.float64),  # 0 cube, 1 cylinder, 2 sphere, 3 capsule
         np.linspace(-30.0, 30.0, 15),  # camera azimuth in degrees
@@ -285,16 +275,14 @@ class Shapes3DProcedural(_ShapesGrid):
         if cache:
             self._load_or_build_table(cache_dir, progress)
 
-    # ------------------------------------------------------------------ geometry table
     def _render(self, geometries: np.ndarray, progress: bool | None = False) -> None:
         from tqdm import tqdm
 
         todo = np.unique(geometries[~self._ready[geometries]])
         for g in tqdm(todo, desc="rendering 3D Shapes stand-in geometries", unit="geom", disable=None if progress is None else not progress):
             scale_c, shape_c, orient_c = np.unravel_index(int(g), FACTOR_SIZES[3:])
-            self._shade[g], self._coverage[g] = render_geometry(
-                self.factor_values[3][scale_c], int(shape_c), self.factor_values[5][orient_c]
-            )
+            scale, azimuth = self.factor_values[3][scale_c], self.factor_values[5][orient_c]
+            self._shade[g], self._coverage[g] = render_geometry(scale, int(shape_c), azimuth)
             self._ready[g] = True
 
     def _load_or_build_table(self, cache_dir, progress) -> None:
@@ -315,27 +303,23 @@ class Shapes3DProcedural(_ShapesGrid):
             np.savez(f, shade=self._shade, coverage=self._coverage)
 
     def surface_maps(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-surface ``(shade, coverage)`` of the images ``indices``: each ``(N, 4, 64, 64)``.
-
-        Surfaces in order ``SURFACES`` = (floor, wall, object, backdrop); coverage counts the 16 sub-rays.
-        """
+        """Per-surface ``(shade, coverage)`` of the images ``indices``, each ``(N, 4, 64, 64)``: surfaces in order
+        ``SURFACES`` = (floor, wall, object, backdrop); coverage counts the 16 sub-rays."""
         g = self.check_indices(indices) % N_GEOMETRIES
         self._render(g)
         shape = (-1, 4, IMAGE_SIZE, IMAGE_SIZE)
         return self._shade[g].reshape(shape), self._coverage[g].reshape(shape)
 
-    # ------------------------------------------------------------------ pixels
     def images_uint8(self, indices: np.ndarray) -> np.ndarray:
         indices = np.asarray(indices, dtype=np.int64)
         g = indices % N_GEOMETRIES
         if not self._ready[g].all():
             self._render(g)
         out = np.empty((indices.size, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
-        for start in range(0, indices.size, self._COMPOSE_CHUNK):  # bound the gathered tables (64 KiB per image)
-            out[start : start + self._COMPOSE_CHUNK] = self._compose(indices[start : start + self._COMPOSE_CHUNK])
+        chunk = 1024  # bound the gathered tables (64 KiB per image)
+        for start in range(0, indices.size, chunk):
+            out[start : start + chunk] = self._compose(indices[start : start + chunk])
         return out
-
-    _COMPOSE_CHUNK = 1024
 
     def _compose(self, indices: np.ndarray) -> np.ndarray:
         """Images of ready geometries: one (N, 3, 4) @ (N, 4, P) matrix product with the surface colours."""
@@ -353,12 +337,9 @@ class Shapes3DProcedural(_ShapesGrid):
         return rgb.astype(np.uint8).reshape(-1, 3, IMAGE_SIZE, IMAGE_SIZE)
 
     def describe(self) -> dict[str, Any]:
-        d = super().describe()
-        d["note"] = (
-            "STAND-IN: procedural imitation of 3D Shapes on the exact factor grid; not comparable with "
-            "published 3D Shapes results"
-        )
-        return d
+        note = ("STAND-IN: procedural imitation of 3D Shapes on the exact factor grid; not comparable with "
+                "published 3D Shapes results")
+        return {**super().describe(), "note": note}
 
 
 # ============================================================================================ the real file
@@ -441,15 +422,12 @@ class Shapes3D(_ShapesGrid):
             check_array(images.shape, images.dtype, self.path, FILE_SPEC, "images", (None, IMAGE_SIZE, IMAGE_SIZE, 3), "uint8")
             check_array(labels_ds.shape, labels_ds.dtype, self.path, FILE_SPEC, "labels", (None, 6), "float")
             if images.shape[0] != labels_ds.shape[0]:
-                raise DatasetFileError(
-                    self.path, f"'images' has {images.shape[0]} rows but 'labels' has {labels_ds.shape[0]}", FILE_SPEC
-                )
-            labels = read_hdf5(labels_ds, self.path, FILE_SPEC)
-            classes, grids = labels_to_classes(labels, self.path)
-            grid = derive_grid(classes, None, self.path, FILE_SPEC, FACTOR_NAMES)
-            self.factor_names = tuple(FACTOR_NAMES[c] for c in grid.columns)
-            self.factor_sizes = grid.sizes
-            self.factor_values = tuple(grids[c] for c in grid.columns)
+                raise DatasetFileError(self.path, f"'images' has {images.shape[0]} rows but 'labels' has "
+                                       f"{labels_ds.shape[0]}", FILE_SPEC)
+            classes, grids = labels_to_classes(read_hdf5(labels_ds, self.path, FILE_SPEC), self.path)
+            columns, self.factor_sizes, _ = derive_grid(classes, None, self.path, FILE_SPEC, FACTOR_NAMES)
+            self.factor_names = tuple(FACTOR_NAMES[c] for c in columns)
+            self.factor_values = tuple(grids[c] for c in columns)
             self.cache_path: Path | None = None
             if cache:
                 self._images = self._cached(images, cache_dir, progress)
