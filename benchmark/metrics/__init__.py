@@ -66,8 +66,7 @@ class Metric:
         name: registry name, also the file name of its record (``<representation>__<name>.json``).
         compute: sampling wrapper ``(dataset, representation, rng, **protocol) -> dict[str, float]``
             (``reconstruction`` takes a ``reconstruct_fn`` in place of the representation).
-        defaults: the reference protocol parameters (the one home of each default: the metric module's
-            ``DEFAULTS``).
+        defaults: the reference protocol parameters: the metric module's ``DEFAULTS`` (each default's one home).
         keys: the keys it always returns, with their metadata.
         per_factor: it also returns one ``<name>.<factor>`` key per ground-truth factor (same direction and
             range as the key named like the metric, never a headline).
@@ -154,8 +153,8 @@ def key_info(key: str) -> MetricKey | None:
                 return k
         if metric.per_factor and key.startswith(f"{metric.name}."):
             main = next(k for k in metric.keys if k.name == metric.name)
-            return MetricKey(key, f"{main.label} ({key[len(metric.name) + 1:]})", main.direction, main.range,
-                             headline=False, disentanglement=main.disentanglement)
+            label = f"{main.label} ({key[len(metric.name) + 1:]})"
+            return dataclasses.replace(main, name=key, label=label, headline=False)
     return None
 
 
@@ -215,11 +214,6 @@ def resolve_protocol(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
 CODE_METRICS = tuple(n for n, m in METRICS.items() if m.codes_fn is not None)
 
 
-def get(name: str) -> Metric:
-    """The registered metric ``name``; ValueError listing the valid names otherwise."""
-    return METRICS[name]
-
-
 def score_codes(
     name: str, codes_train: Any, factors_train: Any, codes_test: Any = None, factors_test: Any = None, *,
     rng: np.random.Generator | int | None = None, **params: Any,
@@ -239,7 +233,7 @@ def score_codes(
         wrapper drew and the rng in the state the wrapper had after drawing them, it returns the wrapper's
         numbers exactly.
     """
-    metric = get(name)
+    metric = METRICS[name]
     if metric.codes_fn is None:
         raise ValueError(f"metric {name!r} does not work on fixed codes; score_codes accepts {', '.join(CODE_METRICS)}")
     rng = _codes.as_rng(rng)
@@ -252,6 +246,6 @@ def score_codes(
 
 __all__ = [
     "CODE_METRICS", "GridEncoding", "GridRepresentation", "HEADLINE_KEYS", "METRICS", "Metric", "MetricKey",
-    "RUN_SELECTION_KEYS", "direction", "discrete_entropy", "discrete_mutual_info", "discretize", "get", "key_info",
+    "RUN_SELECTION_KEYS", "direction", "discrete_entropy", "discrete_mutual_info", "discretize", "key_info",
     "owner", "parse_metrics", "parse_representations", "resolve_protocol", "score_codes",
 ]

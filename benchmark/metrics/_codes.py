@@ -3,13 +3,12 @@
 Array conventions (every public boundary): codes ``(N, D)`` float, factors ``(N, K)`` integer class
 indices, samples first. All randomness comes from the ``numpy.random.Generator`` passed in.
 
-The grid encoding is the reason one evaluation costs at most one encoder pass per image of the
-dataset's grid: every ground-truth dataset here is a complete factor grid with exactly one image per
-grid point, so the reference protocol's ≈3 M encoder calls per model (β-VAE score 1.92 M, FactorVAE
-0.97 M on dSprites' 737,280 images) are look-ups of the same few hundred thousand images. Encoding each
-grid point once (mean and log-variance) and looking codes up by index gives exactly the same statistics:
-``mean`` codes are the stored means, ``sampled`` codes draw a fresh ``z = mu + exp(logvar / 2) * eps`` per
-use, as a fresh encoder call of a stochastic encoder would.
+The grid encoding makes one evaluation cost at most one encoder pass per grid image: every ground-truth dataset
+here is a complete factor grid with one image per grid point, so the reference protocol's ≈3 M encoder calls
+per model (β-VAE score 1.92 M, FactorVAE 0.97 M on dSprites' 737,280 images) are look-ups of the same few
+hundred thousand images. Encoding each grid point once (mean and log-variance) gives exactly the same
+statistics: ``mean`` codes are the stored means, ``sampled`` codes draw a fresh ``z = mu + exp(logvar / 2) * eps``
+per use, as a fresh call of a stochastic encoder would.
 """
 
 from __future__ import annotations
@@ -117,6 +116,15 @@ def sklearn_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 
 
+def logistic_ovr(seed: int):
+    """The reference's ``LogisticRegression()``: liblinear one-vs-rest, C = 1 (scikit-learn < 0.22 defaults);
+    current scikit-learn needs the explicit wrapper for that scheme."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    return OneVsRestClassifier(LogisticRegression(solver="liblinear", C=1.0, random_state=seed))
+
+
 def to_float(value: Any) -> float:
     """Plain Python float (JSON and pandas friendly)."""
     return float(np.asarray(value, dtype=np.float64))
@@ -147,12 +155,8 @@ def discretize(codes: np.ndarray, num_bins: int = NUM_BINS) -> np.ndarray:
 
 
 def _relabel(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Labels as dense codes per column, and the number of code values per column.
-
-    Small non-negative labels (binned codes, factor classes) are used as they are: an unused value gives an
-    all-zero row of the contingency table, which adds nothing to MI or entropy. Others are mapped to
-    0..n_j-1 (sorted unique).
-    """
+    """``(dense labels, number of values per column)``: small non-negative labels (binned codes, factor classes)
+    as they are (an unused value adds an all-zero row, i.e. nothing, to MI or entropy), others as 0..n_j-1."""
     if labels.size and labels.min() >= 0 and labels.max() < 256:
         return labels, np.full(labels.shape[1], int(labels.max()) + 1, dtype=np.int64)
     out = np.empty(labels.shape, dtype=np.int64)
@@ -165,10 +169,8 @@ def _relabel(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def contingency_tables(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Joint counts of every column pair: ``(Da, Db, A, B)`` int64 for labels ``a (N, Da)``, ``b (N, Db)``.
-
-    One ``bincount`` over the flattened key ``(i, j, a_ni, b_nj)`` builds all Da·Db tables at once.
-    """
+    """Joint counts ``(Da, Db, A, B)`` int64 of every column pair of labels ``a (N, Da)``, ``b (N, Db)``, all
+    from one ``bincount`` over the flattened key ``(i, j, a_ni, b_nj)``."""
     a, na = _relabel(a)
     b, nb = _relabel(b)
     A, B = int(na.max()), int(nb.max())
@@ -185,6 +187,16 @@ def contingency_tables(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 _MAX_TABLE = 2**25
 
 
+def _plugin_mi(counts: np.ndarray, n: float) -> np.ndarray:
+    """Plug-in MI (nats) of joint counts ``(..., A, B)`` of ``n`` samples, summed over the last two axes."""
+    pab = counts.astype(np.float64) / n
+    pa = pab.sum(axis=-1, keepdims=True)
+    pb = pab.sum(axis=-2, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(pab > 0, pab * (np.log(pab) - np.log(pa) - np.log(pb)), 0.0)
+    return np.maximum(terms.sum(axis=(-2, -1)), 0.0)  # rounding can give -1e-17 for independent columns
+
+
 def _num_values(labels: np.ndarray) -> int:
     if labels.min() >= 0 and labels.max() < 256:
         return int(labels.max()) + 1
@@ -194,12 +206,11 @@ def _num_values(labels: np.ndarray) -> int:
 def _sparse_mi(x: np.ndarray, y: np.ndarray) -> float:
     _, xi = np.unique(x, return_inverse=True)
     _, yi = np.unique(y, return_inverse=True)
-    joint, counts = np.unique(xi.astype(np.int64) * (yi.max() + 1) + yi, return_counts=True)
+    ny = yi.max() + 1
+    joint, counts = np.unique(xi.astype(np.int64) * ny + yi, return_counts=True)
     n = x.size
-    px = np.bincount(xi) / n
-    py = np.bincount(yi) / n
-    pxy = counts / n
-    xs, ys = joint // (yi.max() + 1), joint % (yi.max() + 1)
+    px, py, pxy = np.bincount(xi) / n, np.bincount(yi) / n, counts / n
+    xs, ys = np.divmod(joint, ny)
     return max(float(np.sum(pxy * (np.log(pxy) - np.log(px[xs]) - np.log(py[ys])))), 0.0)
 
 
@@ -213,27 +224,16 @@ def discrete_mutual_info(a: Any, b: Any) -> np.ndarray:
     b = check_factors(b, "b")
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"a and b must have the same number of samples, got shapes {a.shape} and {b.shape}")
-    n = float(a.shape[0])
     da, db = a.shape[1], b.shape[1]
     if da * db * _num_values(a) * _num_values(b) > _MAX_TABLE:
         # many distinct labels: dense tables would not fit; count the joint labels sparsely per pair
         return np.array([[_sparse_mi(a[:, i], b[:, j]) for j in range(db)] for i in range(da)])
-    counts = contingency_tables(a, b).astype(np.float64)
-    pab = counts / n
-    pa = pab.sum(axis=3, keepdims=True)
-    pb = pab.sum(axis=2, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(pab > 0, pab * (np.log(pab) - np.log(pa) - np.log(pb)), 0.0)
-    mi = terms.sum(axis=(2, 3))
-    return np.maximum(mi, 0.0)  # rounding can give -1e-17 for independent columns
+    return _plugin_mi(contingency_tables(a, b), float(a.shape[0]))
 
 
 def pairwise_mutual_info(a: Any) -> np.ndarray:
-    """Symmetric ``(D, D)`` plug-in MI (nats) between the columns of ``a (N, D)``, with a zero diagonal.
-
-    Same values as :func:`discrete_mutual_info` ``(a, a)`` off the diagonal; only the D(D−1)/2 pairs i < j
-    are counted.
-    """
+    """Symmetric ``(D, D)`` plug-in MI (nats) between the columns of ``a (N, D)``, zero diagonal: the values of
+    :func:`discrete_mutual_info` ``(a, a)``, counting only the D(D−1)/2 pairs i < j."""
     a = check_factors(a, "a")
     dense, sizes = _relabel(a)
     d = a.shape[1]
@@ -247,13 +247,7 @@ def pairwise_mutual_info(a: Any) -> np.ndarray:
         np.fill_diagonal(mi, 0.0)
         return mi
     keys = (np.arange(ii.size, dtype=np.int64)[None, :] * A + dense[:, ii]) * A + dense[:, jj]
-    counts = np.bincount(keys.reshape(-1), minlength=ii.size * A * A).reshape(ii.size, A, A).astype(np.float64)
-    pab = counts / a.shape[0]
-    pa = pab.sum(axis=2, keepdims=True)
-    pb = pab.sum(axis=1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(pab > 0, pab * (np.log(pab) - np.log(pa) - np.log(pb)), 0.0)
-    mi = np.maximum(terms.sum(axis=(1, 2)), 0.0)
+    mi = _plugin_mi(np.bincount(keys.reshape(-1), minlength=ii.size * A * A).reshape(ii.size, A, A), a.shape[0])
     out[ii, jj] = mi
     out[jj, ii] = mi
     return out
@@ -295,10 +289,6 @@ class GridEncoding:
     def from_images(cls, dataset: Any, encode_images_fn: Callable[[np.ndarray], tuple[Any, Any]], batch_size: int = 1024):
         """Grid encoding whose encoder takes images ``(n, C, H, W)`` float32 (fetched from ``dataset.images``)."""
         return cls(dataset, lambda idx: encode_images_fn(dataset.images(idx)), batch_size)
-
-    @property
-    def num_latents(self) -> int | None:
-        return None if self._mu is None else self._mu.shape[1]
 
     def _encode(self, todo: np.ndarray) -> None:
         for start in range(0, todo.size, self.batch_size):
@@ -350,24 +340,19 @@ class GridRepresentation:
         self.grid = grid
         self.kind = kind
 
-    def codes_for_factors(self, dataset: Any, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return self.grid.codes(dataset.factors_to_index(factors), self.kind, rng)
-
 
 def code_sampler(dataset: Any, representation: Any) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
     """``f(factors (n, K), rng) -> codes (n, D) float64`` for a :class:`GridRepresentation` or a plain
     ``representation_fn(images (n, C, H, W)) -> codes (n, D)``."""
     if isinstance(representation, GridRepresentation):
-        if representation.grid.dataset is not dataset and len(representation.grid.dataset) != len(dataset):
+        grid, kind = representation.grid, representation.kind
+        if grid.dataset is not dataset and len(grid.dataset) != len(dataset):
             raise ValueError("the grid encoding was built for another dataset")
-        return lambda factors, rng: representation.codes_for_factors(dataset, factors, rng)
+        return lambda factors, rng: grid.codes(dataset.factors_to_index(factors), kind, rng)
     if callable(representation):
-
-        def sample(factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-            images = dataset.sample_observations_from_factors(factors, rng)
-            return check_codes(representation(images), "representation_fn output")
-
-        return sample
+        return lambda factors, rng: check_codes(
+            representation(dataset.sample_observations_from_factors(factors, rng)), "representation_fn output"
+        )
     raise ValueError(
         "representation must be a GridRepresentation or a callable images -> codes, "
         f"got {type(representation).__name__}"
@@ -378,8 +363,7 @@ def sample_codes(dataset: Any, sampler, num_points: int, rng: np.random.Generato
     """``(codes (n, D), factors (n, K))`` for ``num_points`` factor vectors drawn uniformly over the grid."""
     num_points = check_positive_int(num_points, "num_points", 2)
     factors = dataset.sample_factors(num_points, rng)
-    codes = np.concatenate([sampler(factors[s : s + chunk], rng) for s in range(0, num_points, chunk)])
-    return codes, factors
+    return np.concatenate([sampler(factors[s : s + chunk], rng) for s in range(0, num_points, chunk)]), factors
 
 
 def sample_train_test(dataset: Any, representation: Any, protocol: dict[str, Any], rng: np.random.Generator):
@@ -387,9 +371,8 @@ def sample_train_test(dataset: Any, representation: Any, protocol: dict[str, Any
     ``protocol["num_test"]`` points drawn uniformly over the grid (in that order, from ``rng``): the split of
     the metrics that fit on one sample and score on another (DCI, SAP, modularity/explicitness)."""
     sampler = code_sampler(dataset, representation)
-    codes_train, factors_train = sample_codes(dataset, sampler, protocol["num_train"], rng)
-    codes_test, factors_test = sample_codes(dataset, sampler, protocol["num_test"], rng)
-    return codes_train, factors_train, codes_test, factors_test
+    train, test = (sample_codes(dataset, sampler, protocol[n], rng) for n in ("num_train", "num_test"))
+    return *train, *test
 
 
 def resolve(metric: str, defaults: dict[str, Any], protocol: dict[str, Any], choices: dict | None = None) -> dict[str, Any]:
@@ -429,14 +412,8 @@ def _expected(default: Any, value: Any, name: str, valid: Sequence | None) -> st
 
 def protocol_params(**params: Any) -> dict[str, Any]:
     """JSON-friendly copy of protocol parameters for the result record."""
-    out = {}
-    for k, v in params.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        elif isinstance(v, (tuple, list)):
-            v = list(v)
-        out[k] = v
-    return out
+    return {k: v.item() if isinstance(v, np.generic) else list(v) if isinstance(v, (tuple, list)) else v
+            for k, v in params.items()}
 
 
 def factor_names(dataset: Any, k: int) -> Sequence[str]:

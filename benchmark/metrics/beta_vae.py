@@ -43,9 +43,6 @@ def sample_points(dataset, sampler, num_points: int, batch_size: int, rng, chunk
 
 def score_from_points(features_train, labels_train, features_eval, labels_eval, *, rng) -> dict[str, float]:
     """Fit the linear classifier on the training points; ``beta_vae.train_accuracy``/``eval_accuracy`` in [0, 1]."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.multiclass import OneVsRestClassifier
-
     xtr = _codes.check_codes(features_train, "features_train")
     xev = _codes.check_codes(features_eval, "features_eval")
     ytr, yev = np.asarray(labels_train), np.asarray(labels_eval)
@@ -53,7 +50,7 @@ def score_from_points(features_train, labels_train, features_eval, labels_eval, 
     if np.unique(ytr).size < 2:
         pred_tr, pred_ev = np.full(ytr.shape, ytr[0]), np.full(yev.shape, ytr[0])
     else:
-        model = OneVsRestClassifier(LogisticRegression(solver="liblinear", C=1.0, random_state=seed)).fit(xtr, ytr)
+        model = _codes.logistic_ovr(seed).fit(xtr, ytr)
         pred_tr, pred_ev = model.predict(xtr), model.predict(xev)
     return {
         "beta_vae.train_accuracy": _codes.to_float(np.mean(pred_tr == ytr)),
@@ -62,18 +59,11 @@ def score_from_points(features_train, labels_train, features_eval, labels_eval, 
 
 
 def compute_beta_vae(dataset: Any, representation: Any, rng: np.random.Generator, **protocol: Any) -> dict[str, float]:
-    """β-VAE score of a representation on ``dataset``.
-
-    Args:
-        dataset: a :class:`~benchmark.datasets.GroundTruthDataset` (or anything with ``factor_sizes``,
-            ``sample_factors`` and ``factors_to_index``/``sample_observations_from_factors``).
-        representation: a ``GridRepresentation`` or a callable ``images -> codes (n, D)``.
-        rng: numpy Generator for the factors, sampled codes and the classifier's random_state.
-        protocol: ``num_train``, ``num_eval``, ``batch_size`` (defaults: :data:`DEFAULTS`).
-
-    Returns:
-        ``beta_vae.train_accuracy`` and ``beta_vae.eval_accuracy`` in [0, 1]; chance is 1/K.
-    """
+    """β-VAE score of a ``GridRepresentation`` or a callable ``images -> codes (n, D)`` on ``dataset`` (a
+    :class:`~benchmark.datasets.GroundTruthDataset` or anything with ``factor_sizes``, ``sample_factors`` and
+    ``factors_to_index``/``sample_observations_from_factors``); ``rng`` draws the factors, sampled codes and the
+    classifier's random_state. Protocol: :data:`DEFAULTS`. ``beta_vae.train_accuracy`` and
+    ``beta_vae.eval_accuracy`` in [0, 1]; chance is 1/K."""
     p = _codes.resolve("beta_vae", DEFAULTS, protocol)
     sampler = _codes.code_sampler(dataset, representation)
     xtr, ytr = sample_points(dataset, sampler, p["num_train"], p["batch_size"], rng)

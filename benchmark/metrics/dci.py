@@ -31,44 +31,36 @@ CLASSIFIERS = ("gradient_boosting", "random_forest")
 _EPS = 1e-11
 
 
-def _entropy_rows(p: np.ndarray, base: int) -> np.ndarray:
-    p = p + _EPS
+def _weighted_score(importance: Any, axis: int) -> float:
+    """Σ weight · (1 − normalised entropy) of R's distributions along ``axis`` (1: per code, 0: per factor)."""
+    r = np.abs(np.asarray(importance, dtype=np.float64))
+    if r.ndim != 2 or r.shape[axis] < 2:
+        raise ValueError(f"importance must have shape (D, K) with {'DK'[axis]} >= 2, got {r.shape}")
+    if r.sum() == 0:
+        r = np.ones_like(r)
+    p = (r if axis else r.T) + _EPS
     p = p / p.sum(axis=1, keepdims=True)
-    return -(p * np.log(p)).sum(axis=1) / np.log(base)
+    entropy = -(p * np.log(p)).sum(axis=1) / np.log(r.shape[axis])  # base K (rows) or D (columns): in [0, 1]
+    weights = r.sum(axis=axis) / r.sum()
+    return _codes.to_float(np.sum((1.0 - entropy) * weights))
 
 
 def disentanglement(importance: Any) -> float:
     """DCI disentanglement of an importance matrix ``(D codes, K factors)`` with K ≥ 2; in [0, 1]."""
-    r = np.abs(np.asarray(importance, dtype=np.float64))
-    if r.ndim != 2 or r.shape[1] < 2:
-        raise ValueError(f"importance must have shape (D, K) with K >= 2, got {r.shape}")
-    if r.sum() == 0:
-        r = np.ones_like(r)
-    per_code = 1.0 - _entropy_rows(r, r.shape[1])
-    weights = r.sum(axis=1) / r.sum()
-    return _codes.to_float(np.sum(per_code * weights))
+    return _weighted_score(importance, axis=1)
 
 
 def completeness(importance: Any) -> float:
     """DCI completeness of an importance matrix ``(D codes, K factors)`` with D ≥ 2; in [0, 1]."""
-    r = np.abs(np.asarray(importance, dtype=np.float64))
-    if r.ndim != 2 or r.shape[0] < 2:
-        raise ValueError(f"importance must have shape (D, K) with D >= 2, got {r.shape}")
-    if r.sum() == 0:
-        r = np.ones_like(r)
-    per_factor = 1.0 - _entropy_rows(r.T, r.shape[0])
-    weights = r.sum(axis=0) / r.sum()
-    return _codes.to_float(np.sum(per_factor * weights))
+    return _weighted_score(importance, axis=0)
 
 
 def _make_classifier(name: str, seed: int):
-    if name == "gradient_boosting":
-        from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 
+    if name == "gradient_boosting":
         return GradientBoostingClassifier(random_state=seed)
     if name == "random_forest":
-        from sklearn.ensemble import RandomForestClassifier
-
         # every split considers every code (as gradient boosting does): with sqrt-subsampled features an
         # irrelevant code wins splits often enough to blur the importance matrix of a perfect code
         return RandomForestClassifier(n_estimators=100, max_features=None, random_state=seed, n_jobs=1)
@@ -76,11 +68,8 @@ def _make_classifier(name: str, seed: int):
 
 
 def importance_matrix(codes_train, factors_train, codes_test, factors_test, *, rng, classifier="gradient_boosting"):
-    """``(R (D, K), train accuracy (K,), test accuracy (K,))`` from one classifier per factor.
-
-    A factor with a single class in the training split cannot be classified: its importances are 0 and its
-    accuracy is the frequency of that class.
-    """
+    """``(R (D, K), train accuracy (K,), test accuracy (K,))`` from one classifier per factor; a factor with a
+    single class in the training split cannot be classified: importances 0, accuracy that class's frequency."""
     d, k = codes_train.shape[1], factors_train.shape[1]
     r = np.zeros((d, k))
     acc_train, acc_test = np.zeros(k), np.zeros(k)
@@ -99,17 +88,9 @@ def importance_matrix(codes_train, factors_train, codes_test, factors_test, *, r
 
 
 def compute_dci_codes(codes_train, factors_train, codes_test, factors_test, *, rng=None, classifier="gradient_boosting"):
-    """DCI of fixed codes.
-
-    Args:
-        codes_train, codes_test: ``(N, D)`` float codes; factors_train, factors_test: ``(N, K)`` int classes.
-        rng: numpy Generator; each classifier's ``random_state`` is drawn from it.
-        classifier: one of :data:`CLASSIFIERS` (default: the reference gradient boosting).
-
-    Returns:
-        ``dci.disentanglement``, ``dci.completeness``, ``dci.informativeness_train``,
-        ``dci.informativeness_test``, all in [0, 1].
-    """
+    """DCI of fixed codes (shapes as in :func:`benchmark.metrics.score_codes`); each classifier's ``random_state``
+    is drawn from ``rng``. ``dci.disentanglement``, ``dci.completeness``, ``dci.informativeness_train`` and
+    ``dci.informativeness_test``, all in [0, 1]."""
     ctr, ftr, cte, fte = _codes.check_train_test(codes_train, factors_train, codes_test, factors_test, metric="dci")
     if classifier not in CLASSIFIERS:
         raise ValueError(f"dci: unknown classifier {classifier!r}; valid: {list(CLASSIFIERS)}")

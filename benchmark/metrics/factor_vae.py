@@ -52,31 +52,24 @@ def score_from_votes(train_votes: Any, eval_votes: Any) -> tuple[float, float]:
     train_votes, eval_votes = np.asarray(train_votes), np.asarray(eval_votes)
     classifier = np.argmax(train_votes, axis=0)
     cols = np.arange(train_votes.shape[1])
-    train_acc = train_votes[classifier, cols].sum() / max(train_votes.sum(), 1)
-    eval_acc = eval_votes[classifier, cols].sum() / max(eval_votes.sum(), 1)
+    train_acc, eval_acc = (votes[classifier, cols].sum() / max(votes.sum(), 1) for votes in (train_votes, eval_votes))
     return _codes.to_float(train_acc), _codes.to_float(eval_acc)
 
 
 def compute_factor_vae(dataset: Any, representation: Any, rng: np.random.Generator, **protocol: Any) -> dict[str, float]:
-    """FactorVAE score of a representation on ``dataset``.
-
-    Args: as :func:`benchmark.metrics.beta_vae.compute_beta_vae`; protocol ``num_variance_estimate``,
-    ``num_train``, ``num_eval``, ``batch_size``, ``prune_threshold`` (defaults: :data:`DEFAULTS`).
-
-    Returns:
-        ``factor_vae.train_accuracy`` and ``factor_vae.eval_accuracy`` in [0, 1] (chance 1/K; 0 when every
-        dim is pruned) and ``factor_vae.num_active_dims`` in [0, D] (a float, like every value).
-    """
+    """FactorVAE score of a representation on ``dataset``; arguments as :func:`.beta_vae.compute_beta_vae`,
+    protocol :data:`DEFAULTS`. ``factor_vae.train_accuracy`` and ``factor_vae.eval_accuracy`` in [0, 1] (chance
+    1/K; 0 when every dim is pruned) and ``factor_vae.num_active_dims`` in [0, D] (a float, like every value)."""
     p = _codes.resolve("factor_vae", DEFAULTS, protocol)
     sampler = _codes.code_sampler(dataset, representation)
     codes, _ = _codes.sample_codes(dataset, sampler, p["num_variance_estimate"], rng)
     global_var = np.var(codes, axis=0, ddof=1)
     active = active_dims(global_var, p["prune_threshold"])
-    if not active.any():
-        return {"factor_vae.train_accuracy": 0.0, "factor_vae.eval_accuracy": 0.0, "factor_vae.num_active_dims": 0.0}
-    train_votes = sample_votes(dataset, sampler, p["num_train"], p["batch_size"], global_var, active, rng)
-    eval_votes = sample_votes(dataset, sampler, p["num_eval"], p["batch_size"], global_var, active, rng)
-    train_acc, eval_acc = score_from_votes(train_votes, eval_votes)
+    train_acc = eval_acc = 0.0
+    if active.any():
+        train_votes = sample_votes(dataset, sampler, p["num_train"], p["batch_size"], global_var, active, rng)
+        eval_votes = sample_votes(dataset, sampler, p["num_eval"], p["batch_size"], global_var, active, rng)
+        train_acc, eval_acc = score_from_votes(train_votes, eval_votes)
     return {
         "factor_vae.train_accuracy": train_acc,
         "factor_vae.eval_accuracy": eval_acc,

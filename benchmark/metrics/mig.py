@@ -23,15 +23,10 @@ DEFAULTS = {"num_train": 10_000, "num_bins": _codes.NUM_BINS}
 
 
 def mig_from_mi(mi: np.ndarray, entropies: np.ndarray) -> np.ndarray:
-    """Per-factor gap ``(top1 − top2) / H_k`` from an MI matrix ``(D, K)`` and factor entropies ``(K,)``.
-
-    With a single code dim the second-largest MI is 0. A constant factor (H = 0) has no defined gap and
-    scores 0.
-    """
-    mi = np.asarray(mi, dtype=np.float64)
-    ordered = np.sort(mi, axis=0)[::-1]
-    second = ordered[1] if mi.shape[0] > 1 else np.zeros(mi.shape[1])
-    gap = ordered[0] - second
+    """Per-factor gap ``(top1 − top2) / H_k`` from an MI matrix ``(D, K)`` and factor entropies ``(K,)``; with
+    a single code dim top2 = 0; a constant factor (H = 0) has no defined gap and scores 0."""
+    ordered = np.sort(np.asarray(mi, dtype=np.float64), axis=0)
+    gap = ordered[-1] - (ordered[-2] if ordered.shape[0] > 1 else 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(entropies > 0, gap / np.where(entropies > 0, entropies, 1.0), 0.0)
 
@@ -39,35 +34,22 @@ def mig_from_mi(mi: np.ndarray, entropies: np.ndarray) -> np.ndarray:
 def compute_mig_codes(
     codes: Any, factors: Any, *, num_bins: int = DEFAULTS["num_bins"], factor_names: Sequence[str] | None = None
 ) -> dict[str, float]:
-    """Discrete MIG of fixed codes.
-
-    Args:
-        codes: ``(N, D)`` float codes.
-        factors: ``(N, K)`` int factor classes of the same points.
-        num_bins: equal-width bins per code dim over its sampled range (reference: 20).
-        factor_names: K names for the per-factor keys (default ``factor0..``).
-
-    Returns:
-        ``mig`` in [0, 1] (mean over factors) and ``mig.<factor>`` in [0, 1] per factor.
-    """
+    """Discrete MIG of ``codes (N, D)`` and ``factors (N, K)``, ``num_bins`` equal-width bins per code dim:
+    ``mig`` in [0, 1] (mean over factors) and ``mig.<factor>`` in [0, 1] per factor (``factor_names``, default
+    ``factor0..``)."""
     codes, factors = _codes.check_pair(codes, factors)
     names = list(factor_names) if factor_names is not None else [f"factor{j}" for j in range(factors.shape[1])]
     if len(names) != factors.shape[1]:
         raise ValueError(f"factor_names has {len(names)} names for factors of shape {factors.shape}")
-    binned = _codes.discretize(codes, num_bins)
-    mi = _codes.discrete_mutual_info(binned, factors)
+    mi = _codes.discrete_mutual_info(_codes.discretize(codes, num_bins), factors)
     per_factor = mig_from_mi(mi, _codes.discrete_entropy(factors))
-    out = {"mig": _codes.to_float(per_factor.mean())}
-    out.update({f"mig.{n}": _codes.to_float(v) for n, v in zip(names, per_factor)})
-    return out
+    keys = {f"mig.{n}": _codes.to_float(v) for n, v in zip(names, per_factor)}
+    return {"mig": _codes.to_float(per_factor.mean()), **keys}
 
 
 def compute_mig(dataset: Any, representation: Any, rng: np.random.Generator, **protocol: Any) -> dict[str, float]:
-    """Discrete MIG on ``num_train`` points (defaults: :data:`DEFAULTS`, the reference protocol) drawn uniformly over the grid of ``dataset``.
-
-    ``representation`` is a :class:`~benchmark.metrics._codes.GridRepresentation` or a callable
-    ``images -> codes``. Same keys and ranges as :func:`compute_mig_codes`.
-    """
+    """Discrete MIG on ``num_train`` points (:data:`DEFAULTS`) drawn uniformly over the grid of ``dataset``, of a
+    ``GridRepresentation`` or a callable ``images -> codes``; keys as :func:`compute_mig_codes`."""
     p = _codes.resolve("mig", DEFAULTS, protocol)
     sampler = _codes.code_sampler(dataset, representation)
     codes, factors = _codes.sample_codes(dataset, sampler, p["num_train"], rng)

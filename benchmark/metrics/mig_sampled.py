@@ -45,9 +45,9 @@ def _entropy(z: np.ndarray, mu: np.ndarray, logvar: np.ndarray, sample_idx: np.n
     inv_var = torch.exp(-lv_t)
     const = -0.5 * (_LOG_2PI + lv_t)  # (D, N)
     zs = torch.as_tensor(z[sample_idx].T, dtype=torch.float32, device=dev)  # (D, S)
-    n = mu.shape[0]
-    chunk = max(1, int(chunk_elements) // (mu.shape[0] * mu.shape[1]))
-    total = torch.zeros(mu.shape[1], dtype=torch.float64, device=dev)
+    n, d = mu.shape
+    chunk = max(1, int(chunk_elements) // (n * d))
+    total = torch.zeros(d, dtype=torch.float64, device=dev)
     for s in range(0, zs.shape[1], chunk):
         zc = zs[:, s : s + chunk, None]  # (D, c, 1)
         logq = const[:, None, :] - 0.5 * (zc - mu_t[:, None, :]) ** 2 * inv_var[:, None, :]  # (D, c, N)
@@ -56,32 +56,18 @@ def _entropy(z: np.ndarray, mu: np.ndarray, logvar: np.ndarray, sample_idx: np.n
 
 
 def compute_mig_sampled_moments(
-    mu: Any,
-    logvar: Any,
-    factors: Any,
-    factor_sizes: Sequence[int],
-    *,
-    rng: np.random.Generator,
-    num_samples: int = DEFAULTS["num_samples"],
-    factors_to_use: Sequence[int] | None = None,
-    factor_names: Sequence[str] | None = None,
-    chunk_elements: int = DEFAULTS["chunk_elements"],
-    device: str = DEFAULTS["device"],
-    z: Any = None,
+    mu: Any, logvar: Any, factors: Any, factor_sizes: Sequence[int], *, rng: np.random.Generator,
+    num_samples: int = DEFAULTS["num_samples"], factors_to_use: Sequence[int] | None = None,
+    factor_names: Sequence[str] | None = None, chunk_elements: int = DEFAULTS["chunk_elements"],
+    device: str = DEFAULTS["device"], z: Any = None,
 ) -> dict[str, float]:
-    """Sampled MIG from the posteriors of every grid image.
+    """Sampled MIG from the posteriors ``mu, logvar (N, D)`` of all N grid images, of factor classes
+    ``factors (N, K)`` with ``factor_sizes`` = ``|V_k|``. ``rng`` draws the one ``z`` per image (unless ``z`` is
+    given) and the entropy samples; ``factors_to_use``: factor indices to include (default all).
 
-    Args:
-        mu, logvar: ``(N, D)`` posterior means and log-variances of all N grid images.
-        factors: ``(N, K)`` int classes of those images; factor_sizes: ``|V_k|`` per factor.
-        rng: draws the one z per image and the entropy samples.
-        factors_to_use: factor indices to include (default all).
-        z: ``(N, D)`` the one sample per image; default: drawn from q(z|x) with ``rng``.
-
-    Returns:
-        ``mig_sampled`` and ``mig_sampled.<factor>`` (one per included factor): >= 0 and nominally <= 1.
-        Like Chen et al.'s, the estimate is clipped at 0 only: with few samples (small ``num_samples`` or
-        small conditional subsets) sampling noise can put a sharply encoded factor's gap a little above 1.
+    Returns ``mig_sampled`` and ``mig_sampled.<factor>`` (one per included factor): >= 0 and nominally <= 1.
+    Like Chen et al.'s, the estimate is clipped at 0 only: with few samples (small ``num_samples`` or small
+    conditional subsets) sampling noise can put a sharply encoded factor's gap a little above 1.
     """
     mu = _codes.check_codes(mu, "mu")
     logvar = _codes.check_codes(logvar, "logvar")
@@ -113,21 +99,18 @@ def compute_mig_sampled_moments(
             pick = rng.permutation(rows.size)[: min(num_samples, rows.size)]
             h_cond += rows.size / n * _entropy(z[rows], mu[rows], logvar[rows], pick, chunk_elements, device)
         mi = np.clip(h_z - h_cond, 0.0, None) / math.log(factor_sizes[j])
-        top = np.sort(mi)[::-1]
-        gap = top[0] - (top[1] if top.size > 1 else 0.0)
+        top = np.sort(mi)
+        gap = top[-1] - (top[-2] if top.size > 1 else 0.0)
         gaps.append(gap)
         out[f"mig_sampled.{names[j]}"] = _codes.to_float(gap)
-    out = {"mig_sampled": _codes.to_float(np.mean(gaps)) if gaps else 0.0, **out}
-    return out
+    return {"mig_sampled": _codes.to_float(np.mean(gaps)) if gaps else 0.0, **out}
 
 
 def compute_mig_sampled(dataset: Any, representation: Any, rng: np.random.Generator, **protocol: Any) -> dict[str, float]:
-    """Sampled MIG over the whole grid of ``dataset``.
+    """Sampled MIG over the whole grid of ``dataset``; protocol :data:`DEFAULTS` (``factors``: "all" or names).
 
-    ``representation`` must be a :class:`~benchmark.metrics._codes.GridRepresentation` (the estimator needs
-    q(z|x) = mean and log-variance of every grid image, not codes). The representation kind does not change
-    the estimator: it always uses q(z|x). Protocol (defaults: :data:`DEFAULTS`): ``num_samples``, ``factors`` ("all" or names),
-    ``chunk_elements`` (memory per step), ``device``.
+    ``representation`` must be a :class:`~benchmark.metrics._codes.GridRepresentation`: the estimator needs
+    q(z|x) = mean and log-variance of every grid image, not codes, so the representation kind changes nothing.
     """
     p = _codes.resolve("mig_sampled", DEFAULTS, protocol)
     if not isinstance(representation, _codes.GridRepresentation):
@@ -146,8 +129,7 @@ def compute_mig_sampled(dataset: Any, representation: Any, rng: np.random.Genera
         use = [names.index(w) for w in wanted]
     idx = np.arange(len(dataset), dtype=np.int64)
     mu, logvar = representation.grid.moments(idx)
-    factors = dataset.index_to_factors(idx)
     return compute_mig_sampled_moments(
-        mu, logvar, factors, dataset.factor_sizes, rng=rng, num_samples=p["num_samples"], factors_to_use=use,
-        factor_names=names, chunk_elements=p["chunk_elements"], device=p["device"],
+        mu, logvar, dataset.index_to_factors(idx), dataset.factor_sizes, rng=rng, num_samples=p["num_samples"],
+        factors_to_use=use, factor_names=names, chunk_elements=p["chunk_elements"], device=p["device"],
     )

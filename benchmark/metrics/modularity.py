@@ -35,36 +35,20 @@ def modularity_from_mi(mi: Any) -> float:
     return _codes.to_float(per_code.mean())
 
 
-def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean, std = train.mean(axis=0), train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)  # a constant code stays 0 instead of becoming NaN
-    return (train - mean) / std, (test - mean) / std
-
-
-def _logistic_ovr(seed: int):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.multiclass import OneVsRestClassifier
-
-    # the reference's LogisticRegression() ran liblinear one-vs-rest (scikit-learn < 0.22 defaults);
-    # current scikit-learn needs the explicit wrapper for that scheme.
-    return OneVsRestClassifier(LogisticRegression(solver="liblinear", C=1.0, random_state=seed))
-
-
 def _auc(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
-    aucs = []
-    for c, cls in enumerate(classes):
-        target = y == cls
-        if target.all() or not target.any():  # AUC undefined for a class absent (or alone) in this split
-            continue
-        aucs.append(roc_auc_score(target, proba[:, c]))
+    targets = ((y == cls, proba[:, c]) for c, cls in enumerate(classes))
+    # AUC undefined for a class absent (or alone) in this split
+    aucs = [roc_auc_score(target, p) for target, p in targets if target.any() and not target.all()]
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
 def explicitness(codes_train, factors_train, codes_test, factors_test, *, rng) -> tuple[np.ndarray, np.ndarray]:
     """Per-factor ROC-AUC ``(K,)`` on train and test; a factor with one training class scores 1."""
-    xtr, xte = _standardise(codes_train, codes_test)
+    mean, std = codes_train.mean(axis=0), codes_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)  # a constant code stays 0 instead of becoming NaN
+    xtr, xte = (codes_train - mean) / std, (codes_test - mean) / std
     k = factors_train.shape[1]
     tr, te = np.ones(k), np.ones(k)
     for j in range(k):
@@ -72,18 +56,15 @@ def explicitness(codes_train, factors_train, codes_test, factors_test, *, rng) -
         y_tr, y_te = factors_train[:, j], factors_test[:, j]
         if np.unique(y_tr).size < 2:
             continue
-        clf = _logistic_ovr(seed).fit(xtr, y_tr)
+        clf = _codes.logistic_ovr(seed).fit(xtr, y_tr)
         tr[j] = _auc(y_tr, clf.predict_proba(xtr), clf.classes_)
         te[j] = _auc(y_te, clf.predict_proba(xte), clf.classes_)
     return tr, te
 
 
 def compute_modularity_codes(codes_train, factors_train, codes_test, factors_test, *, rng=None, num_bins=_codes.NUM_BINS):
-    """Modularity and explicitness of fixed codes.
-
-    Returns:
-        ``modularity`` in [0, 1], ``explicitness.train`` and ``explicitness.test`` in [0, 1] (0.5 = chance).
-    """
+    """Modularity and explicitness of fixed codes: ``modularity``, ``explicitness.train`` and
+    ``explicitness.test``, all in [0, 1] (explicitness 0.5 = chance)."""
     ctr, ftr, cte, fte = _codes.check_train_test(codes_train, factors_train, codes_test, factors_test, metric="modularity")
     rng = _codes.as_rng(rng)
     mi = _codes.discrete_mutual_info(_codes.discretize(ctr, num_bins), ftr)

@@ -42,8 +42,7 @@ def compute_reconstruction(
     encoding instead of encoding again). Protocol: ``num_images``, ``batch_size`` (defaults: :data:`DEFAULTS`).
     """
     p = _codes.resolve("reconstruction", DEFAULTS, protocol)
-    num = _codes.check_positive_int(p["num_images"], "num_images")
-    bs = _codes.check_positive_int(p["batch_size"], "batch_size")
+    num, bs = p["num_images"], p["batch_size"]  # resolve checked both are integers >= 1
     idx = rng.integers(0, len(dataset), size=num, dtype=np.int64)
     nll_sum = mse_sum = 0.0
     for s in range(0, num, bs):

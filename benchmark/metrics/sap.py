@@ -48,8 +48,7 @@ def score_matrix(codes_train, factors_train, codes_test, factors_test, *, rng, s
 def sap_from_matrix(matrix: Any) -> float:
     """Mean over factors (columns) of top1 − top2 of the score matrix ``(D, K)``; 1 code dim → top2 = 0."""
     m = np.sort(np.asarray(matrix, dtype=np.float64), axis=0)
-    second = m[-2] if m.shape[0] > 1 else np.zeros(m.shape[1])
-    return _codes.to_float(np.mean(m[-1] - second))
+    return _codes.to_float(np.mean(m[-1] - (m[-2] if m.shape[0] > 1 else 0.0)))
 
 
 def compute_sap_codes(codes_train, factors_train, codes_test, factors_test, *, rng=None, svm_c=DEFAULTS["svm_c"]) -> dict[str, float]:

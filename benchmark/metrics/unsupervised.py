@@ -48,10 +48,7 @@ def compute_unsupervised_codes(codes, factors=None, *, num_bins=_codes.NUM_BINS)
     ``unsupervised.gaussian_wasserstein_correlation`` (≥ 0), ``..._norm`` (in [0, 2)) and
     ``unsupervised.mutual_info`` (in [0, log num_bins]).
     """
-    if factors is not None:
-        codes, _ = _codes.check_pair(codes, factors)
-    else:
-        codes = _codes.check_codes(codes)
+    codes = _codes.check_codes(codes) if factors is None else _codes.check_pair(codes, factors)[0]
     d = codes.shape[1]
     cov = np.atleast_2d(np.cov(codes, rowvar=False))
     live = np.diag(cov) > 0
@@ -59,11 +56,8 @@ def compute_unsupervised_codes(codes, factors=None, *, num_bins=_codes.NUM_BINS)
     trace = float(np.trace(cov))
     tc = gaussian_total_correlation(sub) if live.any() else 0.0
     wc = gaussian_wasserstein_correlation(sub) if live.any() else 0.0
-    if d > 1:
-        mi = _codes.pairwise_mutual_info(_codes.discretize(codes, num_bins))  # zero diagonal
-        mean_mi = mi.sum() / (d * d - d)
-    else:
-        mean_mi = 0.0
+    # mean over the d·(d − 1) ordered pairs (pairwise_mutual_info has a zero diagonal)
+    mean_mi = _codes.pairwise_mutual_info(_codes.discretize(codes, num_bins)).sum() / (d * d - d) if d > 1 else 0.0
     return {
         "unsupervised.gaussian_total_correlation": _codes.to_float(tc),
         "unsupervised.gaussian_wasserstein_correlation": _codes.to_float(wc),
