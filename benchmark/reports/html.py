@@ -67,28 +67,26 @@ class PageContent:
 
 
 def comparability_warnings(runs: pd.DataFrame) -> list[str]:
-    """Plain-text warnings where the numbers cannot be compared with published ones.
-
-    Checks: procedural 3D Shapes stand-in (``dataset.stand_in``), step budgets below the 300,000-step
-    protocol (``config.steps``), protocol parameters that differ between records, both MIG variants
-    present (not comparable with each other), mixed suite/torch/scikit-learn versions, runs scored before
-    their training finished (``run.finished`` false), superseded duplicate records.
+    """Plain-text warnings where the numbers cannot be compared with published ones: procedural 3D Shapes
+    stand-in (``dataset.stand_in``), step budgets below the 300,000-step protocol (``config.steps``), protocol
+    parameters that differ between records, both MIG variants present (not comparable with each other), mixed
+    suite/torch/scikit-learn versions, runs scored before their training finished (``run.finished`` false),
+    superseded duplicate records.
     """
     out = []
     if "dataset.stand_in" in runs:
         stand = runs[runs["dataset.stand_in"].fillna(False).astype(bool)]
-        for d in sorted(stand["dataset"].unique()):
-            n = int((stand["dataset"] == d).sum())
+        for d, n in stand["dataset"].value_counts().sort_index().items():
             out.append(f"{d}: {n} run(s) use the procedural 3D Shapes stand-in, not the official file; "
                        "their numbers are not comparable with published 3D Shapes results.")
     if "config.steps" in runs:
         protocol_steps = TrainConfig().steps  # the defaults are the protocol
         steps = pd.to_numeric(runs["config.steps"], errors="coerce")
-        short = runs[steps < protocol_steps]
+        short = steps[steps < protocol_steps]
         if len(short):
-            low, high = int(steps[steps < protocol_steps].min()), int(steps[steps < protocol_steps].max())
+            low, high = int(short.min()), int(short.max())
             budget = f"{low:,}" if low == high else f"{low:,}–{high:,}"
-            out.append(f"{short['run'].nunique()} run(s) trained for fewer than the protocol's "
+            out.append(f"{runs.loc[short.index, 'run'].nunique()} run(s) trained for fewer than the protocol's "
                        f"{protocol_steps:,} steps ({budget} steps); their scores are not comparable "
                        "with Locatello et al. 2019.")
     for col in sorted(c for c in runs.columns if c.startswith("protocol.")):
@@ -188,9 +186,7 @@ def _problems_html(problems: pd.DataFrame, limit: int = 300) -> str:
 
 
 def _cell(v) -> str:
-    if isinstance(v, float):
-        return "" if pd.isna(v) else f"{v:g}"
-    return str(v)
+    return ("" if pd.isna(v) else f"{v:g}") if isinstance(v, float) else str(v)
 
 
 def _figure_html(f: FigureEntry) -> str:
@@ -205,20 +201,17 @@ def render_html(content: PageContent) -> str:
     runs = content.runs
     esc = html.escape
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    n_runs = runs["run"].nunique()
     parts = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         f"<title>{esc(content.title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
         f"<h1>{esc(content.title)}</h1>",
-        f"<p>{content.n_records:,} result records of {n_runs:,} runs "
+        f"<p>{content.n_records:,} result records of {runs['run'].nunique():,} runs "
         f"({len(runs):,} run × representation rows), generated {now} from "
         + ", ".join(f"<code>{esc(s)}</code>" for s in content.sources) + ".</p>",
-        (
-            '<p class="toc">Contents: <a href="#warnings">warnings</a> · <a href="#tables">tables</a> · '
-            '<a href="#ranking">ranking</a> · <a href="#problems">failed and missing</a> · '
-            '<a href="#figures">figures</a> · <a href="#checkpoints">checkpoint figures</a> · '
-            '<a href="#protocol">protocol</a> · <a href="#provenance">provenance</a></p>'
-        ),
+        ('<p class="toc">Contents: <a href="#warnings">warnings</a> · <a href="#tables">tables</a> · '
+         '<a href="#ranking">ranking</a> · <a href="#problems">failed and missing</a> · '
+         '<a href="#figures">figures</a> · <a href="#checkpoints">checkpoint figures</a> · '
+         '<a href="#protocol">protocol</a> · <a href="#provenance">provenance</a></p>'),
         '<h2 id="warnings">Warnings</h2>',
     ]
     parts += [f'<p class="warning">{esc(w)}</p>' for w in comparability_warnings(runs)] or [

@@ -1,22 +1,11 @@
 """Figures for papers and report pages (matplotlib, no pyplot state: every function builds a fresh
 :class:`matplotlib.figure.Figure` and returns it; saving is the caller's, see :func:`save_figure`).
 
-Result figures take the per-run table of :func:`benchmark.reports.results.runs_table` (one row per
-run and representation, ``metric.<key>`` columns):
-
-* :func:`plot_metric_vs_hparam` — a metric against the hyperparameter (β or C_max), every seed a point
-  over a box plot, one panel per (dataset, model);
-* :func:`plot_tradeoff` — reconstruction error against each disentanglement metric, one colour per
-  hyperparameter value;
-* :func:`plot_rank_correlation` — Spearman rank correlation between metrics across all models of a
-  dataset, as in Locatello et al. 2019, Fig. 7 (https://arxiv.org/abs/1811.12359).
-
-Checkpoint figures take arrays, which :mod:`benchmark.views` computes from a model (this module never imports
-torch), images ``(N, C, H, W)`` float in [0, 1]:
-
-* :func:`plot_latent_traversal` — rows = latent dimensions (sorted by their KL to the prior, most
-  informative first, by :func:`benchmark.views.latent_traversals`), columns = the traversed value;
-* :func:`plot_reconstructions` — inputs above their reconstructions.
+Result figures (:func:`plot_metric_vs_hparam`, :func:`plot_tradeoff`, :func:`plot_rank_correlation`) take the
+per-run table of :func:`benchmark.reports.results.runs_table` (one row per run and representation,
+``metric.<key>`` columns). Checkpoint figures (:func:`plot_latent_traversal`, :func:`plot_reconstructions`)
+take arrays, images ``(N, C, H, W)`` float in [0, 1], which :mod:`benchmark.views` computes from a model:
+this module never imports torch.
 """
 
 from __future__ import annotations
@@ -92,12 +81,11 @@ def plot_metric_vs_hparam(
         groups = [d.loc[d["hparam"] == v, col].to_numpy(dtype=float) for v in values]
         if not values:  # a method without a registered hyperparameter: one box for all its runs
             values, groups = ["all"], [d[col].to_numpy(dtype=float)]
+        grey = {"color": "0.4"}
         ax.boxplot(groups, positions=np.arange(len(groups)), widths=0.6, showfliers=False,
-                   medianprops={"color": "black"}, boxprops={"color": "0.4"}, whiskerprops={"color": "0.4"},
-                   capprops={"color": "0.4"})
+                   medianprops={"color": "black"}, boxprops=grey, whiskerprops=grey, capprops=grey)
         for i, g in enumerate(groups):
-            ax.scatter(i + rng.uniform(-0.18, 0.18, len(g)), g, s=12, alpha=0.7, color="C0", zorder=3,
-                       linewidths=0)
+            ax.scatter(i + rng.uniform(-0.18, 0.18, len(g)), g, s=12, alpha=0.7, color="C0", zorder=3, linewidths=0)
         ax.set_xticks(np.arange(len(groups)), [f"{v:g}" if not isinstance(v, str) else v for v in values])
         ax.set_xlabel(METHODS[model].axis_label if model in METHODS else "hyperparameter")
         ax.set_ylabel(_plain(metric_label(metric)))
@@ -112,10 +100,7 @@ def plot_metric_vs_hparam(
 
 
 def plot_tradeoff(
-    runs: pd.DataFrame,
-    metrics: list[str] | None = None,
-    *,
-    reconstruction: str = "reconstruction.bernoulli_nll",
+    runs: pd.DataFrame, metrics: list[str] | None = None, *, reconstruction: str = "reconstruction.bernoulli_nll",
     representation: str | None = "mean",
 ) -> Figure:
     """Reconstruction–disentanglement trade-off: one panel per (dataset, disentanglement metric), x = the
@@ -134,28 +119,23 @@ def plot_tradeoff(
     fig = Figure(figsize=(3.2 * len(cols) + 1.6, 2.9 * len(datasets)), layout="constrained")
     axes = fig.subplots(len(datasets), len(cols), squeeze=False)
     markers = {m: mk for m, mk in zip(sorted(data["model"].unique()), "os^Dvx*")}
-    # colour of each (model, value): viridis over the model's sorted values. One scatter call per
-    # (panel, model) with a colour array: hundreds of small collections make saving several times slower.
-    cmap = colormaps["viridis"]
+    # One scatter call per (panel, model) with a colour array: hundreds of small collections slow saving severalfold.
     colour_of: dict[tuple[str, float], tuple] = {}
     handles = {}
     for model in sorted(data["model"].unique()):
-        values = sorted(data.loc[data["model"] == model, "hparam"].dropna().unique())
-        for i, v in enumerate(values):  # values exist only for methods with a study axis
-            colour_of[(model, v)] = cmap(i / max(len(values) - 1, 1))
+        values = sorted(data.loc[data["model"] == model, "hparam"].dropna().unique())  # none without a study axis
+        colour_of |= {(model, v): colormaps["viridis"](i / max(len(values) - 1, 1)) for i, v in enumerate(values)}
         legend = {f"{_plain(model)} {METHODS[model].axis_label}={v:g}": colour_of[(model, v)] for v in values}
-        for label, colour in (legend or {_plain(model): "C0"}).items():
-            handles[label] = Line2D([], [], linestyle="", marker=markers[model], color=colour, markersize=5)
-    for r, dataset in enumerate(datasets):
+        handles |= {label: Line2D([], [], linestyle="", marker=markers[model], color=colour, markersize=5)
+                    for label, colour in (legend or {_plain(model): "C0"}).items()}
+    for row, dataset in zip(axes, datasets):
         d = data[data["dataset"] == dataset]
-        for c, (m, col) in enumerate(zip(metrics, cols)):
-            ax = axes[r, c]
+        for ax, m, col in zip(row, metrics, cols):
             for model, dm in d.groupby("model"):
                 sel = dm[dm[xcol].notna() & dm[col].notna()]
                 colours = [colour_of.get((model, v), "C0") for v in sel["hparam"]]
                 ax.scatter(sel[xcol], sel[col], s=14, alpha=0.8, c=colours, marker=markers[model], linewidths=0)
-            ax.set_xlabel(_plain(metric_label(reconstruction)))
-            ax.set_ylabel(_plain(metric_label(m)))
+            ax.set(xlabel=_plain(metric_label(reconstruction)), ylabel=_plain(metric_label(m)))
             ax.set_title(_plain(dataset), fontsize=9)
             ax.grid(alpha=0.3)
     fig.legend(list(handles.values()), list(handles.keys()), loc="outside right center", fontsize=7,
@@ -172,19 +152,18 @@ def rank_correlation(runs: pd.DataFrame, metrics: list[str] | None = None) -> pd
     """
     keys = metrics if metrics is not None else [k for k in select_metrics(runs) if direction(k) != 0]
     cols = [_column(runs, k) for k in keys]
-    frame = runs[cols].apply(pd.to_numeric, errors="coerce")
+    frame = runs[cols].apply(pd.to_numeric, errors="coerce").rename(columns=lambda c: c.removeprefix("metric."))
     frame = frame.loc[:, (frame.notna().sum() >= 3) & (frame.nunique() > 1)]
-    corr = frame.corr(method="spearman")
-    corr.index = corr.columns = [c.removeprefix("metric.") for c in corr.columns]
-    return corr
+    return frame.corr(method="spearman")
 
 
 def plot_rank_correlation(
     runs: pd.DataFrame, metrics: list[str] | None = None, *, representation: str | None = "mean"
 ) -> Figure:
     """Spearman rank correlation between metrics across all models of each dataset (Locatello et al.
-    2019, Fig. 7): one heat map per dataset, values in [−1, 1] printed in the cells (×100 as in the
-    paper), colour bar on the right. Axes titles ``"<dataset> (<n> models)"``; tick labels are the keys.
+    2019, Fig. 7, https://arxiv.org/abs/1811.12359): one heat map per dataset, values in [−1, 1] printed in
+    the cells (×100 as in the paper), colour bar on the right. Axes titles ``"<dataset> (<n> models)"``; tick
+    labels are the keys.
     """
     data = _subset(runs, representation)
     datasets = sorted(data["dataset"].unique())
@@ -214,38 +193,22 @@ def plot_rank_correlation(
     return fig
 
 
-# ----------------------------------------------------------------------------------------------------
-# checkpoint figures
-
-
+# ----------------------------------------------------------------------------------------- checkpoint figures
 def _image(ax, image: np.ndarray) -> None:
     """Draw one (C, H, W) image in [0, 1] without ticks (grey for one channel)."""
     a = np.clip(image, 0.0, 1.0)
     a = a[0] if a.shape[0] == 1 else np.transpose(a, (1, 2, 0))
     ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set(xticks=[], yticks=[])
 
 
 def plot_latent_traversal(
     traversals: Any, values: Any, *, kl: Any = None, dims: Any = None, title: str | None = None
 ) -> Figure:
-    """Latent traversal grid: row = one latent dimension, column = the value it is set to.
-
-    Parameters
-    ----------
-    traversals:
-        ``(R, V, C, H, W)`` float in [0, 1]: row r is latent ``dims[r]`` set to each of ``values``, rows in
-        display order (:func:`benchmark.views.latent_traversals` sorts them by KL, most informative first).
-    values:
-        ``(V,)`` the traversed values (column titles).
-    kl, dims:
-        ``(R,)`` each row's KL (optional, shown under its name) and latent index (default ``0..R-1``).
-
-    Returns
-    -------
-    A Figure with an R × V grid of image axes; each row's y label ``"z<d>\\nKL <kl>"``, the top row titled
-    with the values.
+    """Latent traversal grid, R × V image axes: row r is latent ``dims[r]`` (default ``0..R-1``) set to each of
+    the ``(V,)`` ``values`` (the top row's titles), from ``traversals`` ``(R, V, C, H, W)`` float in [0, 1], rows
+    in display order (:func:`benchmark.views.latent_traversals` sorts them by KL, most informative first).
+    Each row's y label is ``"z<d>\\nKL <kl>"``, with ``kl`` ``(R,)`` optional.
     """
     traversals = np.asarray(traversals, dtype=np.float32)
     values = np.asarray(values, dtype=float)
@@ -284,19 +247,15 @@ def plot_reconstructions(images: Any, reconstructions: Any, *, title: str | None
     k = images.shape[0]
     fig = Figure(figsize=(0.9 * k + 0.8, 2.2), layout="constrained")
     axes = fig.subplots(2, k, squeeze=False)
-    for i in range(k):
-        for row, batch in enumerate((images, recon)):
-            _image(axes[row, i], batch[i])
+    for ax, image in zip(axes.ravel(), [*images, *recon]):  # row 0 the inputs, row 1 their reconstructions
+        _image(ax, image)
     axes[0, 0].set_ylabel("input", fontsize=8)
     axes[1, 0].set_ylabel("reconstruction", fontsize=8)
     fig.suptitle(_plain(title) if title else "Inputs and reconstructions", fontsize=9)
     return fig
 
 
-# ----------------------------------------------------------------------------------------------------
-# choosing runs and saving
-
-
+# ----------------------------------------------------------------------------------- choosing runs and saving
 def select_runs(
     runs: pd.DataFrame, metric: str | None = None, *, group_by=DEFAULT_GROUP_BY, representation: str = "mean"
 ) -> pd.DataFrame:
@@ -327,10 +286,8 @@ def select_runs(
 
 def save_figure(fig: Figure, stem: str | os.PathLike, formats: tuple[str, ...] = ("pdf", "png"), dpi: int = 120) -> list[str]:
     """Save ``fig`` as ``<stem>.<fmt>`` for each format, atomically; returns the paths written."""
-    written = []
-    for fmt in formats:
-        path = f"{os.fspath(stem)}.{fmt}"
+    paths = [f"{os.fspath(stem)}.{fmt}" for fmt in formats]
+    for fmt, path in zip(formats, paths):
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=dpi)
-        written.append(path)
-    return written
+    return paths

@@ -67,13 +67,11 @@ def write_report(
     jobs: int | None = None,
     checkpoint_views: Callable[[str, int, np.random.Generator], Any] | None = None,
 ) -> ReportResult:
-    """Load the records under ``results_dirs`` and write tables, figures and the page into ``out_dir``.
+    """Load the records under one or several ``results_dirs`` (see :func:`load_results`) and write tables,
+    figures and the page into ``out_dir``. Raises ``ValueError`` for an unknown format, group column or metric,
+    or when no record was found.
 
-    Parameters
-    ----------
-    results_dirs: one or several results directories (see :func:`load_results`).
-    group_by: the setting columns (default dataset, model, hparam, representation).
-    metrics: metric keys or names (see :func:`benchmark.reports.tables.select_metrics`); default headline.
+    group_by: the setting columns. metrics: metric keys or names (:func:`.tables.select_metrics`; default headline).
     formats: any of ``md``, ``tex``, ``html``, ``csv``; figures are always written as PDF and PNG.
     checkpoint_figures: draw traversals and reconstructions for the best and worst seed of each setting
         (by the first of :data:`benchmark.metrics.RUN_SELECTION_KEYS`) whose ``run.dir`` exists;
@@ -85,12 +83,9 @@ def write_report(
         checkpoint figures (attributes ``images``, ``reconstructions``, ``traversals``, ``values``, ``kl``,
         ``dims``): pass :func:`benchmark.views.checkpoint_views`. This package never opens a model; with
         None, checkpoint figures are skipped with a note.
-
-    Raises ``ValueError`` for an unknown format, group column or metric, or when no record was found.
     """
     formats = tuple(formats)
-    if jobs is None:
-        jobs = min(4, os.cpu_count() or 1)
+    jobs = min(4, os.cpu_count() or 1) if jobs is None else jobs
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ValueError(f"unknown report format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
@@ -137,11 +132,9 @@ def _load(results_dirs, metrics) -> tuple[pd.DataFrame, pd.DataFrame]:
     records = load_results(results_dirs, warn=False)
     unreadable = records.attrs.get("unreadable", [])
     if records.empty:
-        raise ValueError(
-            f"no result records found under {', '.join(map(str, records.attrs.get('sources', [])))}"
-            f"{f' ({len(unreadable)} unreadable file(s))' if unreadable else ''}; expected "
-            "RESULTS_DIR/<run.id>/<representation>__<metric>.json files written by `dbench evaluate`"
-        )
+        raise ValueError(f"no result records found under {', '.join(map(str, records.attrs.get('sources', [])))}"
+                         f"{f' ({len(unreadable)} unreadable file(s))' if unreadable else ''}; expected "
+                         "RESULTS_DIR/<run.id>/<representation>__<metric>.json files written by `dbench evaluate`")
     runs = runs_table(records)
     if not tables.select_metrics(runs) and metrics is None:
         failed = records[records["status"] == "failed"]
@@ -185,14 +178,15 @@ def _render(fig, stem: str, out: Path, dpi: int = 100) -> tuple[str, list[Path]]
     return base64.b64encode(png).decode("ascii"), [out / "figures" / f"{stem}.png", *map(Path, pdf)]
 
 
-def _emit(fig, stem: str, title: str, caption: str, out: Path, result: ReportResult, embed: bool):
-    png64, paths = _render(fig, stem, out)
-    result.files += paths
-    return html_mod.FigureEntry(title, caption, png64) if embed else None
+def _collect(done: list[tuple], result: ReportResult, embed: bool) -> list[html_mod.FigureEntry]:
+    """Files and notes of figures rendered as ``(title, caption, png64, paths, note)``; their page entries."""
+    result.notes += [note for *_, note in done if note]
+    result.files += [path for *_, paths, _ in done for path in paths]  # a figure that failed has none
+    return [html_mod.FigureEntry(title, caption, png64)
+            for title, caption, png64, _, note in done if embed and not note]
 
 
-# The per-run table for worker processes: set before the pool forks, so workers share it copy-on-write
-# instead of receiving a pickled copy per task.
+# The per-run table, set before the pool forks: workers share it copy-on-write, not as a pickled copy per task.
 _RUNS: pd.DataFrame | None = None
 
 
@@ -213,14 +207,11 @@ def _result_figures(runs, agg, out, result, *, seed, embed, jobs):
     keys = agg.attrs["metrics"]
     scored = [k for k in keys if direction(k) != 0]
     disent = [k for k in scored if plots.is_disentanglement(k)]
-    tasks = []
-    # Box plots for the protocol's default representation only: one figure per metric key is the bulk
-    # of the rendering time, and the tables already cover the other representation.
-    for k in keys:
-        tasks.append((f"metric_vs_hparam__{_safe(k)}__{main_rep}", f"{k} against the hyperparameter",
-                      f"{main_rep} representation; boxes: median and quartiles over seeds, whiskers 1.5 IQR; "
-                      "points: individual seeds.", plots.plot_metric_vs_hparam,
-                      {"metric": k, "representation": main_rep, "seed": seed}, out))
+    # Box plots for the main representation only: they are the bulk of the rendering time; tables cover the other.
+    tasks = [(f"metric_vs_hparam__{_safe(k)}__{main_rep}", f"{k} against the hyperparameter",
+              f"{main_rep} representation; boxes: median and quartiles over seeds, whiskers 1.5 IQR; "
+              "points: individual seeds.", plots.plot_metric_vs_hparam,
+              {"metric": k, "representation": main_rep, "seed": seed}, out) for k in keys]
     recon = next((k for k in ("reconstruction.bernoulli_nll", "reconstruction.mse") if f"metric.{k}" in runs), None)
     for rep in reps:
         if recon is not None and disent:
@@ -229,8 +220,7 @@ def _result_figures(runs, agg, out, result, *, seed, embed, jobs):
                           {"metrics": disent, "reconstruction": recon, "representation": rep}, out))
         tasks.append((f"rank_correlation__{rep}", f"Spearman rank correlation between metrics ({rep})",
                       "Across all models of each dataset, ×100 (Locatello et al. 2019, Fig. 7).",
-                      plots.plot_rank_correlation,
-                      {"metrics": scored, "representation": rep}, out))
+                      plots.plot_rank_correlation, {"metrics": scored, "representation": rep}, out))
     _RUNS = runs
     try:
         jobs = min(jobs or 1, len(tasks))
@@ -242,15 +232,7 @@ def _result_figures(runs, agg, out, result, *, seed, embed, jobs):
             done = [_figure_task(t) for t in tasks]
     finally:
         _RUNS = None
-    entries = []
-    for title, caption, png64, paths, note in done:
-        if note:
-            result.notes.append(note)
-            continue
-        result.files += paths
-        if embed:
-            entries.append(html_mod.FigureEntry(title, caption, png64))
-    return entries
+    return _collect(done, result, embed)
 
 
 def _checkpoint_runs(runs, group_by, limit) -> tuple[pd.DataFrame | None, str, list[str]]:
@@ -287,7 +269,7 @@ def _checkpoint_figures(runs, group_by, out, result, limit, seed, embed, open_vi
         return [], notes + [f"Checkpoint figures of {len(todo)} run(s) skipped: no model opener was given "
                             "(write_report(..., checkpoint_views=benchmark.views.checkpoint_views) draws them)."]
     rng = np.random.default_rng(seed)
-    entries = []
+    done = []
     for _, r in todo.iterrows():
         try:
             views = open_views(r["run.dir"], 8, rng)
@@ -298,10 +280,10 @@ def _checkpoint_figures(runs, group_by, out, result, limit, seed, embed, open_vi
         stem = _safe(f"{r['which']}__{r['run']}")
         fig = plots.plot_latent_traversal(views.traversals, views.values, kl=views.kl, dims=views.dims,
                                           title=f"Traversals: {r['run']}")
-        entries.append(_emit(fig, f"checkpoints/traversal__{stem}", f"Latent traversal, {label}",
-                             "Rows: latent dimensions sorted by KL (mean over 8 images); columns: value −2…2; "
-                             "other dimensions at the posterior mean of the first image.", out, result, embed))
+        done.append((f"Latent traversal, {label}", "Rows: latent dimensions sorted by KL (mean over 8 images); "
+                     "columns: value −2…2; other dimensions at the posterior mean of the first image.",
+                     *_render(fig, f"checkpoints/traversal__{stem}", out), None))
         fig = plots.plot_reconstructions(views.images, views.reconstructions, title=f"Reconstructions: {r['run']}")
-        entries.append(_emit(fig, f"checkpoints/reconstructions__{stem}", f"Inputs and reconstructions, {label}",
-                             "Top: inputs; bottom: sigmoid(decode(posterior mean)).", out, result, embed))
-    return [e for e in entries if e is not None], notes
+        done.append((f"Inputs and reconstructions, {label}", "Top: inputs; bottom: sigmoid(decode(posterior mean)).",
+                     *_render(fig, f"checkpoints/reconstructions__{stem}", out), None))
+    return _collect(done, result, embed), notes

@@ -74,15 +74,14 @@ def write_synthetic_results(
     seed: int = 0,
     run_dir_root: str | os.PathLike | None = None,
 ) -> int:
-    """Write records for every (dataset, model, grid value, seed) × representation × metric.
+    """Write records for every (dataset, model, grid value, seed) × representation × metric; returns how many.
 
-    The grids are PROTOCOL.md's (β ∈ {1, 2, 4, 6, 8, 16}, C_max ∈ {5, 10, 25, 50, 75, 100}) over each
-    method's study axis; the defaults give 2 × 2 × 6 × 25 = 600 runs and 600 × 9 × 2 = 10,800 records. Each
-    record is built and written by :mod:`benchmark.records` like a real one: the run's resolved
-    :class:`TrainConfig`, the metric's reference protocol, per-factor keys named by the dataset's factors.
-    ``failed`` records (the first ones in a seeded shuffle) are written with status "failed" and an
-    ``error``. ``run.dir`` points under ``run_dir_root`` (default: a path that does not exist, so checkpoint
-    figures are skipped). Returns the number of records written.
+    The grids are PROTOCOL.md's (β ∈ {1, 2, 4, 6, 8, 16}, C_max ∈ {5, 10, 25, 50, 75, 100}); the defaults give
+    2 × 2 × 6 × 25 = 600 runs and 600 × 9 × 2 = 10,800 records. Each record is built and written by
+    :mod:`benchmark.records` like a real one: the run's resolved :class:`TrainConfig`, the metric's reference
+    protocol, per-factor keys named by the dataset's factors. ``failed`` records (the first ones in a seeded
+    shuffle) are written with status "failed" and an ``error``. ``run.dir`` points under ``run_dir_root``
+    (default: a path that does not exist, so checkpoint figures are skipped).
     """
     rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
@@ -94,7 +93,7 @@ def write_synthetic_results(
     n_records = len(jobs) * len(representations) * len(metrics)
     fail_mask = np.zeros(n_records, dtype=bool)
     fail_mask[rng.permutation(n_records)[:failed]] = True
-    i = 0
+    fails = iter(fail_mask)
     for dataset, model, value, strength, s in jobs:
         axis = METHODS[model].study_axis
         config = TrainConfig(dataset=dataset, model=model, steps=steps, seed=s, **{axis: value})
@@ -107,15 +106,12 @@ def write_synthetic_results(
             for metric in metrics:
                 stream = [0, list(METRICS).index(metric),
                           0 if METRICS[metric].needs == "posteriors" else REPRESENTATIONS.index(rep)]
-                record = {**common, **records.evaluation_fields(metric, rep, stream, protocols[metric])}
                 elapsed = float(rng.uniform(0.5, 30))
                 values = _values(metric, strength + (0.1 if rep == "mean" else 0.0), ds.factor_names, rng)
-                if fail_mask[i]:
-                    record.update(status="failed", error="RuntimeError: synthetic failure (injected)")
-                else:
-                    record.update(status="ok", **records.metric_fields(values))
-                record.update({"eval.elapsed_s": elapsed, "eval.encoder_passes": 10_000,
-                               "eval.timestamp": "2026-01-01T00:00:00Z"})
+                outcome = ({"status": "failed", "error": "RuntimeError: synthetic failure (injected)"} if next(fails)
+                           else {"status": "ok", **records.metric_fields(values)})
+                record = {**common, **records.evaluation_fields(metric, rep, stream, protocols[metric]), **outcome,
+                          "eval.elapsed_s": elapsed, "eval.encoder_passes": 10_000,
+                          "eval.timestamp": "2026-01-01T00:00:00Z"}
                 records.write_record(records.record_path(out_dir, rid, rep, metric), record)
-                i += 1
     return n_records

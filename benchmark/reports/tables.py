@@ -65,10 +65,7 @@ def _escape(text: str, fmt: str) -> str:
     return {"tex": latex_escape, "md": markdown_escape, "html": _html.escape}.get(fmt, str)(text)
 
 
-# ----------------------------------------------------------------------------------------------------
-# selection and aggregation
-
-
+# ---------------------------------------------------------------------------------- selection and aggregation
 def select_metrics(runs: pd.DataFrame, metrics: list[str] | tuple[str, ...] | None = None) -> list[str]:
     """Resolve a metric selection into metric keys (without the ``metric.`` prefix) present in ``runs``.
 
@@ -92,13 +89,10 @@ def select_metrics(runs: pd.DataFrame, metrics: list[str] | tuple[str, ...] | No
         if m in available:
             keys = [m]
         elif m in owners:
-            headline = [k for k in HEADLINE_KEYS if k in owners[m]]
-            keys = headline or owners[m]
+            keys = [k for k in HEADLINE_KEYS if k in owners[m]] or owners[m]
         else:
-            raise ValueError(
-                f"unknown metric {m!r} for --metrics; the records hold these keys: {', '.join(available)} "
-                f"(or metric names: {', '.join(sorted(owners))}, or 'all')"
-            )
+            raise ValueError(f"unknown metric {m!r} for --metrics; the records hold these keys: {', '.join(available)} "
+                             f"(or metric names: {', '.join(sorted(owners))}, or 'all')")
         chosen += [k for k in keys if k not in chosen]
     return chosen
 
@@ -114,7 +108,6 @@ def _check_group_by(runs: pd.DataFrame, group_by) -> list[str]:
 
 def _problem_rows(runs: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
     """One row per failed or missing evaluation: kind, group columns, seed, run, metric, detail."""
-    owners: dict[str, list[str]] = runs.attrs.get("metric_keys", {})
     errors: dict[tuple[str, str, str], str] = runs.attrs.get("errors", {})
     expected_by_dataset = runs.attrs.get("expected_metrics", {})
     rows = []
@@ -123,26 +116,24 @@ def _problem_rows(runs: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
         ok, failed = set(ok) - {""}, set(failed) - {""}
         base = {g: r[g] for g in group_by} | {"seed": r.get("seed"), "run": r["run"],
                                                "representation": r["representation"]}
-        for m in sorted(failed):
-            rows.append({"kind": "failed", **base, "metric": m,
-                         "detail": errors.get((r["run"], r["representation"], m), "")})
-        for m in sorted(set(expected_by_dataset.get(r["dataset"], ())) - ok - failed):
-            rows.append({"kind": "missing", **base, "metric": m, "detail": "no record for this run"})
+        rows += [{"kind": "failed", **base, "metric": m, "detail": errors.get((r["run"], r["representation"], m), "")}
+                 for m in sorted(failed)]
+        rows += [{"kind": "missing", **base, "metric": m, "detail": "no record for this run"}
+                 for m in sorted(set(expected_by_dataset.get(r["dataset"], ())) - ok - failed)]
     # Seeds that other settings of the same (dataset, model) have but this setting lacks.
     family = [c for c in ("dataset", "model") if c in group_by]
     if "seed" in runs and runs["seed"].notna().any() and "seed" not in group_by:
-        all_metrics = sorted(owners)
+        all_metrics = sorted(runs.attrs.get("metric_keys", {}))
         fam_seeds = ({k: set(s.dropna()) for k, s in runs.groupby(family)["seed"]} if family
                      else {(): set(runs["seed"].dropna())})
         for key, g in runs.groupby(group_by, dropna=False):
             labels = dict(zip(group_by, key))
             expected = fam_seeds[tuple(labels[c] for c in family)]
             expected_m = set(expected_by_dataset.get(labels.get("dataset"), all_metrics))
-            for s in sorted(expected - set(g["seed"].dropna())):
-                for m in sorted(expected_m):
-                    rows.append({"kind": "missing", **labels, "seed": s, "run": "",
-                                 "representation": labels.get("representation", ""), "metric": m,
-                                 "detail": "seed present in other settings of this dataset and model"})
+            rows += [{"kind": "missing", **labels, "seed": s, "run": "",
+                      "representation": labels.get("representation", ""), "metric": m,
+                      "detail": "seed present in other settings of this dataset and model"}
+                     for s in sorted(expected - set(g["seed"].dropna())) for m in sorted(expected_m)]
     cols = list(dict.fromkeys(["kind", *group_by, "seed", "run", "representation", "metric", "detail"]))
     return pd.DataFrame(rows, columns=cols)
 
@@ -155,20 +146,13 @@ def problems_table(runs: pd.DataFrame, group_by=DEFAULT_GROUP_BY) -> pd.DataFram
 
 
 def aggregate(runs: pd.DataFrame, *, group_by=DEFAULT_GROUP_BY, metrics=None) -> pd.DataFrame:
-    """Statistics over seeds per group and metric key, in long form.
+    """Statistics over seeds of the per-run table ``runs`` per setting (the ``group_by`` columns) and metric key
+    (a ``metrics`` selection for :func:`select_metrics`), in long form.
 
-    Parameters
-    ----------
-    runs: the per-run table of :func:`benchmark.reports.results.runs_table`.
-    group_by: columns that define a setting; default (dataset, model, hparam, representation).
-    metrics: a selection for :func:`select_metrics` (default: the headline keys).
-
-    Returns
-    -------
-    DataFrame with the group columns, ``metric`` (key without prefix), ``direction`` (+1/−1/0) and
-    :data:`STATS`: ``n`` seeds with a value, ``n_failed`` and ``n_missing`` evaluations of that metric
-    in the group, ``mean``, ``std`` (sample, ddof = 1), ``median``, ``q25``, ``q75``, ``iqr``, ``min``,
-    ``max``. One row per (group, metric), groups in sorted order, metrics in selection order.
+    Columns: the group columns, ``metric`` (key without prefix), ``eval_metric`` (the metric that wrote it),
+    ``direction`` (+1/−1/0) and :data:`STATS`: ``n`` seeds with a value, ``n_failed`` and ``n_missing``
+    evaluations of that metric in the group, ``mean``, ``std`` (sample, ddof = 1), ``median``, ``q25``, ``q75``,
+    ``iqr``, ``min``, ``max``. One row per (group, metric), groups in sorted order, metrics in selection order.
     """
     group_by = _check_group_by(runs, group_by)
     keys = select_metrics(runs, metrics)
@@ -180,10 +164,8 @@ def aggregate(runs: pd.DataFrame, *, group_by=DEFAULT_GROUP_BY, metrics=None) ->
         "n": grouped.count(), "mean": grouped.mean(), "std": grouped.std(ddof=1), "median": grouped.median(),
         "q25": grouped.quantile(0.25), "q75": grouped.quantile(0.75), "min": grouped.min(), "max": grouped.max(),
     }
-    long = pd.concat({s: v.rename(columns=lambda c: c.removeprefix("metric.")) for s, v in stats.items()},
-                     axis=1)
-    long = long.stack(level=1, future_stack=True).reset_index()
-    long = long.rename(columns={f"level_{len(group_by)}": "metric"})
+    long = (pd.concat(stats, axis=1).rename(columns=lambda c: c.removeprefix("metric."), level=1)
+            .stack(level=1, future_stack=True).reset_index().rename(columns={f"level_{len(group_by)}": "metric"}))
     long["iqr"] = long["q75"] - long["q25"]
     long["direction"] = long["metric"].map(direction)
 
@@ -192,9 +174,8 @@ def aggregate(runs: pd.DataFrame, *, group_by=DEFAULT_GROUP_BY, metrics=None) ->
     owner_of = {k: m for m, ks in runs.attrs.get("metric_keys", {}).items() for k in ks}
     long["eval_metric"] = long["metric"].map(owner_of).fillna("")
     for kind in ("failed", "missing"):
-        sub = problems[problems["kind"] == kind]
-        counts = sub.groupby([*group_by, "metric"], dropna=False).size().rename(f"n_{kind}").reset_index()
-        counts = counts.rename(columns={"metric": "eval_metric"})
+        counts = (problems[problems["kind"] == kind].rename(columns={"metric": "eval_metric"})
+                  .groupby([*group_by, "eval_metric"], dropna=False).size().rename(f"n_{kind}").reset_index())
         long = long.merge(counts, on=[*group_by, "eval_metric"], how="left")
         long[f"n_{kind}"] = long[f"n_{kind}"].fillna(0).astype(int)
     long["n"] = long["n"].astype(int)
@@ -217,26 +198,19 @@ def ranking(agg: pd.DataFrame) -> pd.DataFrame:
     group_by = agg.attrs.get("group_by", list(DEFAULT_GROUP_BY))
     blocks = [c for c in BLOCK_COLUMNS if c in group_by]
     settings = [c for c in group_by if c not in blocks]
-    scored = agg[agg["direction"] != 0].copy()
-    scored["_signed"] = scored["mean"] * scored["direction"]
-    scored["rank"] = scored.groupby([*blocks, "metric"], dropna=False)["_signed"].rank(
-        ascending=False, method="min")
+    scored = agg[agg["direction"] != 0].assign(_signed=lambda a: a["mean"] * a["direction"])
+    scored["rank"] = scored.groupby([*blocks, "metric"], dropna=False)["_signed"].rank(ascending=False, method="min")
     # unstack (not pivot_table) so only settings that exist become rows
     wide = scored.set_index([*blocks, *settings, "metric"])["rank"].unstack("metric")
     metric_order = [m for m in agg.attrs.get("metrics", wide.columns) if m in wide.columns]
-    wide = wide[metric_order]
-    wide["mean_rank"] = wide.mean(axis=1)
-    wide = wide.reset_index()
+    wide = wide[metric_order].assign(mean_rank=lambda w: w.mean(axis=1)).reset_index()
     wide = wide.sort_values([*blocks, "mean_rank"], kind="stable").reset_index(drop=True)
     wide.columns.name = None
     wide.attrs = {"metrics": metric_order}
     return wide
 
 
-# ----------------------------------------------------------------------------------------------------
-# display: one table per block
-
-
+# ------------------------------------------------------------------------------- display: one table per block
 @dataclass
 class DisplayTable:
     """A rendered-agnostic table: header cells, body cells, bold mask, title and caption (plain text)."""
@@ -258,22 +232,22 @@ def _decimals(values: pd.Series) -> int:
 
 
 def _setting_label(row: pd.Series, settings: list[str], fmt: str) -> list[str]:
-    out = []
-    for c in settings:
-        v = row[c]
-        if c != "hparam":
-            text = "—" if (not isinstance(v, str) and pd.isna(v)) else (f"{v:g}" if isinstance(v, float) else str(v))
-            out.append(_escape(text, fmt))
-            continue
-        method = METHODS.get(row.get("model", ""))
-        value = "—" if pd.isna(v) else f"{v:g}"
-        if method is None:
-            out.append(value)
-        elif fmt == "tex":
-            out.append(f"{method.axis_label} = {value}")
-        else:
-            out.append(f"{_escape(_AXIS_TEXT.get(method.study_axis, method.study_axis), fmt)} = {value}")
-    return out
+    return [_hparam_label(row[c], row.get("model", ""), fmt) if c == "hparam" else _escape(_value_text(row[c]), fmt)
+            for c in settings]
+
+
+def _value_text(v) -> str:
+    return "—" if (not isinstance(v, str) and pd.isna(v)) else (f"{v:g}" if isinstance(v, float) else str(v))
+
+
+def _hparam_label(v, model: str, fmt: str) -> str:
+    """``β = 4`` (``$\\beta$ = 4`` in LaTeX); the bare value for a method without a study axis."""
+    value = "—" if pd.isna(v) else f"{v:g}"
+    method = METHODS.get(model)
+    if method is None:
+        return value
+    axis = method.axis_label if fmt == "tex" else _escape(_AXIS_TEXT.get(method.study_axis, method.study_axis), fmt)
+    return f"{axis} = {value}"
 
 
 def display_tables(agg: pd.DataFrame, style: str = "mean_std", fmt: str = "md") -> list[DisplayTable]:
@@ -317,20 +291,15 @@ def display_tables(agg: pd.DataFrame, style: str = "mean_std", fmt: str = "md") 
             n_row = int(max(r["n"] for r in stat_rows.values()))
             # count evaluations, not keys: a failed dci evaluation blanks three dci.* columns
             per_eval = {eval_of.get(k, k): r for k, r in stat_rows.items()}
-            nf = int(sum(r["n_failed"] for r in per_eval.values()))
-            nm = int(sum(r["n_missing"] for r in per_eval.values()))
-            cells = [*_setting_label(pd.Series(dict(zip(settings, s))), settings, fmt), str(n_row), f"{nf} / {nm}"]
-            marks = [False] * len(cells)
+            nf, nm = (int(sum(r[c] for r in per_eval.values())) for c in ("n_failed", "n_missing"))
             ns.append(n_row)
-            for k in keys:
-                r, dd = stat_rows[k], decimals[k]
-                cells.append(_stat_cell(r, center, dd, pm, n_row))
-                marks.append(r["n"] > 0 and k in best and math.isclose(round(r[center], dd), best[k]))
-            rows.append(cells)
-            bold.append(marks)
+            rows.append([*_setting_label(pd.Series(dict(zip(settings, s))), settings, fmt), str(n_row), f"{nf} / {nm}",
+                         *(_stat_cell(stat_rows[k], center, decimals[k], pm, n_row) for k in keys)])
+            bold.append([False] * (len(settings) + 2) + [
+                stat_rows[k]["n"] > 0 and k in best and math.isclose(round(stat_rows[k][center], decimals[k]), best[k])
+                for k in keys])
         title = ", ".join(f"{c} {v}" for c, v in zip(blocks, bkey)) if blocks else "all runs"
-        tables.append(DisplayTable(title=title, caption=_caption(style, ns, agg_block=b, title=title),
-                                   header=header, rows=rows, bold=bold,
+        tables.append(DisplayTable(title, _caption(style, ns, agg_block=b, title=title), header, rows, bold,
                                    header_kind=[*["label"] * (len(settings) + 2), *keys]))
     return tables
 
@@ -348,8 +317,7 @@ def _stat_cell(r: dict, center: str, dd: int, pm: str, n_row: int) -> str:
 
 
 def _nan_safe(values) -> tuple:
-    """A dict key for a setting: NaN (e.g. the hyperparameter of a method without one) never equals
-    itself, so it is replaced by a marker."""
+    """A dict key for a setting: NaN (a method without hyperparameter) never equals itself, so a marker replaces it."""
     return tuple("<NaN>" if isinstance(v, float) and math.isnan(v) else v for v in values)
 
 
@@ -364,34 +332,47 @@ def _caption(style: str, ns: list[int], agg_block: pd.DataFrame, title: str) -> 
     # one count per (setting, evaluated metric), not per key
     per_eval = agg_block.drop_duplicates([c for c in agg_block.columns if c not in ("metric", "direction", *STATS)])
     nf, nm = int(per_eval["n_failed"].sum()), int(per_eval["n_missing"].sum())
-    if style == "mean_std":
-        what = f"Mean ± sample standard deviation (ddof = 1) over {seeds} per setting"
-    else:
-        what = f"Median [25th, 75th percentile] over {seeds} per setting"
+    what = (f"Mean ± sample standard deviation (ddof = 1) over {seeds} per setting" if style == "mean_std"
+            else f"Median [25th, 75th percentile] over {seeds} per setting")
     return (f"{title}. {what}; a cell from fewer seeds shows its own n. Bold: best value per column "
             f"(↑ higher is better, ↓ lower is better). Failed / missing metric values in this table: "
             f"{nf} / {nm}.")
 
 
-# ----------------------------------------------------------------------------------------------------
-# writers
-
-
+# ---------------------------------------------------------------------------------------------------- writers
 def _md_row(cells) -> str:
     return "| " + " | ".join(cells) + " |"
+
+
+def _tex_row(cells) -> str:
+    return " & ".join(cells) + r" \\"
+
+
+def _html_row(cells, tag: str = "td") -> str:
+    return "<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>"
+
+
+def _body(t: DisplayTable, bold: str, text=str) -> list[list[str]]:
+    """The body cells of ``t`` passed through ``text``, the best ones put into the ``bold`` template."""
+    return [[bold.format(text(c)) if m else text(c) for c, m in zip(cells, marks)]
+            for cells, marks in zip(t.rows, t.bold)]
+
+
+def _latex_table(caption: str, spec: str, header: list[str], rows: list[list[str]], label: str = "") -> list[str]:
+    """One booktabs ``table`` environment scaled to the line width, then a blank line."""
+    label_line = [rf"\label{{{label}}}"] if label else []
+    return [r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}", *label_line, r"\resizebox{\linewidth}{!}{%",
+            rf"\begin{{tabular}}{{{spec}}}", r"\toprule", _tex_row(header), r"\midrule", *map(_tex_row, rows),
+            r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
 
 
 def to_markdown(agg: pd.DataFrame, style: str = "mean_std") -> str:
     """GitHub-flavoured Markdown: a heading, the caption and a pipe table per block."""
     out = []
     for t in display_tables(agg, style, "md"):
-        out.append(f"### {markdown_escape(t.title)}\n")
-        out.append(markdown_escape(t.caption).replace("\\_", "_") + "\n")
-        out.append(_md_row(t.header))
-        out.append("|" + "|".join(["---"] * 2 + ["---:"] * (len(t.header) - 2)) + "|")
-        for cells, marks in zip(t.rows, t.bold):
-            out.append(_md_row(f"**{c}**" if m else c for c, m in zip(cells, marks)))
-        out.append("")
+        out += [f"### {markdown_escape(t.title)}\n", markdown_escape(t.caption).replace("\\_", "_") + "\n",
+                _md_row(t.header), "|" + "|".join(["---"] * 2 + ["---:"] * (len(t.header) - 2)) + "|",
+                *map(_md_row, _body(t, "**{}**")), ""]
     return "\n".join(out)
 
 
@@ -407,30 +388,18 @@ def to_latex(agg: pd.DataFrame, style: str = "mean_std", label_prefix: str = "ta
         spec = "l" * (n_label - 2) + "rr" + "r" * (len(t.header) - n_label)
         caption = latex_escape(t.caption).replace("±", r"$\pm$").replace("↑", r"$\uparrow$").replace(
             "↓", r"$\downarrow$").replace("–", "--")
-        out += [r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}",
-                rf"\label{{{label_prefix}:{style}:{i}}}", r"\resizebox{\linewidth}{!}{%",
-                rf"\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(t.header) + r" \\", r"\midrule"]
-        for cells, marks in zip(t.rows, t.bold):
-            cells = [c.replace("—", "--") for c in cells]
-            out.append(" & ".join(rf"\textbf{{{c}}}" if m else c for c, m in zip(cells, marks)) + r" \\")
-        out += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
+        body = _body(t, r"\textbf{{{}}}", lambda c: c.replace("—", "--"))
+        out += _latex_table(caption, spec, t.header, body, label=f"{label_prefix}:{style}:{i}")
     return "\n".join(out)
-
-
-def _html_row(cells, tag: str = "td") -> str:
-    return "<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>"
 
 
 def to_html(agg: pd.DataFrame, style: str = "mean_std") -> str:
     """HTML ``<table>`` elements with captions, one per block (no external resources)."""
     out = []
     for t in display_tables(agg, style, "html"):
-        out.append('<table class="results">')
-        out.append(f"<caption>{_html.escape(t.caption)}</caption>")
-        out.append(f"<thead>{_html_row(t.header, 'th')}</thead><tbody>")
-        for cells, marks in zip(t.rows, t.bold):
-            out.append(_html_row(f"<b>{_html.escape(c)}</b>" if m else _html.escape(c) for c, m in zip(cells, marks)))
-        out.append("</tbody></table>")
+        out += ['<table class="results">', f"<caption>{_html.escape(t.caption)}</caption>",
+                f"<thead>{_html_row(t.header, 'th')}</thead><tbody>",
+                *map(_html_row, _body(t, "<b>{}</b>", _html.escape)), "</tbody></table>"]
     return "\n".join(out)
 
 
@@ -444,8 +413,7 @@ def _rank_cells(rank: pd.DataFrame, fmt: str) -> tuple[list[str], list[list[str]
 def ranking_markdown(rank: pd.DataFrame) -> str:
     """The ranking view as one Markdown table (rank 1 = best)."""
     head, body = _rank_cells(rank, "md")
-    lines = [_md_row(head), "|" + "|".join("---" for _ in head) + "|", *map(_md_row, body)]
-    return "\n".join(lines) + "\n"
+    return "\n".join([_md_row(head), "|" + "|".join("---" for _ in head) + "|", *map(_md_row, body)]) + "\n"
 
 
 def ranking_latex(rank: pd.DataFrame) -> str:
@@ -453,14 +421,9 @@ def ranking_latex(rank: pd.DataFrame) -> str:
     metrics = set(rank.attrs.get("metrics", ()))
     n_labels = sum(1 for c in rank.columns if c not in metrics and c != "mean_rank")
     head, body = _rank_cells(rank, "tex")
-    lines = [r"\begin{table}[t]", r"\centering",
-             r"\caption{Rank of each setting per metric within its dataset and representation "
-             r"(1 = best mean in the metric's direction; ties share the lowest rank); mean\_rank averages them.}",
-             r"\resizebox{\linewidth}{!}{%", r"\begin{tabular}{" + "l" * n_labels + "r" * (len(head) - n_labels) + "}",
-             r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
-    lines += [" & ".join(cells) + r" \\" for cells in body]
-    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
-    return "\n".join(lines)
+    caption = (r"Rank of each setting per metric within its dataset and representation "
+               r"(1 = best mean in the metric's direction; ties share the lowest rank); mean\_rank averages them.")
+    return "\n".join(_latex_table(caption, "l" * n_labels + "r" * (len(head) - n_labels), head, body))
 
 
 def ranking_html(rank: pd.DataFrame) -> str:
@@ -482,10 +445,7 @@ def _fmt_rank_cell(v, col: str, fmt: str) -> str:
     return f"{int(v)}" if float(v).is_integer() else f"{v:g}"
 
 
-# ----------------------------------------------------------------------------------------------------
-# the sweep's summary
-
-
+# ---------------------------------------------------------------------------------------- the sweep's summary
 def results_table(results_dir) -> pd.DataFrame | None:
     """The records of a results directory as one row per run (dataset, model, hyperparameter, seed) and one
     column per ``<representation>/<headline key>`` of each metric; None when there are no ``ok`` records yet.
@@ -498,15 +458,11 @@ def results_table(results_dir) -> pd.DataFrame | None:
     if not (records["status"] == "ok").any():
         return None
     runs = runs_table(records)
-    parts = []
-    for metric, keys in runs.attrs["metric_keys"].items():
-        if not keys:  # only failed records of this metric
-            continue
-        key = next((k for k in HEADLINE_KEYS if k in keys), metric if metric in keys else min(keys, key=len))
-        parts.append(pd.DataFrame({
-            "dataset": runs["dataset"], "model": runs["model"], "hyper": runs["hparam"], "seed": runs["seed"],
-            "column": runs["representation"] + "/" + key, "value": runs[f"metric.{key}"].astype(float),
-        }))
+    heads = [next((k for k in HEADLINE_KEYS if k in keys), metric if metric in keys else min(keys, key=len))
+             for metric, keys in runs.attrs["metric_keys"].items() if keys]  # no keys: only failed records
+    ids = {"dataset": runs["dataset"], "model": runs["model"], "hyper": runs["hparam"], "seed": runs["seed"]}
+    parts = [pd.DataFrame({**ids, "column": runs["representation"] + "/" + key,
+                           "value": runs[f"metric.{key}"].astype(float)}) for key in heads]
     long = pd.concat(parts).dropna(subset=["value"]) if parts else None
     if long is None or long.empty:
         return None
