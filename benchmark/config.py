@@ -350,14 +350,6 @@ class TrainConfig:
 TrainConfig.EXECUTION_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("execution"))
 
 __all__ = [
-    "ARCHITECTURE_NAMES",
-    "ConfigError",
-    "METHODS",
-    "check_bounds",
-    "MODEL_NAMES",
-    "Method",
-    "TrainConfig",
-    "coerce_value",
-    "dataclass_from_dict",
-    "field_docs",
+    "ARCHITECTURE_NAMES", "ConfigError", "METHODS", "check_bounds", "MODEL_NAMES", "Method", "TrainConfig",
+    "coerce_value", "dataclass_from_dict", "field_docs",
 ]

@@ -34,7 +34,7 @@ from torch import nn
 
 from benchmark._gaussian import reparameterize
 from benchmark.config import ARCHITECTURE_NAMES, METHODS, TrainConfig
-from benchmark.registry import Registry, UnknownNameError
+from benchmark.registry import Registry
 
 IMAGE_SIZE = 64
 
@@ -337,21 +337,7 @@ def parameter_count(model: nn.Module) -> int:
 
 
 __all__ = [
-    "MODELS",
-    "OBJECTIVES",
-    "ConvVAE",
-    "MLPVAE",
-    "Registry",
-    "UnknownNameError",
-    "VAE",
-    "annealed_vae",
-    "bernoulli_reconstruction",
-    "beta_vae",
-    "build_model",
-    "objective_hyperparameters",
-    "build_model_from_spec",
-    "capacity",
-    "gaussian_kl",
-    "observation_shape_of",
-    "parameter_count",
+    "MODELS", "OBJECTIVES", "ConvVAE", "MLPVAE", "VAE", "annealed_vae", "bernoulli_reconstruction", "beta_vae",
+    "build_model", "objective_hyperparameters", "build_model_from_spec", "capacity", "gaussian_kl",
+    "observation_shape_of", "parameter_count",
 ]

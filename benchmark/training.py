@@ -575,17 +575,6 @@ def _train_locked(config: TrainConfig, run_dir: Path, callbacks: tuple, progress
 
 
 __all__ = [
-    "CHECKPOINT_FILE",
-    "CONFIG_FILE",
-    "CheckpointError",
-    "ConfigMismatchError",
-    "DONE_FILE",
-    "LOG_FILE",
-    "NonFiniteLossError",
-    "load_checkpoint",
-    "load_model",
-    "read_config",
-    "read_log",
-    "resolve_device",
-    "train",
+    "CheckpointError", "ConfigMismatchError", "NonFiniteLossError", "load_checkpoint", "load_model", "read_config",
+    "read_log", "resolve_device", "train",
 ]

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from benchmark.config import TrainConfig
+from benchmark.registry import UnknownNameError
 from benchmark.models import (
     MODELS,
     OBJECTIVES,
     ConvVAE,
-    UnknownNameError,
     bernoulli_reconstruction,
     build_model,
     build_model_from_spec,
