@@ -100,6 +100,10 @@ def _open(run_dir_or_model, dataset, seed, results_dir, device, run_id_override,
         config = getattr(model, "config", None)
         rid = run_id_override or "model"
     ds = _open_dataset(dataset, config)
+    if ds.per_observation:
+        raise ValueError(f"{ds.name}: evaluating runs on a dataset that draws a nuisance per observation is not "
+                         "supported yet (the evaluation encodes each grid image once, and these have no single image "
+                         "per grid point); train on it, evaluate on dsprites or dsprites_procedural meanwhile")
     if hasattr(model, "eval"):
         model.eval()
     grid = GridEncoding.from_images(ds, model_encoder(model, device), batch_size=encode_batch_size)

@@ -107,7 +107,9 @@ def checkpoint_views(run_dir: str | os.PathLike, num_images: int, rng: np.random
     if where not in _OPENED:
         _OPENED[where] = open_dataset(config)
     dataset = _OPENED[where]
-    images = dataset.images(np.sort(rng.choice(len(dataset), size=num_images, replace=False)))
+    indices = np.sort(rng.choice(len(dataset), size=num_images, replace=False))
+    # the observations of those grid points (a dataset with a nuisance per observation draws it from rng)
+    images = dataset.sample_observations_from_factors(dataset.index_to_factors(indices), rng)
     traversals, values, kl, dims = latent_traversals(model, images)
     return CheckpointViews(images, reconstructions(model, images), traversals, values, kl, dims)
 

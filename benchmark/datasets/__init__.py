@@ -44,7 +44,7 @@ def get(name: str, path: Any = None, **options: Any) -> GroundTruthDataset:
 
 
 # Importing the dataset modules registers them (they import ``register`` from this module, defined above).
-from benchmark.datasets import dsprites, shapes3d  # noqa: E402,F401
+from benchmark.datasets import dsprites, dsprites_variants, shapes3d  # noqa: E402,F401
 from benchmark.datasets._files import DatasetFileError, DatasetFileNotFoundError  # noqa: E402
 
 __all__ = ["DATASETS", "BatchStream", "DatasetFileError", "DatasetFileNotFoundError", "GroundTruthDataset", "get",

@@ -32,6 +32,8 @@ class GroundTruthDataset(abc.ABC):
         pixel_max: the uint8 value that means intensity 1.0 (1 for dSprites' 0/1 images, 255 for RGB).
         source: where the pixels come from: ``"file:<path>"`` or ``"procedural"``.
         stand_in: True when the images only imitate the official ones (results not comparable with papers).
+        per_observation: True when each observation draws a nuisance of its own (colour, noise): a grid point
+            then has no single image, and batches and samples come from :meth:`sample_observations_from_factors`.
     """
 
     name: str
@@ -42,6 +44,7 @@ class GroundTruthDataset(abc.ABC):
     pixel_max: int = 255
     source: str = "procedural"
     stand_in: bool = False
+    per_observation: bool = False
     title: str = ""  # human-readable line for records and reports; stand-ins say so here
     class_names: dict[str, tuple[str, ...]] = {}  # readable names of categorical classes, e.g. {"shape": (...)}
     preview_factors: tuple[int, ...] | None = None  # the fixed classes `dbench datasets show` uses by default
@@ -195,6 +198,11 @@ class BatchStream:
         import torch
 
         indices = self._rng.integers(0, len(self.dataset), size=self.batch_size, dtype=np.int64)
+        if self.dataset.per_observation:  # the nuisance is drawn from this stream, after the indices
+            observations = self.dataset.sample_observations_from_factors(self.dataset.index_to_factors(indices), self._rng)
+            self.batches_drawn += 1
+            self.last_indices = indices
+            return torch.from_numpy(observations).to(self.device)
         batch = torch.from_numpy(np.ascontiguousarray(self.dataset.images_uint8(indices)))
         if self.device.type == "cuda":
             batch = batch.pin_memory().to(self.device, non_blocking=True)

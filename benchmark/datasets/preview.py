@@ -55,7 +55,8 @@ def factor_grid_figure(dataset: GroundTruthDataset, base: Sequence[int] | None =
     fixed = factors[min(1, rows - 1), 0].copy()  # any row other than 0 holds factor 0 at its base class
     if rows > 1:
         fixed[1] = factors[0, 0, 1]
-    images = dataset.images(dataset.factors_to_index(factors.reshape(-1, dataset.num_factors)))
+    # seeded: a dataset that draws a nuisance per observation (colour, noise) shows the same picture every time
+    images = dataset.sample_observations_from_factors(factors.reshape(-1, dataset.num_factors), np.random.default_rng(0))
     images = images.reshape(rows, cols, *dataset.observation_shape)
     cell = 0.72
     fig = Figure(figsize=(1.9 + cell * cols, 0.35 + (cell + 0.18) * rows), dpi=110)

@@ -26,7 +26,8 @@ def test_list_reports_factors_source_and_files(tmp_path):
     r = dbench("list", data_dir=tmp_path)
     assert r.returncode == 0, r.stderr
     lines = {line.split()[0]: line for line in r.stdout.splitlines()[1:]}
-    assert sorted(lines) == ["dsprites", "dsprites_procedural", "shapes3d", "shapes3d_procedural"]
+    assert sorted(lines) == ["color_dsprites", "color_dsprites_procedural", "dsprites", "dsprites_procedural",
+                             "noisy_dsprites", "noisy_dsprites_procedural", "shapes3d", "shapes3d_procedural"]
     assert "shape=3 scale=6 orientation=40 posX=32 posY=32" in lines["dsprites_procedural"]
     assert "floor_hue=10 wall_hue=10 object_hue=10 scale=8 shape=4 orientation=15" in lines["shapes3d"]
     assert "procedural stand-in" in lines["shapes3d_procedural"]

@@ -47,7 +47,7 @@ def test_bad_factors_and_indices_are_rejected():
 
     with pytest.raises(ValueError, match="must lie in 0..size-1"):
         render(np.array([[3, 0, 0, 0, 0]]))
-    with pytest.raises(ValueError, match="drawn offline and takes no path; real-file datasets: dsprites, shapes3d"):
+    with pytest.raises(ValueError, match="drawn offline and takes no path; real-file datasets: color_dsprites, dsprites, noisy_dsprites, shapes3d"):
         get("dsprites_procedural", path="x.npz")
 
 
