@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python bench/train.py                       # CPU, 100 steps of batch 64
     python bench/train.py --device cuda --steps 2000               # GPU
     python bench/train.py --device cuda --steps 2000 --bf16 --channels-last --compile --dataset-cache
+    OMP_NUM_THREADS=1 python bench/train.py --no-methods           # only the suite-vs-bare comparison
 
 The suite's figure is images/s of ``benchmark.training.train`` over its loop — batch stream (sampling,
 rendering or cache look-up, uint8 → float on the device), per-step loss-term buffering, log rows and
@@ -11,6 +12,10 @@ trains the same model with the same objective, Adam and noise draws on batches a
 (no data stream, no logging, no checkpoints). Both are timed from their first step to their last (CUDA
 synchronised); the pair runs ``--repeats`` times alternately and the best of each is compared. Target:
 suite ≥ 90 % of bare.
+
+Then every method's ``train`` throughput beside β-VAE's, at one torch thread and at the default thread count
+(what users get): FactorVAE pays for its discriminator (6 × 1000 dense layers on the codes and their
+shuffle, and its own backward pass and Adam), β-TCVAE for its B × B × D log-density table.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from benchmark.config import TrainConfig  # noqa: E402
+from benchmark.config import METHODS, TrainConfig  # noqa: E402
 from benchmark.models import OBJECTIVES, build_model, objective_hyperparameters  # noqa: E402
 from benchmark.training import open_dataset, resolve_device, train  # noqa: E402
 
@@ -94,16 +99,18 @@ def main() -> None:
     p.add_argument("--compile", action="store_true")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: leave as is)")
+    p.add_argument("--no-methods", dest="methods", action="store_false", help="skip the per-method throughput table")
     args = p.parse_args()
+    default_threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     steps = args.steps or (2000 if device.type == "cuda" else 100)
-    config = TrainConfig(
+    config = TrainConfig.from_dict(dict(
         dataset=args.dataset, architecture=args.architecture, steps=steps, batch_size=args.batch_size, beta=4.0,
         device=str(device), checkpoint_every=max(1, steps // 3), log_every=10, bf16=args.bf16,
         channels_last=args.channels_last, compile=args.compile, dataset_cache=args.dataset_cache,
-    )  # fmt: skip
+    ))  # fmt: skip
     print(
         f"threads: torch.get_num_threads()={torch.get_num_threads()} interop={torch.get_num_interop_threads()} "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} MKL_NUM_THREADS={os.environ.get('MKL_NUM_THREADS', 'unset')} "
@@ -127,6 +134,23 @@ def main() -> None:
     print(f"bare PyTorch loop (in-memory batches): {b:10.1f} images/s")
     print(f"suite train() (stream+logs+ckpts):     {s:10.1f} images/s")
     print(f"ratio suite/bare: {100 * s / b:.1f} % (target >= 90 %)")
+    if args.methods:
+        method_table(config, [1, default_threads] if device.type == "cpu" and default_threads != 1 else [torch.get_num_threads()],
+                     args.repeats)
+
+
+def method_table(config: TrainConfig, thread_counts: list[int], repeats: int) -> None:
+    """Each method's in-loop images/s of ``train`` (best of ``repeats``) beside β-VAE's, per thread count."""
+    for threads in thread_counts:
+        torch.set_num_threads(threads)
+        print(f"methods, torch threads {threads} (suite train(), best of {repeats}):")
+        base = None
+        fields = {k: v for k, v in config.to_dict().items() if k not in config.hyperparameters}
+        for name in METHODS:  # each at its declared default hyperparameters
+            method_config = TrainConfig.from_dict({**fields, "model": name})
+            rate = max(suite_loop(method_config)[0] for _ in range(repeats))
+            base = base or rate
+            print(f"  {name:<14} {rate:9.1f} images/s   {100 * rate / base:6.1f} % of beta_vae")
 
 
 if __name__ == "__main__":

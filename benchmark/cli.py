@@ -23,6 +23,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for add in _SUBCOMMANDS:
         add(sub)
+    for command in sub.choices.values():  # read by main() before parsing; declared here for --help and argparse
+        command.add_argument("--plugin", action="append", default=[], metavar="FILE",
+                             help="a Python file registering a method of your own (docs/PLUGINS.md); repeatable")
     return parser
 
 
@@ -42,12 +45,12 @@ class _StrictFieldParser(argparse.ArgumentParser):
 
 
 def _add_train(sub) -> None:
-    from benchmark.config import TrainConfig, field_docs  # torch-free
+    from benchmark.config import TrainConfig, field_docs, hyperparameter_docs  # torch-free
 
     defaults = TrainConfig().to_dict()
     p = sub.add_parser(
         "train",
-        help="train one beta-VAE run into a run directory (resumable)",
+        help="train one VAE run (any method) into a run directory (resumable)",
         description=(
             "Train one VAE run. Every TrainConfig field is an option (--beta 4, --steps 2000, ...); defaults are "
             "the Locatello et al. 2019 protocol. Re-running on a run directory that holds a checkpoint resumes it."
@@ -58,7 +61,7 @@ def _add_train(sub) -> None:
         allow_abbrev=False,
     )
     p.__class__ = _StrictFieldParser
-    p.valid_fields = tuple(defaults)
+    p.valid_fields = tuple(TrainConfig.field_names())
     p.add_argument("--out", metavar="RUN_DIR", help="run directory of a new run (resumed if it holds a checkpoint)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR with its saved config")
     p.add_argument("--config", metavar="JSON", help="read config fields from a JSON file (options given here override it)")
@@ -67,9 +70,12 @@ def _add_train(sub) -> None:
     p.add_argument("--recon-png", metavar="PNG", help="after training, save inputs over reconstructions to PNG")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: on a terminal)")
     fields = p.add_argument_group("config fields (TrainConfig; defaults = Locatello et al. 2019)")
-    for name, doc in field_docs(TrainConfig).items():
-        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
-        fields.add_argument(*flags, dest=f"field.{name}", metavar="V", default=argparse.SUPPRESS, help=f"{doc} [{defaults[name]}]")
+    options = {name: f"{doc} [{defaults[name]}]" for name, doc in field_docs(TrainConfig).items() if name in defaults}
+    hyper = p.add_argument_group("method hyperparameters (each method's own; [default; study grid])")
+    for group, docs in ((fields, options), (hyper, hyperparameter_docs())):
+        for name, doc in docs.items():
+            flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+            group.add_argument(*flags, dest=f"field.{name}", metavar="V", default=argparse.SUPPRESS, help=doc)
     p.set_defaults(func=_cmd_train)
 
 
@@ -303,7 +309,8 @@ def _datasets_check(args) -> int:
     official = tuple(cls.factor_sizes) == tuple(ds.factor_sizes)
     print(f"grid: complete, row-major; {'the official grid' if official else 'NOT the official grid ' + str(cls.factor_sizes)}")
     idx = np.random.default_rng(0).integers(0, len(ds), min(len(ds), 10000))
-    print(f"mean pixel over {idx.size} sampled images: {float(ds.images(idx).mean()):.6f}")
+    images = ds.sample_observations_from_factors(ds.index_to_factors(idx), np.random.default_rng(1))
+    print(f"mean pixel over {idx.size} sampled images: {float(images.mean()):.6f}")
     return 0
 
 
@@ -394,6 +401,12 @@ def _run_sweep(args) -> int:
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.plugin:  # the Ray workers load the spec's plugins: --plugin files join them
+        import dataclasses
+        import os
+
+        extra = tuple(os.path.abspath(p) for p in args.plugin if os.path.abspath(p) not in spec.plugins)
+        spec = dataclasses.replace(spec, plugins=spec.plugins + extra)
     if args.dry_run:
         import os
 
@@ -526,6 +539,14 @@ _SUBCOMMANDS = [_add_datasets, _add_train, _add_evaluate, _add_sweep, _add_demo,
 def main(argv: list[str] | None = None) -> int:
     from benchmark._io import UserError
 
+    from benchmark.plugins import load_plugins, plugin_arguments
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        load_plugins(plugin_arguments(argv))  # before the parser: a plugin's hyperparameters become train options
+    except UserError as exc:
+        print(f"dbench: error: {exc}", file=sys.stderr)
+        return 2
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:

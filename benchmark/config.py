@@ -22,33 +22,104 @@ import typing
 from typing import Any, Callable, Mapping, TypeVar
 
 from benchmark._io import UserError
+from benchmark.registry import Registry
 
 T = TypeVar("T")
 
 
 
 @dataclasses.dataclass(frozen=True)
-class Method:
-    """What the torch-free layers need to know of a training objective (``TrainConfig.model``).
+class Hyperparameter:
+    """One hyperparameter of a method, declared once beside the method: the CLI option, spec keys, presets'
+    study grids, the model's identity (run ids) and report axes all read this declaration.
 
-    ``hyperparameters``: the :class:`TrainConfig` fields the objective reads (``benchmark.models.OBJECTIVES``
-    holds the functions, which take exactly these as keyword arguments). ``study_axis``: the one that the
-    study grid varies (PROTOCOL.md), which reports put on their x axis and call ``hparam``; ``axis_label`` is
-    its name in figures (matplotlib mathtext).
+    ``grid``: the values the study of Locatello et al. 2019 uses (PROTOCOL.md); empty for one the study fixes.
+    ``label``: its name in figures (matplotlib mathtext); ``text``: in tables (plain text). ``bounds``: any of
+    ``ge``, ``gt``, ``lt``, checked like the TrainConfig fields' bounds.
     """
 
-    hyperparameters: tuple[str, ...]
-    study_axis: str
-    axis_label: str
+    name: str
+    default: float | int
+    doc: str
+    grid: tuple = ()
+    label: str = ""
+    text: str = ""
+    type: type = float
+    bounds: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
-#: Training objectives by ``TrainConfig.model`` name.
-METHODS: dict[str, Method] = {
-    "beta_vae": Method(hyperparameters=("beta",), study_axis="beta", axis_label=r"$\beta$"),
-    "annealed_vae": Method(hyperparameters=("gamma", "c_max", "c_anneal_steps"), study_axis="c_max",
-                           axis_label=r"$C_{\max}$"),
-}
-MODEL_NAMES = tuple(METHODS)
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A training objective (``TrainConfig.model``) as the torch-free layers know it: its hyperparameters and
+    the one its study grid varies (``study_axis``, which reports put on their x axis and call ``hparam``).
+
+    ``benchmark.models.OBJECTIVES`` holds the loss functions, which take exactly these hyperparameters as
+    keyword arguments; ``benchmark.models.register_method`` registers a method and its objective together.
+    """
+
+    name: str
+    doc: str
+    hyperparameters: tuple[Hyperparameter, ...]
+    study_axis: str | None = None
+    paper: str = ""
+
+    def __post_init__(self) -> None:
+        names = [h.name for h in self.hyperparameters]
+        if len(set(names)) != len(names) or (self.study_axis is not None and self.study_axis not in names):
+            raise ValueError(f"method {self.name!r}: hyperparameter names {names} must be unique and include the "
+                             f"study axis {self.study_axis!r}")
+
+    def hyperparameter(self, name: str) -> Hyperparameter:
+        return next(h for h in self.hyperparameters if h.name == name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(h.name for h in self.hyperparameters)
+
+    @property
+    def axis_label(self) -> str:
+        return self.hyperparameter(self.study_axis).label if self.study_axis else "hyperparameter"
+
+    @property
+    def axis_text(self) -> str:
+        return self.hyperparameter(self.study_axis).text if self.study_axis else "hyperparameter"
+
+    @property
+    def study_grid(self) -> tuple:
+        return self.hyperparameter(self.study_axis).grid if self.study_axis else ()
+
+
+_BETA = dict(name="beta", label=r"$\beta$", text="β", bounds={"ge": 0})
+_LOCATELLO = "Locatello et al. 2019 study grid"
+
+#: Training objectives by ``TrainConfig.model`` name: the six methods of Locatello et al. 2019, as
+#: google-research/disentanglement_lib (methods/unsupervised/vae.py, config/unsupervised_study_v1) trains them.
+METHODS: Registry = Registry("model (method)")
+
+
+def register(method: Method) -> Method:
+    """Add ``method`` to :data:`METHODS`. A hyperparameter name two methods share must have one type (the CLI
+    option and spec key are shared: ``beta`` is β-VAE's and β-TCVAE's)."""
+    for h in method.hyperparameters:
+        for other in METHODS.values():
+            if h.name in other.names and other.hyperparameter(h.name).type is not h.type:
+                raise ValueError(f"method {method.name!r}: hyperparameter {h.name!r} is a {h.type.__name__}, but "
+                                 f"{other.name!r} declares it as a {other.hyperparameter(h.name).type.__name__}")
+        if h.name in {f.name for f in dataclasses.fields(TrainConfig)}:
+            raise ValueError(f"method {method.name!r}: hyperparameter {h.name!r} is the name of a TrainConfig field")
+    return METHODS.register(method.name)(method)
+
+
+def hyperparameter_docs() -> dict[str, str]:
+    """``{name: doc}`` of every registered hyperparameter name, with the methods that take it and their defaults."""
+    out: dict[str, list[str]] = {}
+    for m in METHODS.values():
+        for h in m.hyperparameters:
+            grid = f"; study grid {', '.join(f'{v:g}' for v in h.grid)}" if h.grid else ""
+            out.setdefault(h.name, []).append(f"{m.name}: {h.doc} [{h.default:g}{grid}]")
+    return {name: " | ".join(docs) for name, docs in out.items()}
+
+
 #: Encoder/decoder architectures (``TrainConfig.architecture``); ``benchmark.models.MODELS`` holds the classes.
 ARCHITECTURE_NAMES = ("conv", "mlp")
 
@@ -212,7 +283,8 @@ def dataclass_from_dict(cls: type[T], data: Mapping[str, Any], what: str | None 
     problems: list[str] = []
     unknown = sorted(set(data) - set(names), key=str)
     if unknown:
-        problems.append(f"{prefix}unknown field(s) {', '.join(map(repr, unknown))}; valid fields: {', '.join(names)}")
+        valid = cls.field_names() if hasattr(cls, "field_names") else names  # TrainConfig: with the hyperparameters
+        problems.append(f"{prefix}unknown field(s) {', '.join(map(repr, unknown))}; valid fields: {', '.join(valid)}")
         if not collect:
             raise ConfigError(problems[0])
     kwargs = {k: _attempt(lambda: coerce_value(cls, k, v, what if collect else None), problems, collect)
@@ -254,12 +326,10 @@ class TrainConfig:
 
     dataset: str = _field("dsprites_procedural", "dataset name in benchmark.datasets.DATASETS")
     dataset_path: typing.Optional[str] = _field(None, "file of a real-file dataset (None: search the default places)", execution=True)
-    model: str = _field("beta_vae", "objective: beta_vae (recon + beta*KL) or annealed_vae (recon + gamma*|KL - C(t)|)")
+    model: str = _field("beta_vae", "the method (objective): beta_vae, annealed_vae, factor_vae, beta_tc_vae, dip_vae_i, dip_vae_ii or a plugin's")
     architecture: str = _field("conv", "encoder/decoder: conv (Locatello et al. 2019) or mlp (Higgins et al. 2017)")
-    beta: float = _field(1.0, "beta_vae: weight of the KL term (1 = plain VAE; study grid 1, 2, 4, 6, 8, 16)", ge=0)
-    gamma: float = _field(1000.0, "annealed_vae: weight of |KL - C(t)| (Burgess et al. 2018)", ge=0)
-    c_max: float = _field(25.0, "annealed_vae: final capacity C_max in nats (study grid 5, 10, 25, 50, 75, 100)", ge=0)
-    c_anneal_steps: int = _field(100000, "annealed_vae: steps T over which C(t) = min(C_max, C_max*t/T) grows", ge=1)
+    hyperparameters: dict = dataclasses.field(default_factory=dict, metadata={
+        "doc": "the method's hyperparameters (METHODS[model]); flat keys (beta: 4, --beta 4) set them", "execution": False})
     num_latents: int = _field(10, "number of Gaussian latent dimensions", ge=1)
     steps: int = _field(300000, "number of optimizer updates (the step budget)", ge=0)
     batch_size: int = _field(64, "images per update, drawn uniformly over the factor grid", ge=1)
@@ -283,13 +353,24 @@ class TrainConfig:
 
     # ------------------------------------------------------------------ construction and checks
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], what: str | None = None) -> "TrainConfig":
+    def from_dict(cls, data: Mapping[str, Any], what: str | None = None, stored: bool = False) -> "TrainConfig":
         """Config from a mapping; unknown keys are rejected with the list of valid ones; values are checked.
 
-        Keys starting with ``env.`` (the versions that ``config.json`` carries beside the fields) are ignored.
+        The method's hyperparameters are given flat (``{"model": "beta_vae", "beta": 4}``) or as a
+        ``hyperparameters`` mapping. Keys starting with ``env.`` (the versions ``config.json`` carries beside the
+        fields) are ignored. ``stored=True`` (a config this suite wrote) also ignores hyperparameters of other
+        methods: run directories written before configs held only their method's hyperparameters carry them all.
         """
         if isinstance(data, Mapping):  # anything else is refused by dataclass_from_dict, naming `what`
             data = {k: v for k, v in data.items() if not str(k).startswith("env.")}
+            hyper = dict(data.pop("hyperparameters", None) or {})
+            known = {h.name for m in METHODS.values() for h in m.hyperparameters}
+            model = METHODS.get(data.get("model", cls.model))
+            # with an unknown model, its hyperparameters are unknown too: the error then names the model
+            hyper.update({k: data.pop(k) for k in list(data) if k not in _FIELD_NAMES and (k in known or model is None)})
+            if stored and model is not None:
+                hyper = {k: v for k, v in hyper.items() if k in model.names}
+            data["hyperparameters"] = hyper
         return dataclass_from_dict(cls, data, what or "TrainConfig")
 
     @classmethod
@@ -298,11 +379,34 @@ class TrainConfig:
 
     @classmethod
     def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
+        """The fields and every registered method's hyperparameter names: what a config mapping may set."""
+        return [f for f in _FIELD_NAMES if f != "hyperparameters"] + list(hyperparameter_docs())
+
+    @classmethod
+    def coerce(cls, name: str, value: Any, where: str) -> Any:
+        """``value`` converted for field or hyperparameter ``name`` (a hyperparameter: to its declared type, the
+        first method declaring it deciding; they agree, :func:`register` checks); errors name ``<where>.<name>``."""
+        if name in _FIELD_NAMES:
+            return coerce_value(cls, name, value, where=where)
+        h = next((m.hyperparameter(name) for m in METHODS.values() if name in m.names), None)
+        if h is None:
+            raise ConfigError(f"{where}.{name}: unknown field; valid fields: {', '.join(cls.field_names())}")
+        return _coerce_scalar(h.type, value, f"{where}.{name}")
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field, plain JSON values, in declaration order."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        """Every field as plain JSON values in declaration order, the method's hyperparameters flat after
+        ``architecture`` (the layout of ``config.json`` and of the records' ``config.*`` keys)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name != "hyperparameters":
+                out[f.name] = getattr(self, f.name)
+            if f.name == "architecture":
+                out.update(self.hyperparameters)
+        return out
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A field's or hyperparameter's value (``default`` when the method has no such hyperparameter)."""
+        return self.to_dict().get(name, default)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -312,12 +416,9 @@ class TrainConfig:
         return type(self).from_dict({**self.to_dict(), **changes})
 
     def differing_fields(self, other: "TrainConfig") -> dict[str, tuple[Any, Any]]:
-        """``{field: (self value, other value)}`` for every field that differs."""
-        return {
-            f.name: (getattr(self, f.name), getattr(other, f.name))
-            for f in dataclasses.fields(self)
-            if getattr(self, f.name) != getattr(other, f.name)
-        }
+        """``{field or hyperparameter: (self value, other value)}`` for every one that differs."""
+        a, b = self.to_dict(), other.to_dict()
+        return {k: (a.get(k), b.get(k)) for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)}
 
     def validate(self) -> "TrainConfig":
         """Raise ValueError naming every field whose value is out of range (the fields' declared bounds and the
@@ -327,8 +428,11 @@ class TrainConfig:
         problems = check_bounds(self, "TrainConfig")
         if DATASETS and self.dataset not in DATASETS:
             problems.append(f"TrainConfig.dataset: unknown dataset {self.dataset!r}; valid names: {', '.join(sorted(DATASETS))}")
-        if self.model not in MODEL_NAMES:
-            problems.append(f"TrainConfig.model: unknown model {self.model!r}; valid names: {', '.join(MODEL_NAMES)}")
+        if self.model not in METHODS:
+            problems.append(f"TrainConfig.model: unknown model {self.model!r}; valid names: {', '.join(sorted(METHODS))} "
+                            "(a method of your own is loaded with --plugin FILE, or plugins: in a sweep spec)")
+        else:
+            problems += self._resolve_hyperparameters(METHODS[self.model])
         if self.architecture not in ARCHITECTURE_NAMES:
             problems.append(f"TrainConfig.architecture: unknown architecture {self.architecture!r}; valid names: "
                             f"{', '.join(ARCHITECTURE_NAMES)}")
@@ -340,16 +444,86 @@ class TrainConfig:
             raise ConfigError(problems)
         return self
 
+    def _resolve_hyperparameters(self, method: Method) -> list[str]:
+        """Coerce, bound-check and complete (declared defaults, declared order) ``self.hyperparameters``."""
+        given, resolved, problems = dict(self.hyperparameters), {}, []
+        for name in given:
+            if name not in method.names:
+                problems.append(f"TrainConfig.{name}: not a hyperparameter of {method.name} (its hyperparameters: "
+                                f"{', '.join(method.names) or 'none'}); set it only with the --model that takes it")
+        for h in method.hyperparameters:
+            label = f"TrainConfig.{h.name}"
+            try:
+                value = _coerce_scalar(h.type, given.get(h.name, h.default), label)
+            except ConfigError as exc:
+                problems += exc.problems
+                continue
+            if isinstance(value, float) and not math.isfinite(value):
+                problems.append(f"{label} must be a finite number, got {value!r}")
+            elif h.bounds and not _in_bounds(value, h.bounds):
+                problems.append(f"{label} must be {_bounds_text(h.bounds)}, got {value!r}")
+            resolved[h.name] = value
+        object.__setattr__(self, "hyperparameters", resolved)
+        return problems
+
+    def __getattr__(self, name: str) -> Any:
+        # config.beta reads the method's hyperparameter (only reached when no field has the name)
+        hyper = self.__dict__.get("hyperparameters") or {}
+        if name in hyper:
+            return hyper[name]
+        raise AttributeError(f"TrainConfig has no field {name!r}" + (
+            f" and {self.__dict__.get('model')} no hyperparameter {name!r}" if "model" in self.__dict__ else ""))
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
     def __post_init__(self) -> None:
-        # Direct construction (TrainConfig(beta=4)) gets the same checks as from_dict, after coercion.
+        # Direct construction (TrainConfig(steps=10)) gets the same checks as from_dict, after coercion.
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, coerce_value(type(self), f.name, getattr(self, f.name)))
         self.validate()
 
 
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))
 TrainConfig.EXECUTION_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("execution"))
 
+# ---------------------------------------------------------------------------------------------- the methods
+# Hyperparameters the reference requires without a default (gin.REQUIRED) default to their study grid's
+# smallest value; the β of both β-methods defaults to 1 (the plain VAE, as in the study's shared.gin).
+register(Method(
+    "beta_vae", "recon + β·KL", (Hyperparameter(**_BETA, default=1.0, doc="weight of the KL term (1 = the plain VAE)",
+                                             grid=(1.0, 2.0, 4.0, 6.0, 8.0, 16.0)),),
+    study_axis="beta", paper="Higgins et al. 2017, https://openreview.net/forum?id=Sy2fzU9gl"))
+register(Method(
+    "annealed_vae", "recon + γ·|KL − C(t)|, C(t) = min(C_max, C_max·t/T)", (
+        Hyperparameter("gamma", 1000.0, "weight of |KL - C(t)| (the study fixes 1000)", label=r"$\gamma$", text="γ",
+                       bounds={"ge": 0}),
+        Hyperparameter("c_max", 25.0, "final capacity C_max in nats", grid=(5.0, 10.0, 25.0, 50.0, 75.0, 100.0),
+                       label=r"$C_{\max}$", text="C_max", bounds={"ge": 0}),
+        Hyperparameter("c_anneal_steps", 100000, "steps T over which C(t) grows to C_max (the study fixes 100,000)",
+                       label="$T$", text="T", type=int, bounds={"ge": 1}),
+    ), study_axis="c_max", paper="Burgess et al. 2018, https://arxiv.org/abs/1804.03599"))
+register(Method(
+    "factor_vae", "recon + KL + γ·TC, TC from a discriminator of z against its dimension-wise shuffle", (
+        Hyperparameter("gamma", 10.0, "weight of the discriminator's total-correlation estimate",
+                       grid=(10.0, 20.0, 30.0, 40.0, 50.0, 100.0), label=r"$\gamma$", text="γ", bounds={"ge": 0}),),
+    study_axis="gamma", paper="Kim & Mnih 2018, https://arxiv.org/abs/1802.05983"))
+register(Method(
+    "beta_tc_vae", "recon + KL + (β − 1)·TC, TC by minibatch-weighted sampling", (
+        Hyperparameter(**_BETA, default=1.0, doc="weight of the total correlation (1 = the plain VAE)",
+                       grid=(1.0, 2.0, 4.0, 6.0, 8.0, 10.0)),),
+    study_axis="beta", paper="Chen et al. 2018, https://arxiv.org/abs/1802.04942"))
+for _dip, _factor, _cov in (("dip_vae_i", 10.0, "Cov[μ]"), ("dip_vae_ii", 1.0, "Cov[μ] + E[diag σ²]")):
+    register(Method(
+        _dip, f"recon + KL + λ_od·Σ_(i≠j) C_ij² + λ_d·Σ_i (C_ii − 1)², C = {_cov} over the batch", (
+            Hyperparameter("lambda_od", 1.0, "weight of the off-diagonal covariance penalty",
+                           grid=(1.0, 2.0, 5.0, 10.0, 20.0, 50.0), label=r"$\lambda_{od}$", text="λ_od", bounds={"ge": 0}),
+            Hyperparameter("lambda_d_factor", _factor, f"λ_d = lambda_d_factor·λ_od (the study fixes {_factor:g})",
+                           label=r"$\lambda_d/\lambda_{od}$", text="λ_d/λ_od", bounds={"ge": 0}),
+        ), study_axis="lambda_od", paper="Kumar et al. 2018, https://openreview.net/forum?id=H1kG7GZAW"))
+
+
 __all__ = [
-    "ARCHITECTURE_NAMES", "ConfigError", "METHODS", "check_bounds", "MODEL_NAMES", "Method", "TrainConfig",
-    "coerce_value", "dataclass_from_dict", "field_docs",
+    "ARCHITECTURE_NAMES", "ConfigError", "Hyperparameter", "METHODS", "check_bounds", "Method", "TrainConfig",
+    "coerce_value", "dataclass_from_dict", "field_docs", "hyperparameter_docs", "register",
 ]

@@ -1,4 +1,4 @@
-"""VAE architectures and the objectives of the β-VAE family.
+"""VAE architectures and the objectives of the six methods of Locatello et al. 2019.
 
 Architectures (registry :data:`MODELS`, ``TrainConfig.architecture``):
 
@@ -17,7 +17,11 @@ kernels, zero biases — from a ``torch.Generator`` so the initial weights depen
 
 Objectives (registry :data:`OBJECTIVES`, ``TrainConfig.model``) are small functions
 ``objective(recon, kl, mu, logvar, z, step, **hyperparameters) -> (loss, extras)``; the hyperparameters are the
-TrainConfig fields ``benchmark.config.METHODS[name].hyperparameters`` names, passed by keyword. The loss convention is the one
+ones ``benchmark.config.METHODS[name]`` declares, passed by keyword. ``extras`` are scalars (floats or 0-d
+tensors) logged beside the loss terms. A method with an auxiliary network (FactorVAE's discriminator,
+:class:`Auxiliary`) also receives ``auxiliary=`` (the network) and ``generator=`` (its random stream) and
+returns the loss that network minimises as ``extras["auxiliary_loss"]``. :func:`register_method` adds a
+method (a user's plugin, docs/PLUGINS.md) exactly as the built-ins are added. The loss convention is the one
 that keeps β comparable with the papers: the Bernoulli reconstruction term is the sigmoid cross-entropy
 of the logits against the continuous pixel intensities, SUMMED over the pixels and channels of an image,
 and KL(q(z|x) ‖ N(0, I)) is SUMMED over latents; both are then averaged over the batch.
@@ -25,6 +29,9 @@ and KL(q(z|x) ‖ N(0, I)) is SUMMED over latents; both are then averaged over t
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import math
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -33,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark._gaussian import reparameterize
-from benchmark.config import ARCHITECTURE_NAMES, METHODS, TrainConfig
+from benchmark.config import ARCHITECTURE_NAMES, METHODS, Method, TrainConfig, register
 from benchmark.registry import Registry
 
 IMAGE_SIZE = 64
@@ -91,13 +98,167 @@ def annealed_vae(
     return recon + float(gamma) * (kl - c).abs(), {"c": c}
 
 
-Objective = Callable[..., "tuple[torch.Tensor, dict[str, float]]"]
-OBJECTIVES: Registry = Registry("model (objective)", {"beta_vae": beta_vae, "annealed_vae": annealed_vae})
+def factor_vae(
+    recon: torch.Tensor, kl: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, step: int, *,
+    gamma: float, auxiliary: nn.Module, generator: torch.Generator,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """FactorVAE of Kim & Mnih 2018: ``loss = recon + KL + γ·TC``, TC ≈ mean(D(z)₀ − D(z)₁).
+
+    "Disentangling by Factorizing", https://arxiv.org/abs/1802.05983, as disentanglement_lib computes it: the
+    discriminator D (``auxiliary``) sees the sampled codes z and z̃, each latent dimension of z permuted
+    independently within the same batch (:func:`shuffle_codes`, from ``generator``); its loss
+    −(½·mean log p(real | z) + ½·mean log p(shuffled | z̃)) uses softmax probabilities clipped to
+    [1e-6, 1 − 1e-6]; TC uses the unclipped logits. Returns ``(loss, {"tc", "auxiliary_loss"})``.
+    """
+    del mu, logvar, step
+    z = z.float()
+    logits = auxiliary(z)
+    logits_shuffled = auxiliary(shuffle_codes(z.detach(), generator))
+    tc = (logits[:, 0] - logits[:, 1]).mean()
+    p_real = F.softmax(logits, dim=1).clamp(1e-6, 1 - 1e-6)[:, 0]
+    p_shuffled = F.softmax(logits_shuffled, dim=1).clamp(1e-6, 1 - 1e-6)[:, 1]
+    discriminator_loss = -(0.5 * p_real.log().mean() + 0.5 * p_shuffled.log().mean())
+    return recon + kl + float(gamma) * tc, {"tc": tc.detach(), "auxiliary_loss": discriminator_loss}
+
+
+def shuffle_codes(z: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``z`` ``(B, D)`` with each column permuted independently (a uniform permutation each, from ``generator``)."""
+    order = torch.rand(z.shape, generator=generator, device=z.device).argsort(dim=0)
+    return z.gather(0, order)
+
+
+def gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(x; mean, exp(logvar)) elementwise, the normalising log(2π) included."""
+    return -0.5 * ((x - mean).square() * torch.exp(-logvar) + logvar + math.log(2 * math.pi))
+
+
+def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Minibatch-weighted-sampling estimate of TC(q(z)) on a batch, as disentanglement_lib computes it.
+
+    With log q(z_j | x_i) per dimension l, ``[j, i, l]``: mean over j of
+    logsumexp_i Σ_l log q(z_jl | x_i) − Σ_l logsumexp_i log q(z_jl | x_i). The constants
+    −log(B·N) of both terms are dropped there (they add (D − 1)·log(B·N), which does not change the gradient).
+    """
+    log_q = gaussian_log_density(z[:, None, :], mu[None, :, :], logvar[None, :, :])
+    log_qz = log_q.sum(dim=2).logsumexp(dim=1)
+    log_qz_product = log_q.logsumexp(dim=1).sum(dim=1)
+    return (log_qz - log_qz_product).mean()
+
+
+def beta_tc_vae(
+    recon: torch.Tensor, kl: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, step: int, *,
+    beta: float,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """β-TCVAE of Chen et al. 2018 (α = γ = 1): ``loss = recon + KL + (β − 1)·TC`` (:func:`total_correlation`).
+
+    "Isolating Sources of Disentanglement in VAEs", https://arxiv.org/abs/1802.04942. Returns ``(loss, {"tc"})``.
+    """
+    del step
+    tc = total_correlation(z.float(), mu.float(), logvar.float())
+    return recon + kl + (float(beta) - 1.0) * tc, {"tc": tc.detach()}
+
+
+def batch_covariance(x: torch.Tensor) -> torch.Tensor:
+    """Biased covariance ``(D, D)`` of the rows of ``x`` ``(B, D)``: E[x xᵀ] − E[x] E[x]ᵀ."""
+    mean = x.mean(dim=0)
+    return (x[:, :, None] * x[:, None, :]).mean(dim=0) - mean[:, None] * mean[None, :]
+
+
+def dip_penalty(cov: torch.Tensor, lambda_od: float, lambda_d: float) -> torch.Tensor:
+    """λ_od·Σ_(i≠j) C_ij² + λ_d·Σ_i (C_ii − 1)²: how far ``cov`` is from the identity."""
+    diagonal = cov.diagonal()
+    off_diagonal = cov - torch.diag(diagonal)
+    return lambda_od * off_diagonal.square().sum() + lambda_d * (diagonal - 1).square().sum()
+
+
+def _dip_vae(covariance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], name: str) -> Objective:
+    def objective(
+        recon: torch.Tensor, kl: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, step: int, *,
+        lambda_od: float, lambda_d_factor: float,
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        del z, step
+        penalty = dip_penalty(covariance(mu.float(), logvar.float()), float(lambda_od), float(lambda_d_factor) * float(lambda_od))
+        return recon + kl + penalty, {"dip": penalty.detach()}
+
+    objective.__name__ = objective.__qualname__ = name
+    return objective
+
+
+Objective = Callable[..., "tuple[torch.Tensor, dict[str, Any]]"]
+#: DIP-VAE-I of Kumar et al. 2018 ("Variational Inference of Disentangled Latent Concepts from Unlabeled
+#: Observations", https://openreview.net/forum?id=H1kG7GZAW, Eq. 6): the penalty on C = Cov[μ(x)] over the batch.
+dip_vae_i = _dip_vae(lambda mu, logvar: batch_covariance(mu), "dip_vae_i")
+#: DIP-VAE-II (Eq. 7): C = Cov[μ(x)] + E[diag exp(logvar(x))], the covariance of the sampled codes.
+dip_vae_ii = _dip_vae(lambda mu, logvar: batch_covariance(mu) + torch.diag(logvar.exp().mean(dim=0)), "dip_vae_ii")
+
+
+@dataclasses.dataclass(frozen=True)
+class Auxiliary:
+    """A network trained beside the VAE by its own loss and its own Adam (FactorVAE's discriminator).
+
+    ``build(num_latents)`` makes it; its weights are then initialised from the run's seed like the VAE's. In
+    each step the VAE is updated by the gradient of the objective's loss w.r.t. the VAE's weights only, the
+    auxiliary network by the gradient of ``extras["auxiliary_loss"]`` w.r.t. its own weights only, both from
+    the same forward pass (as the reference's grouped train ops do).
+    """
+
+    build: Callable[[int], nn.Module]
+    lr: float
+    betas: tuple[float, float]
+    eps: float = 1e-8
+
+
+class Discriminator(nn.Module):
+    """FactorVAE's discriminator (Kim & Mnih 2018, Appendix A; disentanglement_lib ``fc_discriminator``):
+    6 dense layers of 1000 units with leaky ReLU (slope 0.2, TensorFlow's default) → 2 logits."""
+
+    def __init__(self, num_latents: int, width: int = 1000, depth: int = 6):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i in range(depth):
+            layers += [nn.Linear(num_latents if i == 0 else width, width), nn.LeakyReLU(0.2)]
+        self.net = nn.Sequential(*layers, nn.Linear(width, 2))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+OBJECTIVES: Registry = Registry("model (objective)")
+#: The auxiliary network of each method that has one.
+AUXILIARIES: dict[str, Auxiliary] = {}
+
+
+def register_method(method: Method, objective: Objective, auxiliary: Auxiliary | None = None) -> None:
+    """Register a method: its declaration (``benchmark.config.METHODS``, read by the CLI, specs, run ids and
+    reports), its objective and, where it has one, its auxiliary network with its optimizer.
+
+    The objective must take every declared hyperparameter as a keyword argument (and ``auxiliary`` and
+    ``generator`` when it has an auxiliary network); a mismatch is refused here, not at the first step.
+    """
+    params = inspect.signature(objective).parameters
+    needed = list(method.names) + (["auxiliary", "generator"] if auxiliary is not None else [])
+    missing = [n for n in needed if n not in params]
+    if missing:
+        raise ValueError(f"method {method.name!r}: its objective {objective.__name__} lacks keyword argument(s) "
+                         f"{', '.join(missing)}; it must take (recon, kl, mu, logvar, z, step, *, {', '.join(needed)})")
+    if method.name not in METHODS:
+        register(method)
+    elif METHODS[method.name] is not method:
+        raise ValueError(f"model (method) {method.name!r} is registered twice")
+    OBJECTIVES.register(method.name)(objective)
+    if auxiliary is not None:
+        AUXILIARIES[method.name] = auxiliary
+
+
+# The built-in methods' declarations live in benchmark.config (the torch-free layers read them).
+for _objective in (beta_vae, annealed_vae, factor_vae, beta_tc_vae, dip_vae_i, dip_vae_ii):
+    register_method(METHODS[_objective.__name__], _objective,
+                    Auxiliary(Discriminator, lr=1e-4, betas=(0.5, 0.9)) if _objective is factor_vae else None)
 
 
 def objective_hyperparameters(config: TrainConfig) -> dict[str, Any]:
     """The keyword arguments ``OBJECTIVES[config.model]`` takes: its hyperparameters' values from ``config``."""
-    return {name: getattr(config, name) for name in METHODS[config.model].hyperparameters}
+    return dict(config.hyperparameters)
 
 
 # ---------------------------------------------------------------------------------------------- the VAE
@@ -119,11 +280,7 @@ class VAE(nn.Module):
 
     # -- construction helpers
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """TensorFlow-default initialisation: Glorot-uniform weights, zero biases, drawn from ``generator``."""
-        for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.xavier_uniform_(module.weight, generator=generator)
-                nn.init.zeros_(module.bias)
+        tf_default_init(self, generator)
 
     def spec(self) -> dict[str, Any]:
         """What :func:`build_model_from_spec` needs to rebuild this module (stored in checkpoints)."""
@@ -284,10 +441,28 @@ class _Heads(nn.Module):
 MODELS: Registry = Registry("architecture", {"conv": ConvVAE, "mlp": MLPVAE})
 
 assert tuple(sorted(MODELS)) == tuple(sorted(ARCHITECTURE_NAMES)), "config.ARCHITECTURE_NAMES out of sync with MODELS"
-assert tuple(sorted(OBJECTIVES)) == tuple(sorted(METHODS)), "config.METHODS out of sync with OBJECTIVES"
 
 
 # ---------------------------------------------------------------------------------------------- building
+def tf_default_init(module: nn.Module, generator: torch.Generator | None = None) -> None:
+    """TensorFlow-default initialisation: Glorot-uniform weights, zero biases, drawn from ``generator``."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight, generator=generator)
+            nn.init.zeros_(m.bias)
+
+
+def build_auxiliary(config: TrainConfig, seed: int | np.random.SeedSequence) -> nn.Module | None:
+    """The auxiliary network of ``config.model`` (None for a method without one), initialised from ``seed``."""
+    auxiliary = AUXILIARIES.get(config.model)
+    if auxiliary is None:
+        return None
+    with torch.random.fork_rng(devices=[]):
+        module = auxiliary.build(config.num_latents)
+    tf_default_init(module, torch.Generator().manual_seed(_seed_int(seed)))
+    return module
+
+
 def build_model_from_spec(spec: Mapping[str, Any], seed: int | np.random.SeedSequence | None = None) -> VAE:
     """A VAE from ``{"architecture", "channels", "num_latents"}``; weights from ``seed`` (None: torch's global RNG)."""
     cls = MODELS[spec["architecture"]]
@@ -337,7 +512,9 @@ def parameter_count(model: nn.Module) -> int:
 
 
 __all__ = [
-    "MODELS", "OBJECTIVES", "ConvVAE", "MLPVAE", "VAE", "annealed_vae", "bernoulli_reconstruction", "beta_vae",
-    "build_model", "objective_hyperparameters", "build_model_from_spec", "capacity", "gaussian_kl",
-    "observation_shape_of", "parameter_count",
+    "AUXILIARIES", "Auxiliary", "Discriminator", "MODELS", "OBJECTIVES", "ConvVAE", "MLPVAE", "VAE", "annealed_vae",
+    "bernoulli_reconstruction", "beta_tc_vae", "beta_vae", "build_auxiliary", "build_model", "dip_vae_i",
+    "dip_vae_ii", "factor_vae", "register_method", "shuffle_codes", "total_correlation",
+    "objective_hyperparameters", "build_model_from_spec", "capacity", "gaussian_kl", "observation_shape_of",
+    "parameter_count",
 ]

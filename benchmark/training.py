@@ -4,10 +4,11 @@
 run directory: ``config.json``, ``checkpoint.pt``, ``log.jsonl``, ``done.json`` (their contents: docs/RESULTS.md).
 
 Determinism: every random stream derives from ``config.seed`` through ``numpy.random.SeedSequence(seed)
-.spawn(3)`` — initial weights, the batch stream, the reparameterisation noise (a ``torch.Generator``). On
+.spawn(5)`` — initial weights, the batch stream, the reparameterisation noise (a ``torch.Generator``), and for
+a method with an auxiliary network (FactorVAE) its initial weights and its draws (the code shuffles). On
 CPU the same config gives bit-identical weights, and a run interrupted anywhere and resumed from its last
-checkpoint ends bit-identical to an uninterrupted one (the checkpoint holds the optimizer, generator and
-batch-stream states). CUDA kernels are not guaranteed bit-reproducible.
+checkpoint ends bit-identical to an uninterrupted one (the checkpoint holds every optimizer, generator and
+batch-stream state). CUDA kernels are not guaranteed bit-reproducible.
 
 Step convention: the update with index t = 0, 1, ... sees C(t) of the annealed objective; after it the run
 has done ``step = t + 1`` updates, which is the ``step`` that logs, checkpoints and callbacks report.
@@ -34,7 +35,8 @@ import torch
 import benchmark.datasets as datasets
 from benchmark._io import UserError, atomic_path, atomic_write_json, atomic_write_text, environment_versions, exclusive_lock, read_jsonl
 from benchmark.config import TrainConfig
-from benchmark.models import OBJECTIVES, VAE, _seed_int, build_model, build_model_from_spec, objective_hyperparameters
+from benchmark.models import (AUXILIARIES, OBJECTIVES, VAE, _seed_int, build_auxiliary, build_model, build_model_from_spec,
+                              objective_hyperparameters)
 from benchmark.records import CHECKPOINT_FILE, CONFIG_FILE, DONE_FILE, LOG_FILE, differing_model_fields, finished_step
 
 CHECKPOINT_FORMAT = "dbench.checkpoint/2"
@@ -68,8 +70,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 def _seed_streams(seed: int) -> dict[str, np.random.SeedSequence]:
-    init, data, noise = np.random.SeedSequence(seed).spawn(3)
-    return {"init": init, "data": data, "noise": noise}
+    # spawn(5)[:3] equals spawn(3): the auxiliary streams left the first three (and every older run) unchanged.
+    init, data, noise, aux_init, aux_noise = np.random.SeedSequence(seed).spawn(5)
+    return {"init": init, "data": data, "noise": noise, "aux_init": aux_init, "aux_noise": aux_noise}
 
 
 def _call(callbacks: Iterable[Any], method: str, *args: Any) -> None:
@@ -79,20 +82,20 @@ def _call(callbacks: Iterable[Any], method: str, *args: Any) -> None:
             fn(*args)
 
 
-def _terms_dict(row: np.ndarray, c: float | None) -> dict[str, float]:
-    """Named loss terms of one step from its packed row ``[loss, recon, kl, kl_0..kl_{D-1}]``."""
+def _terms_dict(row: np.ndarray, num_latents: int, tensor_keys: tuple[str, ...], floats: Mapping[str, float]) -> dict[str, float]:
+    """Named loss terms of one step from its packed row ``[loss, recon, kl, kl_0..kl_{D-1}, *tensor extras]``."""
     terms = {"loss": float(row[0]), "recon": float(row[1]), "kl": float(row[2])}
-    for d, v in enumerate(row[3:]):
+    for d, v in enumerate(row[3 : 3 + num_latents]):
         terms[f"kl.{d}"] = float(v)
-    if c is not None:
-        terms["c"] = float(c)
+    terms.update({k: float(v) for k, v in zip(tensor_keys, row[3 + num_latents :])})
+    terms.update({k: float(v) for k, v in floats.items()})
     return terms
 
 
 def _format_terms(terms: Mapping[str, float] | None) -> str:
     if not terms:
         return "none (no step finished with a finite loss)"
-    main = ", ".join(f"{k}={terms[k]:.6g}" for k in ("loss", "recon", "kl", "c") if k in terms)
+    main = ", ".join(f"{k}={v:.6g}" for k, v in terms.items() if not k.startswith("kl."))
     per = ", ".join(f"{terms[k]:.4g}" for k in terms if k.startswith("kl."))
     return f"{main}; KL per latent [{per}]"
 
@@ -118,7 +121,7 @@ def read_config(run_dir: str | os.PathLike) -> TrainConfig:
         raise CheckpointError(f"{path}: no such file; {run_dir} is not a dbench run directory (dbench train --out DIR makes one)") from None
     except (OSError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: cannot read the run's config ({e}); the file is corrupt") from None
-    return TrainConfig.from_dict(data, what=str(path))
+    return TrainConfig.from_dict(data, what=str(path), stored=True)
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
@@ -210,7 +213,7 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -
             raise CheckpointError(f"{path}: no checkpoint yet; the run has not reached its first checkpoint")
     ckpt = load_checkpoint(path)
     try:
-        config = TrainConfig.from_dict(ckpt["config"], what=f"{path} (config)")
+        config = TrainConfig.from_dict(ckpt["config"], what=f"{path} (config)", stored=True)
         model = build_model_from_spec(ckpt["model_spec"])
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: the checkpoint's config or model spec is invalid: {e}") from e
@@ -323,6 +326,9 @@ class _Session:
     stream: Any  # the dataset's batch stream, or the prefetcher drawing from it
     device: torch.device
     versions: dict[str, str]
+    auxiliary: torch.nn.Module | None = None  # the method's auxiliary network (FactorVAE's discriminator)
+    aux_optimizer: torch.optim.Optimizer | None = None
+    aux_gen: torch.Generator | None = None
 
     def checkpoint(self, step: int, elapsed: float, last_terms: dict[str, float] | None) -> dict[str, Any]:
         """The checkpoint dict (docs/RESULTS.md) of this session at ``step``."""
@@ -338,6 +344,9 @@ class _Session:
             "elapsed_s": float(elapsed),
             "last_terms": last_terms,
             "versions": self.versions,
+            **({} if self.auxiliary is None else {"auxiliary": {
+                "model": self.auxiliary.state_dict(), "optimizer": self.aux_optimizer.state_dict(),
+                "rng": self.aux_gen.get_state()}}),
         }
 
     def restore(self, ckpt: dict[str, Any], path: Path) -> None:
@@ -351,6 +360,12 @@ class _Session:
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.noise_gen.set_state(ckpt["rng"]["noise"].cpu())
             self.stream.load_state_dict(ckpt["data"])
+            if self.auxiliary is not None:
+                if "auxiliary" not in ckpt:
+                    raise KeyError(f"no state of {self.config.model}'s auxiliary network")
+                _load_weights(self.auxiliary, ckpt["auxiliary"]["model"], path)
+                self.aux_optimizer.load_state_dict(ckpt["auxiliary"]["optimizer"])
+                self.aux_gen.set_state(ckpt["auxiliary"]["rng"].cpu())
         except (ValueError, RuntimeError, KeyError, TypeError) as e:
             raise CheckpointError(f"{path}: cannot restore the training state: {e}") from e
 
@@ -370,7 +385,14 @@ def _new_session(config: TrainConfig) -> _Session:
     # str(): torch.__version__ is a TorchVersion object, which weights_only loading refuses. The thread count
     # is recorded because CPU results are bit-identical only at the same count.
     versions = {**{k: str(v) for k, v in environment_versions().items()}, "torch_threads": str(torch.get_num_threads())}
-    return _Session(config, model, optimizer, noise_gen, stream, device, versions)
+    session = _Session(config, model, optimizer, noise_gen, stream, device, versions)
+    auxiliary = build_auxiliary(config, streams["aux_init"])
+    if auxiliary is not None:
+        spec = AUXILIARIES[config.model]
+        session.auxiliary = auxiliary.to(device)
+        session.aux_optimizer = torch.optim.Adam(auxiliary.parameters(), lr=spec.lr, betas=spec.betas, eps=spec.eps)
+        session.aux_gen = torch.Generator(device=device).manual_seed(_seed_int(streams["aux_noise"]))
+    return session
 
 
 class _TermLog:
@@ -383,15 +405,17 @@ class _TermLog:
     def __init__(self, config: TrainConfig, run_dir: Path, start: int, last_terms, callbacks, bar):
         self.config, self.run_dir, self.callbacks, self.bar = config, run_dir, callbacks, bar
         self.pending: list[torch.Tensor] = []
-        self.pending_c: list[float | None] = []
+        self.pending_floats: list[dict[str, float]] = []  # extras given as plain floats (AnnealedVAE's C(t))
+        self.tensor_keys: tuple[str, ...] = ()
         self.first = start + 1
         self.rows: list[dict[str, Any]] = []
         self.last_terms = last_terms
 
-    def add(self, out: dict[str, torch.Tensor], loss: torch.Tensor, c: float | None) -> None:
-        parts = [loss.detach().reshape(1), out["recon"].detach().reshape(1), out["kl"].detach().reshape(1)]
-        self.pending.append(torch.cat([*parts, out["kl_per_latent"].detach()]))
-        self.pending_c.append(c)
+    def add(self, out: dict[str, torch.Tensor], loss: torch.Tensor, extras: Mapping[str, Any]) -> None:
+        self.tensor_keys = tuple(k for k, v in extras.items() if isinstance(v, torch.Tensor))
+        parts = [loss, out["recon"], out["kl"], out["kl_per_latent"], *(extras[k] for k in self.tensor_keys)]
+        self.pending.append(torch.cat([p.detach().float().reshape(-1) for p in parts]))
+        self.pending_floats.append({k: float(v) for k, v in extras.items() if k not in self.tensor_keys})
 
     def flush(self) -> None:
         _append_rows(self.run_dir / LOG_FILE, self.rows)
@@ -404,7 +428,7 @@ class _TermLog:
         finite = np.isfinite(block).all(axis=1)
         for i, row in enumerate(block):
             step = self.first + i
-            terms = _terms_dict(row, self.pending_c[i])
+            terms = _terms_dict(row, self.config.num_latents, self.tensor_keys, self.pending_floats[i])
             if not finite[i]:
                 self.flush()
                 self._fail(step, terms)
@@ -416,7 +440,7 @@ class _TermLog:
             self.bar.update(self.first + len(self.pending) - 1 - self.bar.n)
             self.bar.set_postfix(loss=f"{self.last_terms['loss']:.2f}", kl=f"{self.last_terms['kl']:.2f}", refresh=False)
         self.first += len(self.pending)
-        self.pending, self.pending_c = [], []
+        self.pending, self.pending_floats = [], []
 
     def _fail(self, step: int, terms: dict[str, float]) -> None:
         ckpt_path = self.run_dir / CHECKPOINT_FILE
@@ -445,7 +469,7 @@ def _existing_checkpoint(config: TrainConfig, run_dir: Path, extend: bool) -> di
         return None
     ckpt = load_checkpoint(ckpt_path)
     try:
-        saved = TrainConfig.from_dict(ckpt["config"], what=f"{ckpt_path} (config)")
+        saved = TrainConfig.from_dict(ckpt["config"], what=f"{ckpt_path} (config)", stored=True)
     except ValueError as e:
         raise CheckpointError(f"{ckpt_path}: the checkpoint's config is invalid: {e}") from e
     _check_resumable(config, saved, ckpt_path, extend)
@@ -460,6 +484,9 @@ def _run_steps(s: _Session, run_dir: Path, start: int, elapsed_before: float, lo
     step_model = torch.compile(s.model) if config.compile else s.model
     autocast = torch.autocast(s.device.type, dtype=torch.bfloat16, enabled=config.bf16)
     objective, hparams = OBJECTIVES[config.model], objective_hyperparameters(config)
+    if s.auxiliary is not None:
+        hparams.update(auxiliary=s.auxiliary, generator=s.aux_gen)
+        s.auxiliary.train()
     batch_shape = (config.batch_size, config.num_latents)
     t0 = time.perf_counter()
     s.model.train()
@@ -471,10 +498,13 @@ def _run_steps(s: _Session, run_dir: Path, start: int, elapsed_before: float, lo
         with autocast:
             out = step_model(images, noise=noise)
         loss, extras = objective(out["recon"], out["kl"], out["mu"], out["logvar"], out["z"], t, **hparams)
-        s.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        s.optimizer.step()
-        log.add(out, loss, extras.get("c"))
+        if s.auxiliary is None:
+            s.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            s.optimizer.step()
+        else:
+            _update_with_auxiliary(s, loss, extras["auxiliary_loss"])
+        log.add(out, loss, extras)
         step = t + 1
         at_checkpoint = step % config.checkpoint_every == 0 or step == config.steps
         if at_checkpoint or step % config.log_every == 0:
@@ -483,6 +513,18 @@ def _run_steps(s: _Session, run_dir: Path, start: int, elapsed_before: float, lo
             log.flush()
             _save_checkpoint(ckpt_path, s.checkpoint(step, elapsed_before + time.perf_counter() - t0, log.last_terms))
             _call(callbacks, "on_checkpoint", step, str(run_dir))
+
+
+def _update_with_auxiliary(s: _Session, loss: torch.Tensor, auxiliary_loss: torch.Tensor) -> None:
+    """One step of both optimizers from one forward pass: the VAE's weights by the gradient of ``loss``, the
+    auxiliary network's by that of ``auxiliary_loss`` (neither loss reaches the other's weights)."""
+    vae_params, aux_params = list(s.model.parameters()), list(s.auxiliary.parameters())
+    vae_grads = torch.autograd.grad(loss, vae_params, retain_graph=True)
+    aux_grads = torch.autograd.grad(auxiliary_loss, aux_params)
+    for p, g in zip(vae_params + aux_params, vae_grads + aux_grads):
+        p.grad = g
+    s.optimizer.step()
+    s.aux_optimizer.step()
 
 
 def train(
@@ -503,7 +545,8 @@ def train(
     and ``on_end(summary)``; an exception they raise stops the run (the last checkpoint stays valid).
     ``progress``: a tqdm bar; None shows it when stderr is a terminal.
 
-    Summary keys: ``step``, ``loss``, ``recon``, ``kl``, ``kl.<d>``, ``c`` (annealed only), ``elapsed_s``
+    Summary keys: ``step``, ``loss``, ``recon``, ``kl``, ``kl.<d>``, the objective's extras (``c`` of the
+    annealed objective, ``tc``, ``dip``, ``auxiliary_loss``), ``elapsed_s``
     (all sessions), ``images_per_s`` (this session), ``resumed_from`` (checkpoint step or None), ``run_dir``.
     Raises :class:`NonFiniteLossError` when a loss is NaN/inf (naming the step and the last finite terms;
     the last good checkpoint is left intact), :class:`CheckpointError` for an unusable checkpoint, and

@@ -15,6 +15,9 @@ import pytest
 import same_numbers as frozen
 
 EVERY_METRIC_BUT_SAMPLED_MIG = "beta_vae,factor_vae,mig,dci,sap,modularity,unsupervised,reconstruction"
+#: Keys the frozen records have and today's do not, each with why. Since each method declares its own
+#: hyperparameters (issue 11), a β-VAE's config no longer carries AnnealedVAE's γ, C_max and T.
+RETIRED_KEYS = {"config.gamma", "config.c_max", "config.c_anneal_steps"}
 
 
 def _assert_same(got: list[dict], want: list[dict]) -> None:
@@ -23,7 +26,8 @@ def _assert_same(got: list[dict], want: list[dict]) -> None:
     for g, w in zip(got, want):
         where = (w["beta"], w["seed"], w["metric"], w["representation"])
         assert g["status"] == w["status"] == "ok", where
-        assert g["keys"] == w["keys"], (where, sorted(set(g["keys"]) ^ set(w["keys"])))
+        want_keys = [k for k in w["keys"] if k not in RETIRED_KEYS]
+        assert g["keys"] == want_keys, (where, sorted(set(g["keys"]) ^ set(want_keys)))
         assert g["values"].keys() == w["values"].keys(), where
         for key, value in w["values"].items():
             assert g["values"][key] == pytest.approx(value, abs=1e-12, rel=0), (where, key)

@@ -20,8 +20,6 @@ from benchmark.datasets import DATASETS
 from benchmark.metrics import METRICS
 from benchmark.metrics._codes import REPRESENTATIONS, protocol_params
 
-#: The study grid of each method's study axis (PROTOCOL.md; ``benchmark.config.METHODS``).
-_GRIDS = {"beta_vae": (1, 2, 4, 6, 8, 16), "annealed_vae": (5, 10, 25, 50, 75, 100)}
 
 
 def _values(metric: str, strength: float, factors: tuple[str, ...], rng: np.random.Generator) -> dict[str, float]:
@@ -88,15 +86,16 @@ def write_synthetic_results(
     run_root = Path(run_dir_root) if run_dir_root is not None else out_dir / "_no_runs_here"
     env = {"suite": "0.1.0", "torch": "2.4.1", "numpy": np.__version__, "sklearn": "1.5.2", "python": "3.11.2"}
     protocols = {m: protocol_params(**METRICS[m].defaults) for m in metrics}  # the reference protocol
-    jobs = [(dataset, model, value, rank / (len(_GRIDS[model]) - 1), s)
-            for dataset in datasets for model in models for rank, value in enumerate(_GRIDS[model]) for s in range(seeds)]
+    grids = {model: METHODS[model].study_grid for model in models}  # each method's declared study grid
+    jobs = [(dataset, model, value, rank / (len(grids[model]) - 1), s)
+            for dataset in datasets for model in models for rank, value in enumerate(grids[model]) for s in range(seeds)]
     n_records = len(jobs) * len(representations) * len(metrics)
     fail_mask = np.zeros(n_records, dtype=bool)
     fail_mask[rng.permutation(n_records)[:failed]] = True
     fails = iter(fail_mask)
     for dataset, model, value, strength, s in jobs:
         axis = METHODS[model].study_axis
-        config = TrainConfig(dataset=dataset, model=model, steps=steps, seed=s, **{axis: value})
+        config = TrainConfig.from_dict({"dataset": dataset, "model": model, "steps": steps, "seed": s, axis: value})
         run_dir = run_root / f"{dataset}-{model}-{axis}{value}-s{s}"
         rid = records.run_id(run_dir, config)
         ds = DATASETS[dataset]  # the class: name, source, stand_in and factor names without building it

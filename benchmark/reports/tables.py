@@ -30,8 +30,6 @@ from benchmark.reports.results import load_results, metric_columns, runs_table
 DEFAULT_GROUP_BY = ("dataset", "model", "hparam", "representation")
 #: Group columns that split tables into separate blocks (one table per dataset and representation).
 BLOCK_COLUMNS = ("dataset", "representation")
-#: The study axis of a method as plain text (its figure label, ``Method.axis_label``, is mathtext).
-_AXIS_TEXT = {"beta": "β", "c_max": "C_max"}
 
 STATS = ("n", "n_failed", "n_missing", "mean", "std", "median", "q25", "q75", "iqr", "min", "max")
 
@@ -246,7 +244,7 @@ def _hparam_label(v, model: str, fmt: str) -> str:
     method = METHODS.get(model)
     if method is None:
         return value
-    axis = method.axis_label if fmt == "tex" else _escape(_AXIS_TEXT.get(method.study_axis, method.study_axis), fmt)
+    axis = method.axis_label if fmt == "tex" else _escape(method.axis_text, fmt)  # figure label: mathtext
     return f"{axis} = {value}"
 
 

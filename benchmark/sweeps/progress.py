@@ -27,10 +27,12 @@ class Progress(Callback):
         self.rate_at: dict[str, tuple[float, int]] = {}  # latest training report
         self.eval_start: dict[str, float] = {}
         self.eval_s: list[float] = []  # evaluation wall times of finished trials
-        self.total_steps = spec.first_config.steps
-
     def _tid(self, trial) -> str:
         return trial.config.get("trial", {}).get("trial_id", str(trial))
+
+    def _steps(self, trial) -> int:
+        """The trial's step budget (a method of a study may train for another budget than the rest)."""
+        return int(trial.config.get("trial", {}).get("config", {}).get("steps") or 0)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         tid, now = self._tid(trial), time.monotonic()
@@ -75,13 +77,11 @@ class Progress(Callback):
                 loss = r.get("loss")
                 loss_s = f"{loss:.2f}" if isinstance(loss, (int, float)) and math.isfinite(loss) else "-"
                 print(f"    {self._tid(t)}: {r.get('phase') or 'starting'} step {r.get('step') or 0}/"
-                      f"{self.total_steps} loss {loss_s}", file=self.out, flush=True)
+                      f"{self._steps(t)} loss {loss_s}", file=self.out, flush=True)
 
     def _eta(self, trials, now) -> str:
         # Steps left over the summed step rate of the trials training now, plus the evaluations left at the
         # mean evaluation time seen so far, spread over the trials that run at once. "?" until measured.
-        if not self.total_steps:
-            return "?"
         remaining, rate, evals_left, running = 0, 0.0, 0, 0
         for t in trials:
             tid, r = self._tid(t), self.latest.get(self._tid(t), {})
@@ -90,8 +90,8 @@ class Progress(Callback):
             evals_left += 1
             running += t.status == "RUNNING"
             step = int(r.get("step") or 0) if r.get("phase") == "train" else (
-                self.total_steps if r.get("phase") == "evaluate" else 0)
-            remaining += max(0, self.total_steps - step)
+                self._steps(t) if r.get("phase") == "evaluate" else 0)
+            remaining += max(0, self._steps(t) - step)
             if tid in self.first_step and t.status == "RUNNING" and r.get("phase") == "train":
                 (t0, s0), (t1, s1) = self.first_step[tid], self.rate_at[tid]
                 if t1 > t0 and s1 > s0:

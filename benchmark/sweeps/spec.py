@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from benchmark._io import UserError
-from benchmark.config import ConfigError, TrainConfig, coerce_value, dataclass_from_dict
+from benchmark.config import METHODS, ConfigError, TrainConfig, dataclass_from_dict
 from benchmark.metrics import METRICS, parse_metrics, parse_representations, resolve_protocol
 from benchmark.records import model_digest
 
@@ -148,9 +148,9 @@ class Checkpoints:
 
 
 # ------------------------------------------------------------------------------------------- config and grid
-def _axis_values(key: str, values: Any) -> typing.Sequence:
+def _axis_values(key: str, values: Any, where: str | None = None) -> typing.Sequence:
     """One grid axis: a list, or ``{range: ...}`` kept as a ``range`` (never expanded here), values coerced."""
-    where = f"grid.{key}"
+    where = where or f"grid.{key}"
     if isinstance(values, Mapping):
         r = values.get("range") if set(values) == {"range"} else None
         if isinstance(r, int) and not isinstance(r, bool):
@@ -161,7 +161,7 @@ def _axis_values(key: str, values: Any) -> typing.Sequence:
             raise ValueError(f"{where}.range: the step must not be 0")
         axis = range(*r)
         if len(axis):
-            coerce_value(TrainConfig, key, axis[0], where="grid")
+            TrainConfig.coerce(key, axis[0], where="grid")
         return axis
     if not isinstance(values, list) or not values:
         raise ValueError(f"{where} must be a non-empty list of values")
@@ -169,7 +169,7 @@ def _axis_values(key: str, values: Any) -> typing.Sequence:
     for v in values:
         if not isinstance(v, (str, int, float, bool)) or v is None:
             raise ValueError(f"{where}: values must be numbers, text or booleans, got {v!r}")
-        out.append(coerce_value(TrainConfig, key, v, where="grid"))
+        out.append(TrainConfig.coerce(key, v, where="grid"))
     twice = sorted({repr(v) for v in out if out.count(v) > 1})
     if twice:
         raise ValueError(f"{where} lists the same value more than once after conversion to the field's type "
@@ -200,8 +200,52 @@ def _train_fields(section: str, convert: Callable[[str, Any], Any]) -> Callable[
     return parse
 
 
-_parse_config = _train_fields("config", lambda key, v: coerce_value(TrainConfig, key, v, where="config"))
+_parse_config = _train_fields("config", lambda key, v: TrainConfig.coerce(key, v, where="config"))
 _parse_grid = _train_fields("grid", _axis_values)
+
+
+def _parse_methods(value: Any) -> dict:
+    """``methods:``: method name → ``study`` (its study axis over the declared study grid), or a mapping of
+    fields to vary for that method only (lists, ``{range: ...}``, or ``study`` for a hyperparameter's study grid)."""
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError("must be a mapping of method names to 'study' or to a grid of that method's fields")
+    out, problems = {}, []
+    for name, block in value.items():
+        if name not in METHODS:
+            problems.append(f"methods.{name}: unknown method; valid names: {', '.join(sorted(METHODS))}")
+            continue
+        method = METHODS[name]
+        if block == "study":
+            block = {method.study_axis: "study"} if method.study_axis else {}
+        if block is None:
+            block = {}
+        if not isinstance(block, Mapping):
+            problems.append(f"methods.{name} must be 'study' or a mapping of fields to lists of values, got {block!r}")
+            continue
+        axes = {}
+        for key, values in block.items():
+            where = f"methods.{name}.{key}"
+            if key == "model" or key not in TrainConfig.field_names():
+                problems.append(f"{where}: not a field or hyperparameter to vary; valid: {', '.join(TrainConfig.field_names())}")
+                continue
+            if values == "study":
+                if key not in method.names or not method.hyperparameter(key).grid:
+                    problems.append(f"{where}: 'study' needs a hyperparameter of {name} with a study grid")
+                    continue
+                values = list(method.hyperparameter(key).grid)
+            try:
+                axes[key] = _axis_values(key, values, where)
+            except ValueError as exc:
+                problems.append(str(exc))
+        out[name] = axes
+    _fail_all(problems)
+    return out
+
+
+def _parse_plugins(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list of paths of plugin files (.py), relative to the spec's folder")
+    return tuple(value)
 
 
 def _check_name(value: Any) -> str:
@@ -245,6 +289,10 @@ class SweepSpec:
     description: str = _field("", "free text")
     config: dict = _field({}, "fixed TrainConfig fields shared by every trial", parse=_parse_config)
     grid: dict = _field({}, "TrainConfig fields to vary: field -> list of values, or {range: ...}", parse=_parse_grid)
+    methods: dict = _field({}, "methods to train, each with its own grid: name -> 'study' or {field: values}",
+                           parse=_parse_methods)
+    plugins: tuple = _field((), "plugin files registering methods (docs/PLUGINS.md), loaded before the rest is read",
+                            parse=_parse_plugins)
     resources: Resources = _field(Resources(), "per-trial resources {cpu, gpu}")
     evaluation: Evaluation = _field(Evaluation(), "{metrics, representations, seed, overrides}")
     storage: Storage = _field(Storage(), "{path, options}")
@@ -255,6 +303,11 @@ class SweepSpec:
 
     def validate(self) -> None:
         problems = [f"{k!r} is both in 'config' and in 'grid'; keep it in one of them" for k in self.grid if k in self.config]
+        if self.methods:
+            problems += [f"'model' is in '{where}' and 'methods' lists the methods; keep one of them"
+                         for where, section in (("config", self.config), ("grid", self.grid)) if "model" in section]
+            problems += [f"methods.{m}.{k} is also in 'grid'; vary it in one place" for m, axes in self.methods.items()
+                         for k in axes if k in self.grid]
         if not problems:
             problems += self._invalid_trial_values()
         _fail_all(problems)
@@ -265,20 +318,28 @@ class SweepSpec:
         TrainConfig has no cross-field rules, so this finds every invalid value without expanding the grid. Its
         rules on integers are bounds, so a ``range`` axis is checked at its two ends.
         """
-        checks = [("config", {})] + [
-            (f"grid.{key}", {key: v})
-            for key, values in self.grid.items()
-            for v in ((values[0], values[-1]) if isinstance(values, range) and len(values) else values)
-        ]
+        def ends(values: typing.Sequence) -> typing.Sequence:
+            return (values[0], values[-1]) if isinstance(values, range) and len(values) else values
+
         problems = []
-        for where, point in checks:
-            try:
-                TrainConfig.from_dict({**self.config, **point})
-            except ValueError as exc:
-                problems.append(f"{where}: {exc}")
-                if where == "config":
-                    break  # every grid value would repeat it
+        for prefix, base, axes in self._blocks():
+            checks = [(prefix or "config", {})] + [
+                (f"{prefix}{'.' if prefix else 'grid.'}{key}", {key: v}) for key, values in axes.items() for v in ends(values)]
+            for where, point in checks:
+                try:
+                    TrainConfig.from_dict({**base, **point})
+                except ValueError as exc:
+                    problems.append(f"{where}: {exc}")
+                    if not point:
+                        break  # every value would repeat it
         return list(dict.fromkeys(problems))
+
+    def _blocks(self) -> list[tuple[str, dict, dict]]:
+        """``(where, fixed fields, axes)`` per method block: its fixed fields and every axis that varies in it
+        (the method's own and the grid's). Without ``methods:``, one block: ``config`` and ``grid``."""
+        if not self.methods:
+            return [("", dict(self.config), dict(self.grid))]
+        return [(f"methods.{m}", {**self.config, "model": m}, {**axes, **self.grid}) for m, axes in self.methods.items()]
 
     # -- layout --------------------------------------------------------------------------------------
     @property
@@ -306,22 +367,35 @@ class SweepSpec:
     @property
     def num_trials(self) -> int:
         """The grid's size, from the axes' lengths (nothing is expanded)."""
-        return math.prod(len(v) for v in self.grid.values())
+        return sum(math.prod(len(v) for v in axes.values()) for _, _, axes in self._blocks())
 
     @property
     def first_config(self) -> TrainConfig:
         """The first trial's resolved config (its step budget is the one the progress lines and summaries show)."""
-        return TrainConfig.from_dict({**self.config, **{k: v[0] for k, v in self.grid.items() if len(v)}})
+        _, base, axes = self._blocks()[0]
+        return TrainConfig.from_dict({**base, **{k: v[0] for k, v in axes.items() if len(v)}})
+
+    @property
+    def total_steps(self) -> int:
+        """The training steps of all trials, from the axes (nothing is expanded)."""
+        total = 0
+        for _, base, axes in self._blocks():
+            others = math.prod(len(v) for k, v in axes.items() if k != "steps")
+            steps = sum(axes["steps"]) if "steps" in axes else TrainConfig.from_dict(base).steps
+            total += others * steps
+        return total
 
     def trials(self) -> list[Trial]:
-        """The grid expanded in file order (first grid field varies slowest)."""
-        keys = list(self.grid)
+        """The grid expanded: method by method in file order (``methods:``), then each method's own axes and the
+        grid's in file order (the first varies slowest)."""
         out = []
-        for values in itertools.product(*(self.grid[k] for k in keys)):
-            point = dict(zip(keys, values))
-            config = TrainConfig.from_dict({**self.config, **point})
-            tid = trial_id(config, point)
-            out.append(Trial(tid, config, point, join(self.runs_dir, tid), self.results_dir))
+        for _, base, axes in self._blocks():
+            keys = list(axes)
+            for values in itertools.product(*(axes[k] for k in keys)):
+                point = {**({"model": base["model"]} if self.methods else {}), **dict(zip(keys, values))}
+                config = TrainConfig.from_dict({**base, **point})
+                tid = trial_id(config, point)
+                out.append(Trial(tid, config, point, join(self.runs_dir, tid), self.results_dir))
         return out
 
     def with_storage(self, storage: str, options: Mapping | None = None) -> "SweepSpec":
@@ -341,20 +415,22 @@ class SweepSpec:
         data["evaluation"]["metrics"] = list(self.evaluation.metrics)
         data["evaluation"]["representations"] = list(self.evaluation.representations)
         data["grid"] = {k: list(v) for k, v in self.grid.items()}
-        if not data["grid"]:
-            del data["grid"]  # a spec without a grid is one trial; an empty grid in a file is refused
+        data["methods"] = {m: {k: list(v) for k, v in axes.items()} for m, axes in self.methods.items()}
+        data["plugins"] = list(self.plugins)
+        for key in ("grid", "methods", "plugins"):
+            if not data[key]:
+                del data[key]  # a spec without a grid is one trial; an empty grid in a file is refused
         data["config"] = dict(self.config)
         return data
 
     def resources_summary(self, num_cpus: float | None = None, num_gpus: float | None = None) -> str:
         """Text of what the sweep needs, and how many trials run at once on a machine of the given size."""
         n, cpu, gpu = self.num_trials, self.resources.cpu, self.resources.gpu
-        steps = self.first_config.steps
         ev = self.evaluation
         lines = [
             f"{n} trials; per trial {_num(cpu)} CPU, {_num(gpu)} GPU"
             + (f" ({int(round(1 / gpu))} trials share one GPU)" if 0 < gpu < 1 else ""),
-            f"all at once: {_num(n * cpu)} CPU, {_num(n * gpu)} GPU; {n * steps:,} training steps in total",
+            f"all at once: {_num(n * cpu)} CPU, {_num(n * gpu)} GPU; {self.total_steps:,} training steps in total",
             f"evaluation: metrics {', '.join(ev.metrics)}; representations {', '.join(ev.representations)}"
             f" -> {n * len(ev.metrics) * len(ev.representations):,} result records",
         ]
@@ -433,6 +509,7 @@ def parse_spec(data: Any, source: str = "<dict>", storage: str | None = None, ma
         raise SpecError(f"{source}: a sweep spec is a mapping with keys {', '.join(_spec_keys())}")
     if "name" not in data:
         raise SpecError(f"{source}: 'name' is required: the sweep's folder name under the storage path")
+    data = _with_plugins_loaded(data, source)
     try:
         spec = dataclass_from_dict(SweepSpec, data, what="", collect=True)
     except ConfigError as exc:
@@ -444,6 +521,23 @@ def parse_spec(data: Any, source: str = "<dict>", storage: str | None = None, ma
     return spec.with_storage(storage) if storage is not None else spec
 
 
+def _with_plugins_loaded(data: Mapping[str, Any], source: str) -> dict:
+    """Load the spec's ``plugins`` (paths relative to the spec's folder, made absolute for the Ray workers)
+    before the rest is parsed: their methods and hyperparameters are then known names."""
+    from benchmark.plugins import load_plugins
+
+    data = dict(data)
+    plugins = data.get("plugins")
+    if isinstance(plugins, list) and all(isinstance(p, str) for p in plugins):
+        folder = Path(source).parent if Path(source).is_file() else Path.cwd()
+        data["plugins"] = [str((folder / Path(p).expanduser()).resolve()) for p in plugins]
+        try:
+            load_plugins(data["plugins"], what=f"{source}: plugins:")
+        except UserError as exc:
+            raise SpecError(str(exc)) from None
+    return data
+
+
 def _spec_keys() -> list[str]:
     return [f.name for f in dataclasses.fields(SweepSpec) if not f.metadata.get("internal")]
 
@@ -451,11 +545,12 @@ def _spec_keys() -> list[str]:
 def trial_table(spec: SweepSpec) -> str:
     """One row per trial: id, the config fields that vary or matter most, and its resources."""
     trials = spec.trials()
-    shown = ["dataset", "model"] + [k for k in spec.grid if k not in ("dataset", "model")]
+    varied = [*spec.grid, *(k for axes in spec.methods.values() for k in axes)]
+    shown = ["dataset", "model"] + [k for k in dict.fromkeys(varied) if k not in ("dataset", "model")]
     shown += [k for k in ("steps", "batch_size") if k not in shown and k in spec.config]
     header = ["#", "trial", *shown, "cpu", "gpu"]
     cpu, gpu = _num(spec.resources.cpu), _num(spec.resources.gpu)
-    rows = [[str(i), t.trial_id, *(_fmt(getattr(t.config, k)) for k in shown), cpu, gpu] for i, t in enumerate(trials)]
+    rows = [[str(i), t.trial_id, *(_fmt(t.config.get(k, "")) for k in shown), cpu, gpu] for i, t in enumerate(trials)]
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
     fmt = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(header), *(fmt(r) for r in rows)])

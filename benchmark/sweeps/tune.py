@@ -123,6 +123,9 @@ def _trial(params: dict, *, spec: SweepSpec, crashes: dict, scratch: str | None 
     import torch
     from ray import tune
 
+    from benchmark.plugins import load_plugins
+
+    load_plugins(spec.plugins, what=f"{spec.source}: plugins:")  # a worker process: its methods before its config
     trial = Trial.from_dict(params["trial"])
     mirror = storage.Mirror(spec, scratch) if spec.is_remote else None
     if mirror is not None:  # work in a local mirror of this trial's part of the storage

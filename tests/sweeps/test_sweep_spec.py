@@ -38,7 +38,7 @@ def test_grid_expands_in_file_order_with_stable_ids_and_run_dirs(tmp_path):
     trials = spec.trials()
     assert [(t.config.beta, t.config.seed) for t in trials] == [(1, 0), (1, 1), (4, 0), (4, 1)]
     t = trials[2]
-    assert t.config == TrainConfig(dataset="dsprites_procedural", model="beta_vae", steps=10, beta=4, seed=0)
+    assert t.config == TrainConfig.from_dict(dict(dataset="dsprites_procedural", model="beta_vae", steps=10, beta=4, seed=0))
     assert t.trial_id == f"dsprites_procedural-beta_vae-beta4-seed0-{model_digest(t.config)}"
     assert t.run_dir == os.path.join(str(tmp_path), "t", "runs", t.trial_id)
     assert t.results_dir == os.path.join(str(tmp_path), "t", "results")
@@ -49,7 +49,7 @@ def test_grid_expands_in_file_order_with_stable_ids_and_run_dirs(tmp_path):
 
 
 def test_execution_fields_do_not_change_the_trial_id():
-    base = TrainConfig(dataset="dsprites_procedural", beta=4.0, seed=0)
+    base = TrainConfig.from_dict(dict(dataset="dsprites_procedural", beta=4.0, seed=0))
     moved = base.replace(device="cpu", log_every=7, dataset_path=None, compile=True)
     assert trial_id(moved, {"beta": 4.0}) == trial_id(base, {"beta": 4.0})
     assert trial_id(base, {"beta": 4.0}).startswith("dsprites_procedural-beta_vae-beta4-")
@@ -90,7 +90,7 @@ def test_every_problem_of_a_spec_is_reported_at_once():
             {"config": {"model": "beta_vae"}, "grid": {"dataset": ["dsprites_procedural", "mnist"]}},
             "grid.dataset: TrainConfig.dataset: unknown dataset 'mnist'; valid names:",
         ),
-        ({"config": {"dataset": "dsprites_procedural", "model": "vae"}}, "unknown model 'vae'; valid names: beta_vae"),
+        ({"config": {"dataset": "dsprites_procedural", "model": "vae"}}, "unknown model 'vae'; valid names: annealed_vae, beta_tc_vae, beta_vae"),
         ({"grid": {"beta": []}}, "grid.beta must be a non-empty list"),
         ({"grid": {"seed": {"range": "50"}}}, "grid.seed.range"),
         ({"grid": {"beta": [1, 1.0, "1"]}}, "grid.beta lists the same value more than once"),

@@ -72,8 +72,8 @@ def test_build_model_takes_channels_from_observation_shape_and_rejects_other_siz
 def test_registries_list_valid_names():
     with pytest.raises(UnknownNameError, match="unknown architecture 'resnet'; valid names: conv, mlp"):
         MODELS["resnet"]
-    with pytest.raises(ValueError, match="valid names: annealed_vae, beta_vae"):
-        OBJECTIVES["factor_vae"]
+    with pytest.raises(ValueError, match="valid names: annealed_vae, beta_tc_vae, beta_vae, dip_vae_i, dip_vae_ii, factor_vae"):
+        OBJECTIVES["vq_vae"]
 
 
 def _bce(logit, x):
@@ -109,7 +109,7 @@ def test_loss_terms_on_a_hand_made_batch():
     assert extras == {}
     assert loss.item() == pytest.approx(sum(expected) / 2 + 4 * hand_kl, rel=1e-6)
 
-    cfg = TrainConfig(model="annealed_vae", gamma=1000, c_max=25, c_anneal_steps=100000)
+    cfg = TrainConfig.from_dict({"model": "annealed_vae", "gamma": 1000, "c_max": 25, "c_anneal_steps": 100000})
     assert objective_hyperparameters(cfg) == {"gamma": 1000.0, "c_max": 25.0, "c_anneal_steps": 100000}
     loss, extras = OBJECTIVES["annealed_vae"](recon, kl_mean, mu, logvar, z, 50000, **objective_hyperparameters(cfg))
     assert extras == {"c": 12.5}

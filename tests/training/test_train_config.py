@@ -12,7 +12,9 @@ from benchmark.config import TrainConfig, dataclass_from_dict, field_docs
 def test_defaults_are_the_locatello_protocol():
     c = TrainConfig()
     assert (c.dataset, c.model, c.architecture) == ("dsprites_procedural", "beta_vae", "conv")
-    assert (c.beta, c.gamma, c.c_max, c.c_anneal_steps) == (1.0, 1000.0, 25.0, 100000)
+    assert c.hyperparameters == {"beta": 1.0} and c.beta == 1.0
+    annealed = TrainConfig(model="annealed_vae")
+    assert (annealed.gamma, annealed.c_max, annealed.c_anneal_steps) == (1000.0, 25.0, 100000)
     assert (c.num_latents, c.steps, c.batch_size, c.lr) == (10, 300000, 64, 1e-4)
     assert (c.adam_beta1, c.adam_beta2, c.adam_eps) == (0.9, 0.999, 1e-8)
     assert (c.bf16, c.channels_last, c.compile) == (False, False, False)
@@ -23,7 +25,8 @@ def test_unknown_key_is_rejected_with_the_valid_fields():
     with pytest.raises(ValueError) as info:
         TrainConfig.from_dict({"betta": 4})
     msg = str(info.value)
-    assert "'betta'" in msg and "valid fields: dataset, dataset_path, model, architecture, beta" in msg
+    assert "'betta'" in msg and "valid fields: dataset, dataset_path, model, architecture, num_latents" in msg
+    assert "dataset_cache, beta, gamma, c_max, c_anneal_steps, lambda_od" in msg, "the methods' hyperparameters too"
 
 
 @pytest.mark.parametrize(
@@ -35,11 +38,12 @@ def test_unknown_key_is_rejected_with_the_valid_fields():
         ("batch_size", 0, "batch_size must be >= 1"),
         ("lr", 0.0, "lr must be > 0"),
         ("adam_beta2", 1.0, "adam_beta2 must be in [0, 1)"),
-        ("model", "factor_vae", "valid names: beta_vae, annealed_vae"),
+        ("model", "vq_vae", "valid names: annealed_vae, beta_tc_vae, beta_vae, dip_vae_i, dip_vae_ii, factor_vae"),
         ("architecture", "resnet", "valid names: conv, mlp"),
         ("device", "gpu", "device must be auto, cpu"),
         ("bf16", "maybe", "bf16 must be a boolean"),
-        ("gamma", float("nan"), "gamma must be a finite number"),
+        ("beta", float("nan"), "beta must be a finite number"),
+        ("gamma", 4.0, "gamma: not a hyperparameter of beta_vae (its hyperparameters: beta)"),
         ("seed", -3, "seed must be an integer in [0, 2**63)"),
     ],
 )
@@ -57,11 +61,13 @@ def test_strings_from_cli_and_yaml_are_coerced():
 
 
 def test_json_round_trip_and_env_keys_ignored():
-    c = TrainConfig(model="annealed_vae", c_max=50, seed=7, dataset_path="/x/y.npz")
+    c = TrainConfig.from_dict({"model": "annealed_vae", "c_max": 50, "seed": 7, "dataset_path": "/x/y.npz"})
     text = json.dumps({**c.to_dict(), "env.torch": "2.x"})
     assert TrainConfig.from_json(text) == c
     assert TrainConfig.from_json(c.to_json()) == c
-    assert list(c.to_dict()) == TrainConfig.field_names()
+    assert list(c.to_dict())[:7] == ["dataset", "dataset_path", "model", "architecture", "gamma", "c_max", "c_anneal_steps"]
+    assert TrainConfig.from_dict({"model": "annealed_vae", "hyperparameters": {"c_max": 50}, "seed": 7,
+                                  "dataset_path": "/x/y.npz"}) == c, "the nested form reads the same"
 
 
 def test_replace_and_differing_fields():
@@ -85,7 +91,7 @@ def test_config_module_does_not_import_torch():
     import sys
     from pathlib import Path
 
-    code = "import sys; from benchmark.config import TrainConfig; TrainConfig(beta=4); print('torch' in sys.modules)"
+    code = "import sys; from benchmark.config import TrainConfig; TrainConfig.from_dict({'beta': 4}); print('torch' in sys.modules)"
     root = str(Path(__file__).resolve().parents[2])
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": root}, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -235,7 +235,8 @@ def test_zero_steps_leaves_the_seeded_initial_model(squares, tmp_path):
 
 
 def test_200_steps_on_dsprites_procedural_lower_the_loss(tmp_path):
-    config = TrainConfig(dataset="dsprites_procedural", steps=200, batch_size=16, device="cpu", checkpoint_every=200, log_every=1, beta=4)
+    config = TrainConfig.from_dict(dict(dataset="dsprites_procedural", steps=200, batch_size=16, device="cpu", checkpoint_every=200,
+                                        log_every=1, beta=4))
     train(config, tmp_path / "run", progress=False)
     losses = np.array([r["loss"] for r in read_log(tmp_path / "run")])
     recons = np.array([r["recon"] for r in read_log(tmp_path / "run")])
