@@ -2,7 +2,8 @@
 
 :func:`evaluate` opens a run directory (:func:`benchmark.training.load_model`) or takes an in-memory model,
 encodes the dataset's grid lazily and at most once per image for all metrics and both representations
-(:class:`benchmark.metrics.GridEncoding`), runs each registered metric's sampling wrapper and writes one
+(:class:`benchmark.metrics.GridEncoding`; a dataset that draws a nuisance per observation, such as
+``color_dsprites``, has no image per grid point: each sampled observation is encoded instead), runs each registered metric's sampling wrapper and writes one
 record per (run, representation, metric) through :mod:`benchmark.records`. The metrics themselves see only
 arrays and callables; this module is what knows about models, configs and run directories.
 """
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from benchmark import _io, datasets, records
+from benchmark._gaussian import reparameterize
 from benchmark.config import TrainConfig
 from benchmark.metrics import METRICS, GridEncoding, Metric, parse_metrics, parse_representations, resolve_protocol
 from benchmark.metrics._codes import REPRESENTATIONS, protocol_params
@@ -40,9 +42,25 @@ def model_encoder(model: Any, device: str) -> Callable[[np.ndarray], tuple[np.nd
     return encode
 
 
-def _model_reconstructor(model: Any, grid: GridEncoding, kind: str, rng: np.random.Generator, device: str):
+class _ObservationEncoding:
+    """The encoder of a dataset with a nuisance per observation (``per_observation``): every observation a metric
+    draws is encoded as it is drawn (its grid point has no one image to encode once)."""
+
+    def __init__(self, encode: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]):
+        self._encode = encode
+        self.encoder_passes = 0
+
+    def codes(self, images: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+        """``mean``: μ(x); ``sampled``: μ + exp(logvar/2)·ε, ε from ``rng``; ``(n, D)`` float64."""
+        mu, logvar = (np.asarray(a, dtype=np.float64) for a in self._encode(images))
+        self.encoder_passes += len(images)
+        return mu if kind == "mean" else reparameterize(mu, logvar, rng.standard_normal(mu.shape))
+
+
+def _model_reconstructor(model: Any, grid: Any, kind: str, rng: np.random.Generator, device: str):
     def reconstruct(images: np.ndarray, indices: np.ndarray) -> np.ndarray:
-        z = grid.codes(indices, kind, rng)  # shared grid encoding: no second encoder pass
+        # the shared grid encoding (no second encoder pass), or the observations themselves
+        z = grid.codes(images if isinstance(grid, _ObservationEncoding) else indices, kind, rng)
         with torch.no_grad():
             logits = model.decode(torch.as_tensor(z, dtype=torch.float32, device=device))
         return logits.detach().cpu().numpy().reshape(images.shape)
@@ -69,7 +87,7 @@ class _Session:
 
     model: Any
     dataset: Any
-    grid: GridEncoding
+    grid: GridEncoding | _ObservationEncoding
     run_id: str
     run_fields: dict
     seed: int
@@ -100,13 +118,12 @@ def _open(run_dir_or_model, dataset, seed, results_dir, device, run_id_override,
         config = getattr(model, "config", None)
         rid = run_id_override or "model"
     ds = _open_dataset(dataset, config)
-    if ds.per_observation:
-        raise ValueError(f"{ds.name}: evaluating runs on a dataset that draws a nuisance per observation is not "
-                         "supported yet (the evaluation encodes each grid image once, and these have no single image "
-                         "per grid point); train on it, evaluate on dsprites or dsprites_procedural meanwhile")
     if hasattr(model, "eval"):
         model.eval()
-    grid = GridEncoding.from_images(ds, model_encoder(model, device), batch_size=encode_batch_size)
+    if ds.per_observation:
+        grid = _ObservationEncoding(model_encoder(model, device))
+    else:
+        grid = GridEncoding.from_images(ds, model_encoder(model, device), batch_size=encode_batch_size)
     cfg = config.to_dict() if config is not None else {}
     fields = records.run_fields(rid, str(run_dir) if run_dir else None, seed, ds, cfg, _io.environment_versions())
     fields.update({f"run.checkpoint_{k}" if k != "finished" else "run.finished": v for k, v in checkpoint.items()})
@@ -115,7 +132,11 @@ def _open(run_dir_or_model, dataset, seed, results_dir, device, run_id_override,
 
 def _compute(s: _Session, metric: Metric, kind: str, params: dict, stream: list[int]) -> dict[str, float]:
     rng = np.random.default_rng(np.random.SeedSequence(stream))
+    per_observation = isinstance(s.grid, _ObservationEncoding)
     if metric.needs == "posteriors":
+        if per_observation:
+            raise ValueError(f"{metric.name} integrates q(z|x) over every image of the grid, and {s.dataset.name} draws "
+                             "a nuisance per observation (no image per grid point); leave it out for this dataset")
         if metric.name not in s.posteriors:
             s.posteriors[metric.name] = metric.compute(s.dataset, s.grid.representation(kind), rng, **params)
         return s.posteriors[metric.name]
@@ -123,6 +144,9 @@ def _compute(s: _Session, metric: Metric, kind: str, params: dict, stream: list[
         recon_rng = np.random.default_rng(np.random.SeedSequence(stream + [1]))
         reconstruct = _model_reconstructor(s.model, s.grid, kind, recon_rng, s.device)
         return metric.compute(s.dataset, reconstruct, rng, **params)
+    if per_observation:  # each drawn observation encoded; the sampled code's ε from a stream of its own
+        eps_rng = np.random.default_rng(np.random.SeedSequence(stream + [2]))
+        return metric.compute(s.dataset, lambda images: s.grid.codes(images, kind, eps_rng), rng, **params)
     return metric.compute(s.dataset, s.grid.representation(kind), rng, **params)
 
 

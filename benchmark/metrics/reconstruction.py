@@ -47,7 +47,8 @@ def compute_reconstruction(
     nll_sum = mse_sum = 0.0
     for s in range(0, num, bs):
         part = idx[s : s + bs]
-        images = dataset.images(part)
+        # the observations of those grid points: the stored image, or one with its nuisance drawn from rng
+        images = dataset.sample_observations_from_factors(dataset.index_to_factors(part), rng)
         errs = reconstruction_errors(images, reconstruct_fn(images, part))
         nll_sum += errs["reconstruction.bernoulli_nll"] * part.size
         mse_sum += errs["reconstruction.mse"] * part.size
