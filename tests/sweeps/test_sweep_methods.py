@@ -2,6 +2,9 @@
 
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 
@@ -51,5 +54,11 @@ def test_the_study_presets_list_each_method_with_its_hyperparameter():
     # The reference's FactorVAE made 150,000 updates of each network when configured for 300,000 steps.
     assert {t.config.steps for t in trials if t.config.model == "factor_vae"} == {150000}
     assert {t.config.steps for t in trials if t.config.model != "factor_vae"} == {300000}
+    out = subprocess.run([sys.executable, "-m", "benchmark", "sweep", "locatello_study", "--dry-run"], capture_output=True,
+                         text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    header, *rows = out.stdout.split("\n\n")[0].splitlines()
+    assert len(rows) == 3600 and {"beta", "c_max", "gamma", "lambda_od", "steps"} <= set(header.split())
+    assert "3600 trials" in out.stdout
     quick = load_spec("quick_methods")
     assert [t.config.model for t in quick.trials()] == list(METHODS) and quick.first_config.steps == 600

@@ -96,3 +96,14 @@ def test_config_module_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": root}, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_configs_written_before_methods_declared_their_own_hyperparameters_still_read():
+    # config.json of runs made when every config carried beta, gamma, c_max and c_anneal_steps
+    legacy = {**TrainConfig().to_dict(), "beta": 4.0, "gamma": 1000.0, "c_max": 25.0, "c_anneal_steps": 100000}
+    c = TrainConfig.from_dict(legacy, stored=True)
+    assert c.hyperparameters == {"beta": 4.0} and "gamma" not in c.to_dict()
+    with pytest.raises(ValueError, match="gamma: not a hyperparameter of beta_vae"):
+        TrainConfig.from_dict(legacy)  # what a user types is held to the method's own hyperparameters
+    annealed = TrainConfig.from_dict({**legacy, "model": "annealed_vae", "c_max": 50}, stored=True)
+    assert annealed.hyperparameters == {"gamma": 1000.0, "c_max": 50.0, "c_anneal_steps": 100000}
