@@ -10,6 +10,10 @@ time beside the encoder calls the reference protocol makes.
 
     PYTHONPATH=. python bench/metrics.py            # full: DCI at 10,000 points takes minutes, mig_sampled too
     PYTHONPATH=. python bench/metrics.py --quick    # reduced DCI sizes and evaluation protocol (a few minutes)
+    PYTHONPATH=. python bench/metrics.py --dci-jobs # only: DCI on 10,000 points with 1 job and with every CPU
+
+Part 0 (``--dci-jobs``, also the start of a full run) times DCI's per-factor fits serially and spread over the
+CPUs (``benchmark.metrics.fit_jobs``), and checks the values are identical.
 
 Figures only; no timing is asserted anywhere.
 """
@@ -30,7 +34,7 @@ import numpy as np  # noqa: E402
 import scipy.linalg  # noqa: E402
 from sklearn.metrics import mutual_info_score, roc_auc_score  # noqa: E402
 
-from benchmark.metrics import METRICS, score_codes  # noqa: E402
+from benchmark.metrics import METRICS, fit_jobs, score_codes  # noqa: E402
 from benchmark.metrics import _codes  # noqa: E402
 from benchmark.metrics.modularity import modularity_from_mi  # noqa: E402
 
@@ -208,6 +212,24 @@ def part1(quick: bool) -> None:
         print(f"{name:<34}{t_ours:>14.4f}{t_base:>12.4f}{t_base / t_ours:>9.1f}x  {'EQUAL' if equal else 'DIFFER'}: {vals}")
 
 
+def dci_jobs(n: int) -> None:
+    """DCI of ``n`` train / ``n // 2`` test codes with 1 job and with every CPU: wall times, speed-up, equality."""
+    rng = np.random.default_rng(0)
+    (ctr, ftr), (cte, fte) = synthetic_codes(n, rng), synthetic_codes(n // 2, rng)
+    cpus = _codes.available_cpus()
+    print(f"== DCI per-factor fits on {n:,} train / {n // 2:,} test points (dSprites factor sizes), "
+          f"serial vs {cpus} jobs (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})")
+    times, values = {}, {}
+    for jobs in (1, cpus):
+        with fit_jobs(jobs):
+            start = time.perf_counter()
+            values[jobs] = score_codes("dci", ctr, ftr, cte, fte, rng=3)
+            times[jobs] = time.perf_counter() - start
+        print(f"  jobs {jobs}: {times[jobs]:8.1f} s")
+    print(f"  speed-up {times[1] / times[cpus]:.2f}x (target >= 1.7x on 2 cores); values "
+          f"{'IDENTICAL' if values[1] == values[cpus] else 'DIFFER: ' + str(values)}")
+
+
 # ------------------------------------------------------------------------------------------ part 2
 def reference_encodes(metric: str, p: dict, grid_size: int) -> int:
     """Encoder calls the reference implementation makes for one metric and representation with protocol ``p``
@@ -283,7 +305,12 @@ def main() -> int:
     ap.add_argument("--skip-eval", action="store_true", help="part 1 only")
     ap.add_argument("--skip-codes", action="store_true", help="part 2 only")
     ap.add_argument("--metrics", default="all", help="part 2: comma list of metrics (default all)")
+    ap.add_argument("--dci-jobs", action="store_true", help="only part 0: DCI with 1 job and with every CPU")
     args = ap.parse_args()
+    if args.dci_jobs or not (args.skip_codes or args.quick):
+        dci_jobs(10_000)
+        if args.dci_jobs:
+            return 0
     if not args.skip_codes:
         part1(args.quick)
     if not args.skip_eval:

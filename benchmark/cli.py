@@ -133,7 +133,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _add_evaluate(sub) -> None:
-    from benchmark.metrics import METRICS  # torch-free: models and torch load only when it runs
+    from benchmark.metrics import METRICS, PROTOCOLS  # torch-free: models and torch load only when it runs
 
     p = sub.add_parser(
         "evaluate",
@@ -150,6 +150,11 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--force", action="store_true", help="recompute records that already exist")
     p.add_argument("--allow-unfinished", action="store_true",
                    help="score runs that have not reached their step budget (records say run.finished false)")
+    p.add_argument("--jobs", type=int, default=None, help="processes for a metric's independent fits (DCI per factor, "
+                   "SAP per code, ...); default: the CPUs this process may use; the values do not depend on it")
+    p.add_argument("--protocol", default="reference", choices=list(PROTOCOLS),
+                   help="metric sample sizes: reference (Locatello et al. 2019, the default) or quick (the quick "
+                        "presets' reduced sizes, for short budgets); recorded in every record")
     p.add_argument(
         "--set", action="append", metavar="METRIC.PARAM=VALUE",
         help="change a protocol parameter, e.g. --set dci.num_train=1000 (recorded under protocol.*)",
@@ -186,8 +191,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         names = parse_metrics(args.metrics)
         kinds = parse_representations(args.representation)
         overrides = parse_set(args.set or [])
+        if args.jobs is not None and args.jobs < 1:
+            raise ValueError(f"--jobs must be a positive number of processes, got {args.jobs}")
         for metric, params in overrides.items():  # a typo fails here, before any record is read or replaced
-            resolve_protocol(METRICS[metric].name, params)
+            resolve_protocol(METRICS[metric].name, params, args.protocol)
         check_writable(Path(args.results) / "record.json", "--results")  # before the first metric, not after it
     except ValueError as exc:
         print(f"dbench evaluate: {exc}", file=sys.stderr)
@@ -202,6 +209,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             records = evaluate(
                 run_dir, dataset=args.dataset, metrics=names, representation=kinds, seed=args.seed,
                 results_dir=args.results, force=args.force, device=args.device, allow_unfinished=args.allow_unfinished,
+                protocol=args.protocol, jobs=args.jobs,
                 progress=lambda line: print(line, flush=True), **overrides,
             )
         except Exception as exc:  # a missing/corrupt checkpoint must not stop the other runs

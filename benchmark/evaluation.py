@@ -25,7 +25,8 @@ import torch
 from benchmark import _io, datasets, records
 from benchmark._gaussian import reparameterize
 from benchmark.config import TrainConfig
-from benchmark.metrics import METRICS, GridEncoding, Metric, parse_metrics, parse_representations, resolve_protocol
+from benchmark.metrics import (METRICS, GridEncoding, Metric, check_protocol_name, fit_jobs, parse_metrics,
+                               parse_representations, resolve_protocol)
 from benchmark.metrics._codes import REPRESENTATIONS, protocol_params
 from benchmark.training import checkpoint_info, load_model, open_dataset, resolve_device
 
@@ -150,23 +151,30 @@ def _compute(s: _Session, metric: Metric, kind: str, params: dict, stream: list[
     return metric.compute(s.dataset, s.grid.representation(kind), rng, **params)
 
 
-def _evaluate_one(s: _Session, metric: Metric, kind: str, overrides: dict, force: bool) -> dict[str, Any]:
+def _evaluate_one(s: _Session, metric: Metric, kind: str, overrides: dict, force: bool, protocol: str) -> dict[str, Any]:
     path = records.record_path(s.results_dir, s.run_id, kind, metric.name) if s.results_dir is not None else None
     old = records.read_ok_record(path) if path is not None and not force else None
+    params = resolve_protocol(metric.name, overrides.get(metric.name, {}), protocol)
     same = ("run.checkpoint_sha256", "run.finished")
     if old is not None and all(old.get(k) == s.run_fields[k] for k in same):
-        s.say(f"  {kind}/{metric.name}: exists, skipped ({path})")
+        prefix = f"protocol.{metric.name}."
+        theirs = {k[len(prefix):]: v for k, v in old.items() if k.startswith(prefix)}
+        ours = {k: v for k, v in protocol_params(**params).items() if k != "device"}
+        if {k: v for k, v in theirs.items() if k != "device"} != ours:  # never replaced without --force
+            changed = ", ".join(f"{k}={theirs.get(k)!r}" for k in ours if theirs.get(k) != ours[k])
+            s.say(f"  {kind}/{metric.name}: exists with another protocol ({changed}), kept; --force recomputes it")
+        else:
+            s.say(f"  {kind}/{metric.name}: exists, skipped ({path})")
         return old
     if old is not None:  # it scored another checkpoint of this run, or the run before its training finished
         s.say(f"  {kind}/{metric.name}: stale (it scored the checkpoint of step {old.get('run.checkpoint_step')}"
               f"{'' if old.get('run.finished') else ' before training finished'}), recomputing")
-    params = resolve_protocol(metric.name, overrides.get(metric.name, {}))
     if "device" in metric.defaults and "device" not in overrides.get(metric.name, {}):
         params["device"] = s.device  # a metric that computes with torch runs where the encoder runs
     # mig_sampled always samples from q(z|x): one stream (position 0) for both representations.
     stream = [s.seed, list(METRICS).index(metric.name), 0 if metric.needs == "posteriors" else REPRESENTATIONS.index(kind)]
     before, start = s.grid.encoder_passes, time.perf_counter()
-    rec = {**s.run_fields, **records.evaluation_fields(metric.name, kind, stream, protocol_params(**params))}
+    rec = {**s.run_fields, **records.evaluation_fields(metric.name, kind, stream, protocol_params(**params), protocol)}
     try:
         rec.update(status="ok", **records.metric_fields(_compute(s, metric, kind, params, stream)))
     except Exception as exc:  # one failing metric must not lose the others; the record says why
@@ -197,6 +205,8 @@ def evaluate(
     progress: Callable[[str], None] | None = None,
     encode_batch_size: int = 1024,
     allow_unfinished: bool = False,
+    protocol: str = "reference",
+    jobs: int | None = None,
     **overrides: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Score one trained run (or an in-memory model) with the registered metrics.
@@ -224,6 +234,11 @@ def evaluate(
             record would score a half-trained model). Every record names the checkpoint it scored
             (``run.checkpoint_step``, ``run.checkpoint_sha256``) and ``run.finished``; an existing record of
             another checkpoint of the run is stale and recomputed.
+        protocol: the named protocol (:data:`benchmark.metrics.PROTOCOLS`): ``reference`` (the study's sample
+            sizes) or ``quick`` (the quick presets' reduced sizes); recorded as ``eval.protocol``. An existing
+            record of another protocol is kept (and said so) unless ``force``.
+        jobs: processes for the independent scikit-learn fits inside a metric (DCI per factor, SAP per code,
+            explicitness per factor); None: the CPUs this process may use. The values do not depend on it.
         overrides: per-metric protocol changes, ``mig={"num_train": 1000}``; recorded under ``protocol.*``.
 
     Returns:
@@ -231,15 +246,17 @@ def evaluate(
         A metric that raises gives a ``status: failed`` record with its ``error``; loading failures raise.
     """
     names, kinds = parse_metrics(metrics), parse_representations(representation)
+    check_protocol_name(protocol)
     bad = [k for k in overrides if k not in METRICS]
     if bad:
         raise ValueError(f"overrides must be keyed by metric name ({', '.join(METRICS)}), got {bad}")
     for name, params in overrides.items():
         if not isinstance(params, dict):
             raise ValueError(f"override {name}= must be a dict of protocol parameters, got {type(params).__name__}")
-        resolve_protocol(name, params)  # unknown parameters fail before any work
+        resolve_protocol(name, params, protocol)  # unknown parameters fail before any work
     device = str(resolve_device(device))
     with contextlib.ExitStack() as held:
+        held.enter_context(fit_jobs(jobs))
         if isinstance(run_dir_or_model, (str, os.PathLike)) and Path(run_dir_or_model).is_dir():
             try:  # no training may rewrite the checkpoint while it is scored
                 held.enter_context(_io.exclusive_lock(run_dir_or_model, "dbench evaluate"))
@@ -250,7 +267,7 @@ def evaluate(
                   allow_unfinished)
         s.say(f"run {s.run_id}: dataset {s.dataset.name} ({len(s.dataset)} grid images), metrics {','.join(names)}, "
               f"representations {','.join(kinds)}")
-        return [_evaluate_one(s, METRICS[name], kind, overrides, force) for kind in kinds for name in names]
+        return [_evaluate_one(s, METRICS[name], kind, overrides, force, protocol) for kind in kinds for name in names]
 
 
 __all__ = ["evaluate", "model_encoder"]

@@ -180,11 +180,14 @@ def run_fields(
     }
 
 
-def evaluation_fields(metric: str, representation: str, stream: list[int], protocol: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys that say what was evaluated: metric, representation, its seed stream and full protocol."""
+def evaluation_fields(metric: str, representation: str, stream: list[int], protocol: Mapping[str, Any],
+                      protocol_name: str = "reference") -> dict[str, Any]:
+    """The keys that say what was evaluated: metric, representation, its seed stream and full protocol (with the
+    named protocol it started from; ``--set`` changes show in the ``protocol.*`` values)."""
     return {
         "eval.metric": metric,
         "eval.representation": representation,
+        "eval.protocol": protocol_name,
         # the stream as a string: list-valued cells would make DataFrame columns unhashable
         "eval.seed_stream": ",".join(map(str, stream)),
         **{f"protocol.{metric}.{k}": v for k, v in protocol.items()},

@@ -204,10 +204,38 @@ def parse_representations(representation: str | Sequence[str]) -> list[str]:
 _CHOICES = {"dci": {"classifier": dci.CLASSIFIERS}}
 
 
-def resolve_protocol(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Metric ``name``'s reference protocol updated by ``overrides``, each value checked (name, type, range):
-    ValueError naming the metric, the parameter and what is valid (:func:`benchmark.metrics._codes.resolve`)."""
-    return _codes.resolve(name, METRICS[name].defaults, overrides, _CHOICES.get(name))
+#: Named evaluation protocols, each as its changes to the metrics' reference protocols (their ``DEFAULTS``, the
+#: sample sizes of Locatello et al. 2019). ``quick``: the reduced sizes of the quick presets, for short budgets;
+#: its numbers are for checking a pipeline, not for a paper (every record carries its full ``protocol.*``).
+PROTOCOLS: dict[str, dict[str, dict[str, Any]]] = {
+    "reference": {},
+    "quick": {
+        "beta_vae": {"num_train": 500, "num_eval": 250, "batch_size": 16},
+        "factor_vae": {"num_variance_estimate": 2000, "num_train": 500, "num_eval": 250, "batch_size": 16},
+        "mig": {"num_train": 2000},
+        "dci": {"num_train": 500, "num_test": 250},
+        "sap": {"num_train": 1000, "num_test": 500},
+        "modularity": {"num_train": 2000, "num_test": 1000},
+        "unsupervised": {"num_train": 2000},
+        "reconstruction": {"num_images": 500},
+    },
+}
+
+
+fit_jobs = _codes.fit_jobs
+
+
+def check_protocol_name(protocol: str) -> str:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown evaluation protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
+    return protocol
+
+
+def resolve_protocol(name: str, overrides: dict[str, Any], protocol: str = "reference") -> dict[str, Any]:
+    """Metric ``name``'s parameters under the named ``protocol`` (:data:`PROTOCOLS`) updated by ``overrides``, each
+    value checked (name, type, range): ValueError naming the metric, the parameter and what is valid."""
+    base = {**METRICS[name].defaults, **PROTOCOLS[check_protocol_name(protocol)].get(name, {})}
+    return _codes.resolve(name, base, overrides, _CHOICES.get(name))
 
 
 #: Metrics :func:`score_codes` accepts.
@@ -245,7 +273,8 @@ def score_codes(
 
 
 __all__ = [
-    "CODE_METRICS", "GridEncoding", "GridRepresentation", "HEADLINE_KEYS", "METRICS", "Metric", "MetricKey",
+    "CODE_METRICS", "GridEncoding", "GridRepresentation", "HEADLINE_KEYS", "METRICS", "Metric", "MetricKey", "PROTOCOLS",
+    "check_protocol_name", "fit_jobs",
     "RUN_SELECTION_KEYS", "direction", "discrete_entropy", "discrete_mutual_info", "discretize", "key_info",
     "owner", "parse_metrics", "parse_representations", "resolve_protocol", "score_codes",
 ]

@@ -13,7 +13,9 @@ per use, as a fresh call of a stochastic encoder would.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import contextlib
+import os
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -109,6 +111,46 @@ def as_rng(rng: Any) -> np.random.Generator:
     if isinstance(rng, (int, np.integer, np.random.SeedSequence)):
         return np.random.default_rng(rng)
     raise ValueError(f"rng must be a numpy Generator, an int seed or a SeedSequence, got {type(rng).__name__}")
+
+
+_FIT_JOBS = 1
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a Ray trial's or a batch job's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def fit_jobs(jobs: int | None) -> Iterator[None]:
+    """Inside the block, the independent scikit-learn fits of a metric (DCI per factor, SAP per code,
+    explicitness per factor) run on ``jobs`` processes (None: :func:`available_cpus`). Each fit gets the
+    ``random_state`` the serial order draws for it, so the values are identical to a serial run."""
+    global _FIT_JOBS
+    before = _FIT_JOBS
+    _FIT_JOBS = available_cpus() if jobs is None else check_positive_int(jobs, "jobs")
+    try:
+        yield
+    finally:
+        _FIT_JOBS = before
+
+
+def map_fits(fn: Callable[..., Any], tasks: list[tuple], cost: list[float] | None = None) -> list[Any]:
+    """``[fn(*task) for task in tasks]``, spread over the :func:`fit_jobs` processes when there are several
+    (joblib; the largest ``cost`` first, so long fits do not wait at the end). Results keep the tasks' order."""
+    if _FIT_JOBS <= 1 or len(tasks) <= 1:
+        return [fn(*task) for task in tasks]
+    from joblib import Parallel, delayed
+
+    order = sorted(range(len(tasks)), key=lambda i: -(cost[i] if cost else 0))
+    done = Parallel(n_jobs=min(_FIT_JOBS, len(tasks)), batch_size=1)(delayed(fn)(*tasks[i]) for i in order)
+    out: list[Any] = [None] * len(tasks)
+    for i, result in zip(order, done):
+        out[i] = result
+    return out
 
 
 def sklearn_seed(rng: np.random.Generator) -> int:

@@ -70,21 +70,22 @@ def _make_classifier(name: str, seed: int):
 def importance_matrix(codes_train, factors_train, codes_test, factors_test, *, rng, classifier="gradient_boosting"):
     """``(R (D, K), train accuracy (K,), test accuracy (K,))`` from one classifier per factor; a factor with a
     single class in the training split cannot be classified: importances 0, accuracy that class's frequency."""
-    d, k = codes_train.shape[1], factors_train.shape[1]
-    r = np.zeros((d, k))
-    acc_train, acc_test = np.zeros(k), np.zeros(k)
-    for j in range(k):
-        seed = _codes.sklearn_seed(rng)
-        y_tr, y_te = factors_train[:, j], factors_test[:, j]
-        if np.unique(y_tr).size < 2:
-            acc_train[j] = 1.0
-            acc_test[j] = np.mean(y_te == y_tr[0])
-            continue
-        model = _make_classifier(classifier, seed).fit(codes_train, y_tr)
-        r[:, j] = np.abs(model.feature_importances_)
-        acc_train[j] = np.mean(model.predict(codes_train) == y_tr)
-        acc_test[j] = np.mean(model.predict(codes_test) == y_te)
-    return r, acc_train, acc_test
+    k = factors_train.shape[1]
+    seeds = [_codes.sklearn_seed(rng) for _ in range(k)]  # drawn in factor order whatever runs the fits
+    tasks = [(classifier, seeds[j], codes_train, factors_train[:, j], codes_test, factors_test[:, j]) for j in range(k)]
+    # a fit's cost grows with its factor's classes (one tree per class and stage)
+    fits = _codes.map_fits(_fit_factor, tasks, cost=[np.unique(factors_train[:, j]).size for j in range(k)])
+    r, acc_train, acc_test = (np.array(column) for column in zip(*fits))
+    return r.T, acc_train, acc_test
+
+
+def _fit_factor(classifier: str, seed: int, codes_train, y_tr, codes_test, y_te) -> tuple[np.ndarray, float, float]:
+    """One factor's ``(importances (D,), train accuracy, test accuracy)``."""
+    if np.unique(y_tr).size < 2:
+        return np.zeros(codes_train.shape[1]), 1.0, float(np.mean(y_te == y_tr[0]))
+    model = _make_classifier(classifier, seed).fit(codes_train, y_tr)
+    return (np.abs(model.feature_importances_), float(np.mean(model.predict(codes_train) == y_tr)),
+            float(np.mean(model.predict(codes_test) == y_te)))
 
 
 def compute_dci_codes(codes_train, factors_train, codes_test, factors_test, *, rng=None, classifier="gradient_boosting"):

@@ -50,16 +50,17 @@ def explicitness(codes_train, factors_train, codes_test, factors_test, *, rng) -
     std = np.where(std > 0, std, 1.0)  # a constant code stays 0 instead of becoming NaN
     xtr, xte = (codes_train - mean) / std, (codes_test - mean) / std
     k = factors_train.shape[1]
-    tr, te = np.ones(k), np.ones(k)
-    for j in range(k):
-        seed = _codes.sklearn_seed(rng)
-        y_tr, y_te = factors_train[:, j], factors_test[:, j]
-        if np.unique(y_tr).size < 2:
-            continue
-        clf = _codes.logistic_ovr(seed).fit(xtr, y_tr)
-        tr[j] = _auc(y_tr, clf.predict_proba(xtr), clf.classes_)
-        te[j] = _auc(y_te, clf.predict_proba(xte), clf.classes_)
-    return tr, te
+    seeds = [_codes.sklearn_seed(rng) for _ in range(k)]  # drawn in factor order whatever runs the fits
+    tasks = [(seeds[j], xtr, factors_train[:, j], xte, factors_test[:, j]) for j in range(k)]
+    fits = _codes.map_fits(_explicitness_of_factor, tasks, cost=[np.unique(factors_train[:, j]).size for j in range(k)])
+    return np.array([f[0] for f in fits]), np.array([f[1] for f in fits])
+
+
+def _explicitness_of_factor(seed: int, xtr, y_tr, xte, y_te) -> tuple[float, float]:
+    if np.unique(y_tr).size < 2:
+        return 1.0, 1.0
+    clf = _codes.logistic_ovr(seed).fit(xtr, y_tr)
+    return _auc(y_tr, clf.predict_proba(xtr), clf.classes_), _auc(y_te, clf.predict_proba(xte), clf.classes_)
 
 
 def compute_modularity_codes(codes_train, factors_train, codes_test, factors_test, *, rng=None, num_bins=_codes.NUM_BINS):

@@ -24,25 +24,31 @@ DEFAULTS = {"num_train": 10_000, "num_test": 5_000, "svm_c": 0.01}
 
 def score_matrix(codes_train, factors_train, codes_test, factors_test, *, rng, svm_c=DEFAULTS["svm_c"]) -> np.ndarray:
     """``(D, K)`` test accuracy of one single-code linear SVM per (code dim, factor)."""
+    d, k = codes_train.shape[1], factors_train.shape[1]
+    seeds = [[_codes.sklearn_seed(rng) for _ in range(k)] for _ in range(d)]  # row-major, whatever runs the fits
+    tasks = [(seeds[i], codes_train[:, i : i + 1], factors_train, codes_test[:, i : i + 1], factors_test, svm_c)
+             for i in range(d)]
+    return np.array(_codes.map_fits(_code_row, tasks))
+
+
+def _code_row(seeds: list[int], code_train, factors_train, code_test, factors_test, svm_c: float) -> list[float]:
+    """One code dim's row of the score matrix: its test accuracy for each factor."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.svm import LinearSVC
 
-    d, k = codes_train.shape[1], factors_train.shape[1]
-    out = np.zeros((d, k))
-    for i in range(d):
-        for j in range(k):
-            seed = _codes.sklearn_seed(rng)
-            y_tr, y_te = factors_train[:, j], factors_test[:, j]
-            if np.unique(y_tr).size < 2:  # nothing to separate: every code predicts the one class seen
-                out[i, j] = np.mean(y_te == y_tr[0])
-                continue
-            clf = LinearSVC(C=svm_c, class_weight="balanced", random_state=seed)
-            with warnings.catch_warnings():
-                # the reference ran liblinear's default 1000 iterations and accepted its result as is
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                clf.fit(codes_train[:, i : i + 1], y_tr)
-            out[i, j] = np.mean(clf.predict(codes_test[:, i : i + 1]) == y_te)
-    return out
+    row = []
+    for j, seed in enumerate(seeds):
+        y_tr, y_te = factors_train[:, j], factors_test[:, j]
+        if np.unique(y_tr).size < 2:  # nothing to separate: every code predicts the one class seen
+            row.append(float(np.mean(y_te == y_tr[0])))
+            continue
+        clf = LinearSVC(C=svm_c, class_weight="balanced", random_state=seed)
+        with warnings.catch_warnings():
+            # the reference ran liblinear's default 1000 iterations and accepted its result as is
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(code_train, y_tr)
+        row.append(float(np.mean(clf.predict(code_test) == y_te)))
+    return row
 
 
 def sap_from_matrix(matrix: Any) -> float:

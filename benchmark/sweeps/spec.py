@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping
 
 from benchmark._io import UserError
 from benchmark.config import METHODS, ConfigError, TrainConfig, dataclass_from_dict
-from benchmark.metrics import METRICS, parse_metrics, parse_representations, resolve_protocol
+from benchmark.metrics import METRICS, PROTOCOLS, parse_metrics, parse_representations, resolve_protocol
 from benchmark.records import model_digest
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
@@ -93,10 +93,13 @@ class Evaluation:
     metrics: tuple = _field(tuple(METRICS), "metric names, or 'all'", parse=_metric_list)
     representations: tuple = _field(("mean",), "mean and/or sampled", parse=_representation_list)
     seed: int = _field(0, "evaluation seed", ge=0)
+    protocol: str = _field("reference", "named metric protocol: reference (the study's sample sizes) or quick")
     overrides: dict = _field({}, "protocol changes per metric: {metric: {parameter: value}}")
 
     def validate(self) -> None:
         problems = []
+        if self.protocol not in PROTOCOLS:
+            problems.append(f"evaluation.protocol: unknown protocol {self.protocol!r}; valid: {', '.join(PROTOCOLS)}")
         for name, params in self.overrides.items():
             where = f"evaluation.overrides.{name}"
             if name not in METRICS:
@@ -108,7 +111,7 @@ class Evaluation:
                 problems.append(f"{where} must be a mapping of protocol parameters")
             else:
                 try:
-                    resolve_protocol(name, dict(params))
+                    resolve_protocol(name, dict(params), self.protocol if self.protocol in PROTOCOLS else "reference")
                 except ValueError as exc:
                     problems.append(f"{where}: {exc}")
         _fail_all(problems)

@@ -176,7 +176,9 @@ def _train_and_evaluate(spec: SweepSpec, trial: Trial, status: dict, callbacks: 
     ev = spec.evaluation
     # All metrics and representations in one call: they share one encoding of the dataset's grid.
     evaluate(trial.run_dir, metrics=list(ev.metrics), representation=list(ev.representations), seed=ev.seed,
-             results_dir=trial.results_dir, device=trial.config.device, **{k: dict(v) for k, v in ev.overrides.items()})
+             results_dir=trial.results_dir, device=trial.config.device, protocol=ev.protocol,
+             jobs=max(1, int(spec.resources.cpu)),  # the CPUs this trial holds
+             **{k: dict(v) for k, v in ev.overrides.items()})
     after = storage.trial_status(trial, spec)
     written = sorted(set(after["records"]) - before)
     for d in sorted({os.path.dirname(p) for p in written}):
