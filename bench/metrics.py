@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import scipy.linalg  # noqa: E402
 from sklearn.metrics import mutual_info_score, roc_auc_score  # noqa: E402
 
-from benchmark.metrics import METRICS, fit_jobs, score_codes  # noqa: E402
+from benchmark.metrics import METRICS, fit_jobs, resolve_protocol, score_codes  # noqa: E402
 from benchmark.metrics import _codes  # noqa: E402
 from benchmark.metrics.modularity import modularity_from_mi  # noqa: E402
 
@@ -247,18 +247,6 @@ def reference_encodes(metric: str, p: dict, grid_size: int) -> int:
     }[metric]()
 
 
-QUICK_PROTOCOL = {
-    "beta_vae": {"num_train": 1_000, "num_eval": 500},
-    "factor_vae": {"num_variance_estimate": 1_000, "num_train": 1_000, "num_eval": 500},
-    "mig": {"num_train": 10_000},
-    "dci": {"num_train": 1_000, "num_test": 500},
-    "sap": {"num_train": 2_000, "num_test": 1_000},
-    "modularity": {"num_train": 2_000, "num_test": 1_000},
-    "unsupervised": {"num_train": 10_000},
-    "reconstruction": {"num_images": 1_000},
-}
-
-
 def part2(quick: bool, device: str, run_dir: str | None, steps: int, only: str = "all") -> None:
     from benchmark.evaluation import evaluate
     from benchmark.training import train
@@ -272,18 +260,18 @@ def part2(quick: bool, device: str, run_dir: str | None, steps: int, only: str =
         print(f"\n(trained {run_dir}: {steps} steps in {time.perf_counter() - start:.0f} s)")
     wanted = list(METRICS) if only == "all" else only.split(",")
     metrics = [m for m in METRICS if m in wanted and not (quick and m == "mig_sampled")]
-    overrides = QUICK_PROTOCOL if quick else {}
+    protocol = "quick" if quick else "reference"  # benchmark.metrics.PROTOCOLS
     label = "QUICK protocol (reduced sizes, no mig_sampled)" if quick else "default protocol"
     if only != "all":
         label += f"; metrics limited to {only}"
     print(f"== evaluation of one dSprites model, all of {', '.join(metrics)}; mean+sampled; {label}; device {device}")
     start = time.perf_counter()
     records = evaluate(run_dir, metrics=metrics, representation="mean,sampled", seed=0, results_dir=os.path.join(tmp, "results"),
-                       device=device, progress=lambda line: print(line, flush=True), **overrides)  # fmt: skip
+                       device=device, progress=lambda line: print(line, flush=True), protocol=protocol)  # fmt: skip
     wall = time.perf_counter() - start
     passes = max(r["eval.encoder_passes"] for r in records)
     ref = sum(
-        reference_encodes(r["eval.metric"], {**METRICS[r["eval.metric"]].defaults, **overrides.get(r["eval.metric"], {})}, 737_280)
+        reference_encodes(r["eval.metric"], resolve_protocol(r["eval.metric"], {}, protocol), 737_280)
         for r in records
     )
     failed = [r for r in records if r["status"] != "ok"]
