@@ -409,12 +409,12 @@ def _run_sweep(args) -> int:
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.plugin:  # the Ray workers load the spec's plugins: --plugin files join them
+    if args.plugin:  # the Ray workers load the spec's plugins: --plugin files join them, resolved as the spec's are
         import dataclasses
-        import os
+        from pathlib import Path
 
-        extra = tuple(os.path.abspath(p) for p in args.plugin if os.path.abspath(p) not in spec.plugins)
-        spec = dataclasses.replace(spec, plugins=spec.plugins + extra)
+        resolved = dict.fromkeys(str(Path(p).expanduser().resolve()) for p in args.plugin)
+        spec = dataclasses.replace(spec, plugins=spec.plugins + tuple(p for p in resolved if p not in spec.plugins))
     if args.dry_run:
         import os
 

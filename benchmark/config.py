@@ -105,9 +105,20 @@ def register(method: Method) -> Method:
             if h.name in other.names and other.hyperparameter(h.name).type is not h.type:
                 raise ValueError(f"method {method.name!r}: hyperparameter {h.name!r} is a {h.type.__name__}, but "
                                  f"{other.name!r} declares it as a {other.hyperparameter(h.name).type.__name__}")
-        if h.name in {f.name for f in dataclasses.fields(TrainConfig)}:
+        if h.name in _FIELD_NAMES:
             raise ValueError(f"method {method.name!r}: hyperparameter {h.name!r} is the name of a TrainConfig field")
     return METHODS.register(method.name)(method)
+
+
+def declared_hyperparameter(name: str) -> Hyperparameter | None:
+    """The first registered method's declaration of hyperparameter ``name`` (None: no method takes it). Methods
+    sharing a name agree on its type (:func:`register`), so this one decides how values are converted."""
+    return next((m.hyperparameter(name) for m in METHODS.values() if name in m.names), None)
+
+
+def hyperparameter_names() -> list[str]:
+    """Every registered method's hyperparameter names, in registration order, each once."""
+    return list(dict.fromkeys(h.name for m in METHODS.values() for h in m.hyperparameters))
 
 
 def hyperparameter_docs() -> dict[str, str]:
@@ -364,7 +375,7 @@ class TrainConfig:
         if isinstance(data, Mapping):  # anything else is refused by dataclass_from_dict, naming `what`
             data = {k: v for k, v in data.items() if not str(k).startswith("env.")}
             hyper = dict(data.pop("hyperparameters", None) or {})
-            known = {h.name for m in METHODS.values() for h in m.hyperparameters}
+            known = set(hyperparameter_names())
             model = METHODS.get(data.get("model", cls.model))
             # with an unknown model, its hyperparameters are unknown too: the error then names the model
             hyper.update({k: data.pop(k) for k in list(data) if k not in _FIELD_NAMES and (k in known or model is None)})
@@ -380,7 +391,7 @@ class TrainConfig:
     @classmethod
     def field_names(cls) -> list[str]:
         """The fields and every registered method's hyperparameter names: what a config mapping may set."""
-        return [f for f in _FIELD_NAMES if f != "hyperparameters"] + list(hyperparameter_docs())
+        return [f for f in _FIELD_NAMES if f != "hyperparameters"] + hyperparameter_names()
 
     @classmethod
     def coerce(cls, name: str, value: Any, where: str) -> Any:
@@ -388,7 +399,7 @@ class TrainConfig:
         first method declaring it deciding; they agree, :func:`register` checks); errors name ``<where>.<name>``."""
         if name in _FIELD_NAMES:
             return coerce_value(cls, name, value, where=where)
-        h = next((m.hyperparameter(name) for m in METHODS.values() if name in m.names), None)
+        h = declared_hyperparameter(name)
         if h is None:
             raise ConfigError(f"{where}.{name}: unknown field; valid fields: {', '.join(cls.field_names())}")
         return _coerce_scalar(h.type, value, f"{where}.{name}")
@@ -406,7 +417,7 @@ class TrainConfig:
 
     def get(self, name: str, default: Any = None) -> Any:
         """A field's or hyperparameter's value (``default`` when the method has no such hyperparameter)."""
-        return self.to_dict().get(name, default)
+        return getattr(self, name) if name in _FIELD_NAMES else self.hyperparameters.get(name, default)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -525,5 +536,6 @@ for _dip, _factor, _cov in (("dip_vae_i", 10.0, "Cov[μ]"), ("dip_vae_ii", 1.0, 
 
 __all__ = [
     "ARCHITECTURE_NAMES", "ConfigError", "Hyperparameter", "METHODS", "check_bounds", "Method", "TrainConfig",
-    "coerce_value", "dataclass_from_dict", "field_docs", "hyperparameter_docs", "register",
+    "coerce_value", "dataclass_from_dict", "declared_hyperparameter", "field_docs", "hyperparameter_docs",
+    "hyperparameter_names", "register",
 ]

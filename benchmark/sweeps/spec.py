@@ -215,7 +215,8 @@ def _parse_methods(value: Any) -> dict:
     out, problems = {}, []
     for name, block in value.items():
         if name not in METHODS:
-            problems.append(f"methods.{name}: unknown method; valid names: {', '.join(sorted(METHODS))}")
+            problems.append(f"methods.{name}: unknown method; valid names: {', '.join(sorted(METHODS))} (a method of "
+                            "your own: list its file under plugins:, or pass --plugin FILE)")
             continue
         method = METHODS[name]
         if block == "study":
