@@ -159,6 +159,12 @@ def _add_evaluate(sub) -> None:
         "--set", action="append", metavar="METRIC.PARAM=VALUE",
         help="change a protocol parameter, e.g. --set dci.num_train=1000 (recorded under protocol.*)",
     )
+    p.add_argument("--address", default=None,
+                   help="fan the runs out over a Ray cluster, one task per run: 'auto' or HOST:PORT (run and results "
+                        "directories on storage every node sees); interrupted, run it again: existing records are skipped")
+    p.add_argument("--cpus-per-run", type=float, default=1, help="with --address: CPUs each run's task holds (default: 1)")
+    p.add_argument("--gpus-per-run", type=float, default=0,
+                   help="with --address: GPU share each run's task holds, e.g. 0.25 (default: 0, CPU only)")
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -199,7 +205,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"dbench evaluate: {exc}", file=sys.stderr)
         return 2
-    from benchmark.evaluation import evaluate
+    if args.address is not None:
+        return _evaluate_on_ray(args, names, kinds, overrides)
+    from benchmark.evaluation import ProgressLine, evaluate
 
     failures: list[tuple[str, str]] = []
     total = len(args.run_dirs)
@@ -209,7 +217,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             records = evaluate(
                 run_dir, dataset=args.dataset, metrics=names, representation=kinds, seed=args.seed,
                 results_dir=args.results, force=args.force, device=args.device, allow_unfinished=args.allow_unfinished,
-                protocol=args.protocol, jobs=args.jobs,
+                protocol=args.protocol, jobs=args.jobs, metric_progress=ProgressLine(),
                 progress=lambda line: print(line, flush=True), **overrides,
             )
         except Exception as exc:  # a missing/corrupt checkpoint must not stop the other runs
@@ -218,13 +226,34 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             continue
         failures += [(str(run_dir), f"{r['eval.representation']}/{r['eval.metric']}: {r.get('error')}")
                      for r in records if r.get("status") != "ok"]
-    print(f"evaluated {total - len({f[0] for f in failures})}/{total} runs without failure; records in {args.results}")
+    return _print_failures(failures, total, args.results)
+
+
+def _print_failures(failures: list[tuple[str, str]], total: int, results: str) -> int:
+    print(f"evaluated {total - len({f[0] for f in failures})}/{total} runs without failure; records in {results}")
     if failures:
         print("failures:", file=sys.stderr)
         for run_dir, reason in failures:
             print(f"  {run_dir}: {reason}", file=sys.stderr)
         return 1
     return 0
+
+
+def _evaluate_on_ray(args: argparse.Namespace, names: list, kinds: list, overrides: dict) -> int:
+    """``dbench evaluate --address``: one Ray task per run (:mod:`benchmark.sweeps.fanout`)."""
+    from benchmark.sweeps.fanout import evaluate_runs
+
+    if args.cpus_per_run <= 0 or args.gpus_per_run < 0:
+        print(f"dbench evaluate: --cpus-per-run must be > 0 and --gpus-per-run >= 0, got {args.cpus_per_run:g} "
+              f"and {args.gpus_per_run:g}", file=sys.stderr)
+        return 2
+    outcome = evaluate_runs(
+        args.run_dirs, address=args.address, cpus=args.cpus_per_run, gpus=args.gpus_per_run, plugins=args.plugin or (),
+        dataset=args.dataset, metrics=names, representation=kinds, seed=args.seed, results_dir=args.results,
+        force=args.force, device=args.device, allow_unfinished=args.allow_unfinished, protocol=args.protocol,
+        **overrides,
+    )
+    return _print_failures(outcome.failures, len(args.run_dirs), args.results)
 
 
 # ---------------------------------------------------------------------------------------------- datasets

@@ -106,6 +106,8 @@ CASES = {
     "metrics": (["evaluate", "{w}/run", "--metrics", "nope", "--results", "{w}/results"], "'nope'"),
     "representation": (["evaluate", "{w}/run", "--representation", "median", "--results", "{w}/results"], "'median'"),
     "results_is_file": (["evaluate", "{w}/run", "--metrics", "mig", "--results", "{w}/file.txt"], "--results"),
+    "cpus_per_run": (["evaluate", "{w}/run", "--address", "auto", "--cpus-per-run", "0", "--results", "{w}/results"],
+                     "--cpus-per-run must be > 0"),
     # dbench sweep
     "spec_missing": (["sweep", "{w}/nope.yaml", "--dry-run"], "not found"),
     "spec_config_list": (["sweep", "{w}/config_list.yaml", "--dry-run"], "config: must be a mapping"),

@@ -95,6 +95,13 @@ class _TuneReporter:
             self._last = now
             self._tune.report(self.metrics("train"))
 
+    def on_metric_progress(self, label: str, what: str, done: int, total: int) -> None:
+        """During evaluation: which metric runs and how far it is (``mean/dci fits 3/5``), throttled."""
+        now = time.monotonic()
+        if now - self._last >= _REPORT_EVERY_S:
+            self._last = now
+            self._tune.report(self.metrics("evaluate", step=self.total, evaluating=f"{label} {what} {done:,}/{total:,}"))
+
     def on_checkpoint(self, step: int, run_dir: str) -> None:
         # The run directory is the trial's real state; the Tune checkpoint names it and its step, so Tune
         # knows the trial has progress to resume from (and a user can see which step each trial reached).
@@ -120,6 +127,7 @@ def _tune_checkpoint_step() -> int | None:
 
 def _trial(params: dict, *, spec: SweepSpec, crashes: dict, scratch: str | None = None) -> None:
     """The Tune function trainable: train (resuming from the run dir), then evaluate. Idempotent."""
+    import ray
     import torch
     from ray import tune
 
@@ -145,7 +153,8 @@ def _trial(params: dict, *, spec: SweepSpec, crashes: dict, scratch: str | None 
         event(event="skip", reason="trained and all records present")
         tune.report(reporter.metrics("done", records=len(status["records"])))
         return
-    event(event="start", tune_checkpoint_step=_tune_checkpoint_step(), trained=status["trained"],
+    event(event="start", node=ray.get_runtime_context().get_node_id(), tune_checkpoint_step=_tune_checkpoint_step(),
+          trained=status["trained"],
           has_checkpoint=os.path.exists(os.path.join(trial.run_dir, records.CHECKPOINT_FILE)))
     callbacks = [reporter]
     if trial.trial_id in crashes:
@@ -178,7 +187,7 @@ def _train_and_evaluate(spec: SweepSpec, trial: Trial, status: dict, callbacks: 
     evaluate(trial.run_dir, metrics=list(ev.metrics), representation=list(ev.representations), seed=ev.seed,
              results_dir=trial.results_dir, device=trial.config.device, protocol=ev.protocol,
              jobs=max(1, int(spec.resources.cpu)),  # the CPUs this trial holds
-             **{k: dict(v) for k, v in ev.overrides.items()})
+             metric_progress=reporter.on_metric_progress, **{k: dict(v) for k, v in ev.overrides.items()})
     after = storage.trial_status(trial, spec)
     written = sorted(set(after["records"]) - before)
     for d in sorted({os.path.dirname(p) for p in written}):
