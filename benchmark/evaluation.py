@@ -1,6 +1,7 @@
 """Evaluation of trained checkpoints into result records: the layer between training and the metrics.
 
-:func:`evaluate` opens a run directory (:func:`benchmark.training.load_model`) or takes an in-memory model,
+:func:`evaluate` opens a run directory (:func:`benchmark.training.load_model`), takes an in-memory model, or takes
+any ``representation_fn`` (a model the suite did not train, e.g. from :func:`benchmark.encoders.load`),
 encodes the dataset's grid lazily and at most once per image for all metrics and both representations
 (:class:`benchmark.metrics.GridEncoding`; a dataset that draws a nuisance per observation, such as
 ``color_dsprites``, has no image per grid point: each sampled observation is encoded instead), runs each registered metric's sampling wrapper and writes one
@@ -22,13 +23,46 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from benchmark import _io, datasets, records
+from benchmark import _io, datasets, encoders, records
 from benchmark._gaussian import reparameterize
 from benchmark.config import TrainConfig
 from benchmark.metrics import (METRICS, GridEncoding, Metric, check_protocol_name, fit_jobs, parse_metrics,
                                parse_representations, resolve_protocol)
-from benchmark.metrics._codes import REPRESENTATIONS, protocol_params
+from benchmark.metrics._codes import REPRESENTATIONS, protocol_params, reporting
 from benchmark.training import checkpoint_info, load_model, open_dataset, resolve_device
+
+
+class ProgressLine:
+    """Shows a metric's progress (``metric_progress`` of :func:`evaluate`) as training shows its steps: a tqdm bar
+    on a terminal, otherwise one line every ``interval_s`` seconds (``  mean/dci: fits 3/5, 41s``) for logs."""
+
+    def __init__(self, out: Any = None, interval_s: float = 10.0, bar: bool | None = None):
+        import sys
+
+        self.out = out or sys.stderr
+        self.bar_mode = self.out.isatty() if bar is None else bar
+        self.interval_s, self._bar, self._key, self._start, self._last = interval_s, None, None, 0.0, 0.0
+
+    def __call__(self, label: str, what: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if self._key != (label, what):
+            self.close()
+            self._key, self._start, self._last = (label, what), now, now
+            if self.bar_mode:
+                from tqdm.auto import tqdm
+
+                self._bar = tqdm(total=total, desc=f"{label} {what}", dynamic_ncols=True, file=self.out, leave=False)
+        if self._bar is not None:
+            self._bar.update(done - self._bar.n)
+        elif now - self._last >= self.interval_s:
+            self._last = now
+            print(f"  {label}: {what} {done:,}/{total:,}, {_io.format_duration(now - self._start)}", file=self.out,
+                  flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._bar = None
 
 
 # ------------------------------------------------------------------------------------- the model side
@@ -41,6 +75,54 @@ def model_encoder(model: Any, device: str) -> Callable[[np.ndarray], tuple[np.nd
         return mu.detach().cpu().numpy(), logvar.detach().cpu().numpy()
 
     return encode
+
+
+def model_decoder(model: Any, device: str) -> Callable[[np.ndarray], np.ndarray]:
+    """``codes (N, D) -> logits`` numpy, through ``model.decode`` on ``device``."""
+
+    def decode(z: np.ndarray):
+        with torch.no_grad():
+            logits = model.decode(torch.as_tensor(z, dtype=torch.float32, device=device))
+        return logits.detach().cpu().numpy()
+
+    return decode
+
+
+def _as_array(value: Any) -> np.ndarray:
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+
+
+class _FunctionEncoder:
+    """A ``representation_fn`` as the ``(mu, logvar)`` encoder of a grid: it returns means ``(N, D)``, or a tuple
+    ``(means, log-variances)``; :attr:`representations` says which representations that makes possible."""
+
+    def __init__(self, fn: Callable[[np.ndarray], Any], name: str):
+        self.fn, self.name = fn, name
+        self.has_logvar: bool | None = None  # known after the first call
+
+    @property
+    def representations(self) -> tuple[str, ...]:
+        return REPRESENTATIONS if self.has_logvar else ("mean",)
+
+    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = self.fn(images)
+        parts = [_as_array(a) for a in (out if isinstance(out, tuple) else (out,))]
+        if len(parts) > 2:
+            raise ValueError(f"{self.name} returned a tuple of {len(parts)}; expected means or (means, log-variances)")
+        mu = parts[0]
+        if mu.ndim != 2 or mu.shape[0] != len(images) or any(p.shape != mu.shape for p in parts):
+            raise ValueError(f"{self.name} returned {' and '.join(str(p.shape) for p in parts)} for images of shape "
+                             f"{tuple(images.shape)}; expected means (N, D) or a tuple (means, log-variances), each "
+                             f"(N, D) with N = {len(images)}")
+        if self.has_logvar is not None and self.has_logvar != (len(parts) == 2):
+            raise ValueError(f"{self.name} returned log-variances for some batches and not for others")
+        self.has_logvar = len(parts) == 2
+        return mu, parts[1] if self.has_logvar else np.zeros_like(mu)
+
+
+def _function_decoder(fn: Callable[[np.ndarray], Any], name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """A ``decoder_fn``: ``codes (N, D)`` float32 numpy → logits (numpy or torch), as numpy."""
+    return lambda z: _as_array(fn(np.asarray(z, dtype=np.float32)))
 
 
 class _ObservationEncoding:
@@ -58,13 +140,14 @@ class _ObservationEncoding:
         return mu if kind == "mean" else reparameterize(mu, logvar, rng.standard_normal(mu.shape))
 
 
-def _model_reconstructor(model: Any, grid: Any, kind: str, rng: np.random.Generator, device: str):
+def _reconstructor(decode: Callable[[np.ndarray], np.ndarray], grid: Any, kind: str, rng: np.random.Generator):
     def reconstruct(images: np.ndarray, indices: np.ndarray) -> np.ndarray:
         # the shared grid encoding (no second encoder pass), or the observations themselves
         z = grid.codes(images if isinstance(grid, _ObservationEncoding) else indices, kind, rng)
-        with torch.no_grad():
-            logits = model.decode(torch.as_tensor(z, dtype=torch.float32, device=device))
-        return logits.detach().cpu().numpy().reshape(images.shape)
+        logits = decode(z)
+        if logits.size != images.size:
+            raise ValueError(f"the decoder returned logits of shape {logits.shape} for images of shape {images.shape}")
+        return logits.reshape(images.shape)
 
     return reconstruct
 
@@ -96,6 +179,8 @@ class _Session:
     results_dir: str | os.PathLike | None
     say: Callable[[str], None]
     posteriors: dict = dataclasses.field(default_factory=dict)  # metrics of all grid posteriors, by name
+    # ``(representation/metric, what, done, total)`` as a metric advances (:func:`benchmark.metrics._codes.report`)
+    metric_progress: Callable[[str, str, int, int], None] | None = None
 
 
 def _open(run_dir_or_model, dataset, seed, results_dir, device, run_id_override, progress, encode_batch_size,
@@ -175,8 +260,10 @@ def _evaluate_one(s: _Session, metric: Metric, kind: str, overrides: dict, force
     stream = [s.seed, list(METRICS).index(metric.name), 0 if metric.needs == "posteriors" else REPRESENTATIONS.index(kind)]
     before, start = s.grid.encoder_passes, time.perf_counter()
     rec = {**s.run_fields, **records.evaluation_fields(metric.name, kind, stream, protocol_params(**params), protocol)}
+    label, show = f"{kind}/{metric.name}", s.metric_progress
     try:
-        rec.update(status="ok", **records.metric_fields(_compute(s, metric, kind, params, stream)))
+        with reporting(None if show is None else lambda what, done, total: show(label, what, done, total)):
+            rec.update(status="ok", **records.metric_fields(_compute(s, metric, kind, params, stream)))
     except Exception as exc:  # one failing metric must not lose the others; the record says why
         rec.update(status="failed", error=f"{type(exc).__name__}: {exc}")
     rec["eval.elapsed_s"] = time.perf_counter() - start
@@ -207,6 +294,7 @@ def evaluate(
     allow_unfinished: bool = False,
     protocol: str = "reference",
     jobs: int | None = None,
+    metric_progress: Callable[[str, str, int, int], None] | None = None,
     **overrides: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Score one trained run (or an in-memory model) with the registered metrics.
@@ -229,6 +317,8 @@ def evaluate(
             (the sampled-MIG estimator); ``auto`` picks cuda.
         run_id_override: ``run.id`` for an in-memory model (default ``"model"``).
         progress: called with one line per run and per metric (the CLI prints them).
+        metric_progress: called as a metric advances, ``(representation/metric, what, done, total)`` with ``what``
+            ``"images encoded"``, ``"points"``, ``"fits"`` or ``"entropy estimates"`` (:class:`ProgressLine` shows it).
         encode_batch_size: images per encoder call.
         allow_unfinished: score a run whose training has not reached its budget (refused otherwise: such a
             record would score a half-trained model). Every record names the checkpoint it scored
@@ -265,9 +355,10 @@ def evaluate(
                     raise
         s = _open(run_dir_or_model, dataset, int(seed), results_dir, device, run_id_override, progress, encode_batch_size,
                   allow_unfinished)
+        s.metric_progress = metric_progress
         s.say(f"run {s.run_id}: dataset {s.dataset.name} ({len(s.dataset)} grid images), metrics {','.join(names)}, "
               f"representations {','.join(kinds)}")
         return [_evaluate_one(s, METRICS[name], kind, overrides, force, protocol) for kind in kinds for name in names]
 
 
-__all__ = ["evaluate", "model_encoder"]
+__all__ = ["ProgressLine", "evaluate", "model_encoder"]

@@ -138,18 +138,43 @@ def fit_jobs(jobs: int | None) -> Iterator[None]:
         _FIT_JOBS = before
 
 
+_PROGRESS: Callable[[str, int, int], None] | None = None
+
+
+@contextlib.contextmanager
+def reporting(fn: Callable[[str, int, int], None] | None) -> Iterator[None]:
+    """Inside the block, a metric's long steps call ``fn(what, done, total)`` as they advance: ``"images encoded"``
+    (the shared grid encoding), ``"points"`` (sampled points, votes or images), ``"fits"`` (classifiers fitted)."""
+    global _PROGRESS
+    before, _PROGRESS = _PROGRESS, fn
+    try:
+        yield
+    finally:
+        _PROGRESS = before
+
+
+def report(what: str, done: int, total: int) -> None:
+    """Tell the :func:`reporting` callback, if any, that ``done`` of ``total`` units of ``what`` are done."""
+    if _PROGRESS is not None:
+        _PROGRESS(what, int(done), int(total))
+
+
 def map_fits(fn: Callable[..., Any], tasks: list[tuple], cost: list[float] | None = None) -> list[Any]:
     """``[fn(*task) for task in tasks]``, spread over the :func:`fit_jobs` processes when there are several
-    (joblib; the largest ``cost`` first, so long fits do not wait at the end). Results keep the tasks' order."""
-    if _FIT_JOBS <= 1 or len(tasks) <= 1:
-        return [fn(*task) for task in tasks]
-    from joblib import Parallel, delayed
-
-    order = sorted(range(len(tasks)), key=lambda i: -(cost[i] if cost else 0))
-    done = Parallel(n_jobs=min(_FIT_JOBS, len(tasks)), batch_size=1)(delayed(fn)(*tasks[i]) for i in order)
+    (joblib; the largest ``cost`` first, so long fits do not wait at the end). Results keep the tasks' order;
+    each finished fit is reported (:func:`report`)."""
     out: list[Any] = [None] * len(tasks)
-    for i, result in zip(order, done):
+    if _FIT_JOBS <= 1 or len(tasks) <= 1:
+        order, done = range(len(tasks)), (fn(*task) for task in tasks)
+    else:
+        from joblib import Parallel, delayed
+
+        order = sorted(range(len(tasks)), key=lambda i: -(cost[i] if cost else 0))
+        done = Parallel(n_jobs=min(_FIT_JOBS, len(tasks)), batch_size=1, return_as="generator")(
+            delayed(fn)(*tasks[i]) for i in order)
+    for n, (i, result) in enumerate(zip(order, done), 1):
         out[i] = result
+        report("fits", n, len(tasks))
     return out
 
 
@@ -349,6 +374,7 @@ class GridEncoding:
             self._logvar[idx] = logvar
             self._done[idx] = True
             self.encoder_passes += len(idx)
+            report("images encoded", start + len(idx), todo.size)
 
     def moments(self, indices: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(mu, logvar)``, each ``(n, D)`` float64, of the grid points ``indices`` (encoding any new ones)."""
@@ -405,7 +431,11 @@ def sample_codes(dataset: Any, sampler, num_points: int, rng: np.random.Generato
     """``(codes (n, D), factors (n, K))`` for ``num_points`` factor vectors drawn uniformly over the grid."""
     num_points = check_positive_int(num_points, "num_points", 2)
     factors = dataset.sample_factors(num_points, rng)
-    return np.concatenate([sampler(factors[s : s + chunk], rng) for s in range(0, num_points, chunk)]), factors
+    codes = []
+    for s in range(0, num_points, chunk):
+        codes.append(sampler(factors[s : s + chunk], rng))
+        report("points", s + len(codes[-1]), num_points)
+    return np.concatenate(codes), factors
 
 
 def sample_train_test(dataset: Any, representation: Any, protocol: dict[str, Any], rng: np.random.Generator):

@@ -38,6 +38,7 @@ def sample_points(dataset, sampler, num_points: int, batch_size: int, rng, chunk
         z2 = sampler(f2.reshape(-1, k), rng).reshape(p, batch_size, -1)
         feats.append(np.abs(z1 - z2).mean(axis=1))
         labels.append(idx)
+        _codes.report("points", start + p, num_points)
     return np.concatenate(feats), np.concatenate(labels)
 
 

@@ -44,6 +44,7 @@ def sample_votes(dataset, sampler, num_votes, batch_size, global_variances, acti
         ratio = local[:, kept] / global_variances[kept][None, :]
         dims = kept[np.argmin(ratio, axis=1)]
         np.add.at(votes, (fixed, dims), 1)
+        _codes.report("points", start + p, num_votes)
     return votes
 
 

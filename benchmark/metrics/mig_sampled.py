@@ -88,11 +88,14 @@ def compute_mig_sampled_moments(
     h_z = _entropy(z, mu, logvar, rng.permutation(n)[: min(num_samples, n)], chunk_elements, device)
     out: dict[str, float] = {}
     gaps = []
+    estimates, done = 1 + sum(factor_sizes[j] for j in use if factor_sizes[j] >= 2), 1
     for j in use:
         if factor_sizes[j] < 2:
             continue
         h_cond = np.zeros(mu.shape[1])
         for v in range(factor_sizes[j]):
+            _codes.report("entropy estimates", done, estimates)
+            done += 1
             rows = np.flatnonzero(factors[:, j] == v)
             if rows.size == 0:
                 continue

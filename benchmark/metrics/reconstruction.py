@@ -52,4 +52,5 @@ def compute_reconstruction(
         errs = reconstruction_errors(images, reconstruct_fn(images, part))
         nll_sum += errs["reconstruction.bernoulli_nll"] * part.size
         mse_sum += errs["reconstruction.mse"] * part.size
+        _codes.report("points", s + part.size, num)
     return {"reconstruction.bernoulli_nll": nll_sum / num, "reconstruction.mse": mse_sum / num}

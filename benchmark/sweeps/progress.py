@@ -37,7 +37,7 @@ class Progress(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         tid, now = self._tid(trial), time.monotonic()
         phase, step = result.get("phase"), int(result.get("step") or 0)
-        self.latest[tid] = {"step": step, "loss": result.get("loss"), "phase": phase}
+        self.latest[tid] = {"step": step, "loss": result.get("loss"), "phase": phase, "evaluating": result.get("evaluating")}
         if phase == "train":
             self.first_step.setdefault(tid, (now, step))
             self.rate_at[tid] = (now, step)
@@ -74,6 +74,9 @@ class Progress(Callback):
         for t in trials:
             if t.status == "RUNNING":
                 r = self.latest.get(self._tid(t), {})
+                if r.get("phase") == "evaluate":  # which metric, and how far (images encoded, points, fits)
+                    print(f"    {self._tid(t)}: evaluate {r.get('evaluating') or 'starting'}", file=self.out, flush=True)
+                    continue
                 loss = r.get("loss")
                 loss_s = f"{loss:.2f}" if isinstance(loss, (int, float)) and math.isfinite(loss) else "-"
                 print(f"    {self._tid(t)}: {r.get('phase') or 'starting'} step {r.get('step') or 0}/"
