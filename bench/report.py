@@ -2,8 +2,9 @@
 
 600 runs (2 datasets × 2 methods × 6 hyperparameter values × 25 seeds) × 9 metrics × 2 representations,
 written in the on-disk format of docs/RESULTS.md by benchmark.reports.synthetic, then one real
-subprocess `python -m benchmark report DIR --out REPORT` (every format, figures as PDF and PNG, the
-HTML page). Prints the figure beside the target; also the share spent loading the records.
+subprocess `python -m benchmark report DIR --out REPORT` (every format: the paper tables, the CSV of every key,
+every figure one and two columns wide as PDF and 200 dpi PNG, the HTML page). Prints the figure beside the
+target; also the share spent loading the records.
 
     PYTHONPATH=. python bench/report.py
 """

@@ -358,14 +358,16 @@ def _add_report(sub) -> None:
         description="Aggregate result records (RESULTS_DIR/<run.id>/<representation>__<metric>.json) over seeds "
         "into CSV/Markdown/LaTeX tables, PDF/PNG figures and one HTML page.",
     )
-    p.add_argument("results", nargs="+", metavar="RESULTS_DIR", help="results directories of `dbench evaluate`")
+    p.add_argument("results", nargs="+", metavar="RESULTS_DIR", help="results directories of `dbench evaluate`, or "
+                   "sweep folders (<storage>/<name>, holding sweep.json): their grid says what is missing")
     p.add_argument("--out", required=True, metavar="REPORT_DIR", help="folder to write the report into")
     p.add_argument("--group-by", default="dataset,model,hparam,representation",
                    help="comma-separated columns that define a setting (default: %(default)s); any column of "
                    "tables/runs.csv, e.g. config.architecture")
     p.add_argument("--metrics", default=None,
-                   help="comma-separated metric keys or names (e.g. mig,dci or dci.disentanglement), or 'all'; "
-                   "default: the headline keys")
+                   help="the paper tables' columns: comma-separated metric keys or names (e.g. mig,dci or "
+                   "dci.disentanglement), or 'all'; default: beta_vae, factor_vae, mig, dci, sap, modularity, "
+                   "reconstruction (tables/summary.csv always has every key)")
     p.add_argument("--format", default="md,tex,html,csv", help="comma-separated subset of md,tex,html,csv "
                    "(default: %(default)s); figures are always written as PDF and PNG")
     p.add_argument("--no-checkpoints", action="store_true",
@@ -392,16 +394,27 @@ def _run_report(args) -> int:
         from benchmark import views  # torch and the models load only when checkpoint figures are drawn
 
         opener = views.checkpoint_views
+    from benchmark.sweeps.storage import read_grid
+
     try:
         res = write_report(args.results, args.out, group_by=split(args.group_by), metrics=split(args.metrics),
                            formats=split(args.format), checkpoint_figures=not args.no_checkpoints,
                            max_checkpoint_runs=args.max_checkpoint_runs, seed=args.seed, jobs=args.jobs,
-                           checkpoint_views=opener)
+                           checkpoint_views=opener, read_grid=read_grid)  # a sweep folder's expected grid
     except (ValueError, FileNotFoundError) as exc:
         print(f"dbench report: error: {exc}", file=sys.stderr)
         return 2
     for u in res.unreadable:
         print(f"warning: skipped unreadable record {u.path}: {u.reason}", file=sys.stderr)
+    for g in res.grid.grids:
+        if not g.known:
+            print(f"warning: sweep {g.spec_path}: {g.error}; what is missing is inferred from the records", file=sys.stderr)
+            continue
+        print(f"sweep {g.name}: {g.summary()}")
+        for t in g.incomplete:
+            print(f"  {t.state}: {t.trial_id} ({t.detail})")
+    if res.grid.plain_sources:
+        print(f"no sweep grid for {', '.join(res.grid.plain_sources)}: what is missing is inferred from the records")
     print(f"{res.n_records} records of {res.n_runs} runs; {res.n_failed} failed and {res.n_missing} missing "
           f"evaluations; {len(res.unreadable)} unreadable files")
     print(f"wrote {len(res.files)} files to {res.out_dir}")
@@ -480,13 +493,15 @@ def write_sweep_report(spec, outcome) -> str | None:
     from benchmark import views
     from benchmark.reports.report import write_report
     from benchmark.sweeps.spec import join
-    from benchmark.sweeps.storage import Mirror
+    from benchmark.sweeps.storage import Mirror, read_grid
 
     local_results = outcome.local_results_dir or spec.results_dir
     if not os.path.isdir(local_results) or not glob.glob(os.path.join(glob.escape(local_results), "*", "*.json")):
         return None
     report_dir = os.path.join(os.path.dirname(local_results), "report")
-    res = write_report(local_results, report_dir, checkpoint_views=views.checkpoint_views)
+    # the sweep's grid says what is missing (a trial not started, unfinished, not evaluated)
+    res = write_report(os.path.dirname(local_results), report_dir, checkpoint_views=views.checkpoint_views,
+                       read_grid=read_grid)
     page = str(res.html) if res.html else None
     if spec.is_remote:
         Mirror(spec).push(report_dir)

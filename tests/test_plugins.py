@@ -71,7 +71,7 @@ def test_a_plugin_method_trains_evaluates_sweeps_and_is_reported(plugin, tmp_pat
     summary = pd.read_csv(tmp_path / "report" / "tables" / "summary.csv")
     assert set(summary["model"]) == {"free_bits_vae"}
     assert set(summary["hparam"]) == {0.25, 0.3, 1.0}, "grouped by the method's declared study axis"
-    table = (tmp_path / "report" / "tables" / "summary_mean_std.md").read_text()
+    table = (tmp_path / "report" / "tables" / "paper.md").read_text()
     assert "free\\_bits\\_vae" in table and "λ = 0.25" in table, "named by its declared table label"
 
 

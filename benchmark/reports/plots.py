@@ -1,28 +1,89 @@
 """Figures for papers and report pages (matplotlib, no pyplot state: every function builds a fresh
 :class:`matplotlib.figure.Figure` and returns it; saving is the caller's, see :func:`save_figure`).
 
-Result figures (:func:`plot_metric_vs_hparam`, :func:`plot_tradeoff`, :func:`plot_rank_correlation`) take the
-per-run table of :func:`benchmark.reports.results.runs_table` (one row per run and representation,
-``metric.<key>`` columns). Checkpoint figures (:func:`plot_latent_traversal`, :func:`plot_reconstructions`)
-take arrays, images ``(N, C, H, W)`` float in [0, 1], which :mod:`benchmark.views` computes from a model:
-this module never imports torch.
+Every figure is drawn at its print size: ``width`` is :data:`ONE_COLUMN` (3.3 in) or :data:`TWO_COLUMNS` (7 in),
+the height follows from the panels, and every text is at least :data:`FONT_PT` points (:data:`PRINT_RC`; no
+mathtext, whose subscripts would be 70 % of that: hyperparameters by their plain names, β, C_max). Panels wrap into a grid
+that fits the width. Each method has its own colour in every figure (:func:`method_colour`); a setting is a
+shade of it (darker = larger hyperparameter value).
+
+Result figures (:func:`plot_metric_by_setting`, :func:`plot_tradeoff`, :func:`plot_rank_correlation`,
+:func:`plot_variance_shares`) take the per-run table of :func:`benchmark.reports.results.runs_table` (one row
+per run and representation, ``metric.<key>`` columns). Checkpoint figures (:func:`plot_latent_traversal`,
+:func:`plot_reconstructions`) take arrays, images ``(N, C, H, W)`` float in [0, 1], which
+:mod:`benchmark.views` computes from a model: this module never imports torch.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any
+from typing import Any, Sequence
 
+import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from benchmark._io import atomic_path
 from benchmark.config import METHODS
 from benchmark.metrics import RUN_SELECTION_KEYS, direction, key_info
-from benchmark.reports.tables import DEFAULT_GROUP_BY, metric_label, select_metrics
+from benchmark.reports.tables import DEFAULT_GROUP_BY, paper_label, paper_metrics, variance_shares
+
+#: Print widths in inches: one column of a two-column paper, and the full text width.
+ONE_COLUMN, TWO_COLUMNS = 3.3, 7.0
+WIDTHS = {"1col": ONE_COLUMN, "2col": TWO_COLUMNS}
+#: The smallest type size of any figure, in points at print size.
+FONT_PT = 8
+#: PNG resolution (dots per inch at print size).
+PNG_DPI = 200
+#: matplotlib settings every figure is built and saved under (:func:`print_style`).
+PRINT_RC = {
+    "font.size": FONT_PT, "axes.titlesize": FONT_PT, "axes.labelsize": FONT_PT, "xtick.labelsize": FONT_PT,
+    "ytick.labelsize": FONT_PT, "legend.fontsize": FONT_PT, "legend.title_fontsize": FONT_PT,
+    "figure.titlesize": FONT_PT + 1, "axes.linewidth": 0.6, "xtick.major.width": 0.6, "ytick.major.width": 0.6,
+    "xtick.major.size": 2.5, "ytick.major.size": 2.5, "xtick.major.pad": 2, "ytick.major.pad": 2,
+    "axes.labelpad": 2, "axes.titlepad": 3, "lines.linewidth": 0.8, "grid.linewidth": 0.4,
+    "pdf.fonttype": 3,  # Type 3 (matplotlib's default): TrueType (42) subsetting triples the time of a PDF
+}
+#: Method colours (Okabe & Ito's colour-blind safe palette), in the order of ``benchmark.config.METHODS``;
+#: methods registered later (plugins) take the next ones by name.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#999999", "#F0E442")
+
+
+def print_style():
+    """A context in which figures are built and saved at print size (:data:`PRINT_RC`)."""
+    return matplotlib.rc_context(PRINT_RC)
+
+
+def _printed(builder):
+    """Build the figure under :data:`PRINT_RC`: its texts take the print sizes when they are created."""
+
+    @functools.wraps(builder)
+    def build(*args, **kwargs):
+        with print_style():
+            return builder(*args, **kwargs)
+
+    return build
+
+
+def method_colour(model: str) -> str:
+    """The colour of ``model`` in every figure: the registry's methods in order, then others by name."""
+    order = list(METHODS)
+    if model not in order:
+        order += sorted({model} | {m for m in METHODS if m not in order})
+    return PALETTE[order.index(model) % len(PALETTE)]
+
+
+def setting_shade(model: str, rank: int, count: int) -> tuple:
+    """The colour of the ``rank``-th of ``count`` sorted settings of ``model``: from a light tint (the smallest
+    value) to the method's colour (the largest)."""
+    t = 0.35 + 0.65 * (rank / (count - 1) if count > 1 else 1.0)
+    return tuple(1 - t * (1 - c) for c in to_rgb(method_colour(model)))
 
 
 def is_disentanglement(key: str) -> bool:
@@ -37,13 +98,15 @@ def _plain(text: object) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _subset(runs: pd.DataFrame, representation: str | None) -> pd.DataFrame:
-    if representation is None:
-        return runs
-    sub = runs[runs["representation"] == representation]
+def _subset(runs: pd.DataFrame, representation: str | None, dataset: str | None = None) -> pd.DataFrame:
+    sub = runs if representation is None else runs[runs["representation"] == representation]
     if sub.empty:
         have = ", ".join(sorted(runs["representation"].astype(str).unique()))
         raise ValueError(f"no runs with representation {representation!r}; the table has: {have}")
+    if dataset is not None:
+        sub = sub[sub["dataset"] == dataset]
+        if sub.empty:
+            raise ValueError(f"no runs of dataset {dataset!r}; the table has: {', '.join(sorted(runs['dataset'].unique()))}")
     return sub
 
 
@@ -55,93 +118,145 @@ def _column(runs: pd.DataFrame, key: str) -> str:
     return col
 
 
-def plot_metric_vs_hparam(
-    runs: pd.DataFrame, metric: str, *, representation: str | None = "mean", seed: int = 0
-) -> Figure:
-    """One panel per (dataset, model): the metric (y) per hyperparameter value (x, categorical, sorted),
-    a box plot of the seeds (median line, quartile box, 1.5·IQR whiskers) with every seed drawn as a
-    point, horizontally jittered by a ``np.random.default_rng(seed)`` so the figure is reproducible.
+def _grid(n: int, width: float, *, max_cols: int, aspect: float, left: float = 0.5, right: float = 0.08,
+          top: float = 0.32, bottom: float = 0.4, wgap: float = 0.15, hgap: float = 0.42, below: float = 0.0,
+          sharey: bool = False, max_panel: float | None = None) -> tuple[Figure, list, int]:
+    """A figure ``width`` inches wide holding ``n`` panels in rows of at most ``max_cols``, each ``aspect`` times
+    as high as wide and at most ``max_panel`` inches wide (fewer panels than fit leave the rest of the width
+    blank, centred: the figure keeps its print width); margins and gaps in inches (``below``: room under the
+    panels for a legend). The layout is computed, not solved: a fixed print size needs no layout engine, and
+    saving is then one drawing per file."""
+    ncols = max(1, min(n, max_cols))
+    nrows = -(-n // ncols)
+    pw = (width - left - right - (ncols - 1) * wgap) / ncols
+    if max_panel is not None and pw > max_panel:
+        spare = (pw - max_panel) * ncols
+        left, right, pw = left + spare / 2, right + spare / 2, max_panel
+    ph = pw * aspect
+    height = top + bottom + below + nrows * ph + (nrows - 1) * hgap
+    fig = Figure(figsize=(width, height))
+    gs = fig.add_gridspec(nrows, ncols, left=left / width, right=1 - right / width, top=1 - top / height,
+                          bottom=(bottom + below) / height, wspace=wgap / pw, hspace=hgap / ph)
+    axes = []
+    for i in range(n):
+        share = axes[0] if sharey and axes else None
+        axes.append(fig.add_subplot(gs[i // ncols, i % ncols], sharey=share))
+    return fig, axes, ncols
 
-    Axes: x label β or C_max (from the model), y label the metric with its direction arrow, title
-    ``"<dataset> · <model>"``. Raises ``ValueError`` for an unknown metric or representation.
+
+def _box_plot(ax, groups: list[np.ndarray], colours: list, rng: np.random.Generator) -> None:
+    """Boxes (quartiles, median, whiskers to the last point within 1.5 IQR) and every value as a jittered point,
+    as three collections: hundreds of separate box artists make saving several times slower."""
+    polys, lines, pts, pcol = [], [], [], []
+    for i, (g, colour) in enumerate(zip(groups, colours)):
+        g = g[np.isfinite(g)]
+        if not g.size:
+            continue
+        q1, med, q3 = np.percentile(g, [25, 50, 75])
+        lo, hi = g[g >= q1 - 1.5 * (q3 - q1)].min(), g[g <= q3 + 1.5 * (q3 - q1)].max()
+        polys.append([(i - 0.32, q1), (i + 0.32, q1), (i + 0.32, q3), (i - 0.32, q3)])
+        lines += [[(i - 0.32, med), (i + 0.32, med)], [(i, q3), (i, hi)], [(i, lo), (i, q1)],
+                  [(i - 0.12, hi), (i + 0.12, hi)], [(i - 0.12, lo), (i + 0.12, lo)]]
+        pts += [np.column_stack([i + rng.uniform(-0.2, 0.2, g.size), g])]
+        pcol += [colour] * g.size
+    face = [tuple(1 - 0.25 * (1 - c) for c in to_rgb(col)) for col, g in zip(colours, groups) if np.isfinite(g).any()]
+    ax.add_collection(PolyCollection(polys, facecolors=face, edgecolors="0.25", linewidths=0.6, zorder=1))
+    ax.add_collection(LineCollection(lines, colors="0.15", linewidths=0.7, zorder=2))
+    if pts:
+        xy = np.concatenate(pts)
+        ax.scatter(xy[:, 0], xy[:, 1], s=5, c=pcol, alpha=0.9, linewidths=0, zorder=3)
+    ax.set_xlim(-0.6, len(groups) - 0.4)
+    ax.autoscale_view(scalex=False)
+
+
+@_printed
+def plot_metric_by_setting(
+    runs: pd.DataFrame, metric: str, *, dataset: str | None = None, representation: str | None = "mean",
+    width: float = ONE_COLUMN, seed: int = 0,
+) -> Figure:
+    """One metric of one dataset by method and setting: a panel per method (shared y axis), a box per
+    hyperparameter value (sorted) in the method's colour, every seed a point, jittered by
+    ``np.random.default_rng(seed)`` so the figure is reproducible. ``dataset`` defaults to the first one.
+
+    Axes: x label the method's hyperparameter (its plain name: β, C_max, ...), y label the metric's paper label with its
+    direction arrow, panel titles the method names, figure title ``"<label> · <dataset>"``.
     """
     col = _column(runs, metric)
     data = _subset(runs, representation)
+    dataset = sorted(data["dataset"].unique())[0] if dataset is None else dataset
+    data = _subset(data, None, dataset)
     data = data[data[col].notna()]
     if data.empty:
-        raise ValueError(f"metric {metric!r} has no values for representation {representation!r}")
-    panels = list(data.groupby(["dataset", "model"]))
-    ncols = min(len(panels), 4)
-    nrows = -(-len(panels) // ncols)
-    fig = Figure(figsize=(3.6 * ncols, 3.0 * nrows), layout="constrained")
+        raise ValueError(f"metric {metric!r} has no values for dataset {dataset!r}, representation {representation!r}")
+    models = sorted(data["model"].unique(), key=lambda m: (list(METHODS).index(m) if m in METHODS else len(METHODS), m))
+    fig, axes, ncols = _grid(len(models), width, max_cols=2 if width < 5 else 3, aspect=0.6 if width < 5 else 0.5,
+                             hgap=0.52, sharey=True, max_panel=2.9)
     rng = np.random.default_rng(seed)
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax, ((dataset, model), d) in zip(axes, panels):
+    for i, (ax, model) in enumerate(zip(axes, models)):
+        d = data[data["model"] == model]
         values = sorted(d["hparam"].dropna().unique())
         groups = [d.loc[d["hparam"] == v, col].to_numpy(dtype=float) for v in values]
         if not values:  # a method without a registered hyperparameter: one box for all its runs
             values, groups = ["all"], [d[col].to_numpy(dtype=float)]
-        grey = {"color": "0.4"}
-        ax.boxplot(groups, positions=np.arange(len(groups)), widths=0.6, showfliers=False,
-                   medianprops={"color": "black"}, boxprops=grey, whiskerprops=grey, capprops=grey)
-        for i, g in enumerate(groups):
-            ax.scatter(i + rng.uniform(-0.18, 0.18, len(g)), g, s=12, alpha=0.7, color="C0", zorder=3, linewidths=0)
+        _box_plot(ax, groups, [method_colour(model)] * len(groups), rng)
         ax.set_xticks(np.arange(len(groups)), [f"{v:g}" if not isinstance(v, str) else v for v in values])
-        ax.set_xlabel(METHODS[model].axis_label if model in METHODS else "hyperparameter")
-        ax.set_ylabel(_plain(metric_label(metric)))
-        ax.set_title(f"{_plain(dataset)} · {_plain(model)}", fontsize=9)
-        ax.grid(axis="y", alpha=0.3)
-    for ax in axes[len(panels):]:
-        ax.set_visible(False)
-    rep = f"{representation} representation, " if representation else ""
-    # Two lines: a one-panel figure is narrower than the metric name and the note on one line.
-    fig.suptitle(f"{_plain(metric)}\n{rep}every seed a point", fontsize=10)
+        # the plain name (β, C_max), not the mathtext label: a mathtext subscript is 70 % of the type size
+        ax.set_xlabel(_plain(METHODS[model].axis_text) if model in METHODS else "hyperparameter", labelpad=1)
+        ax.set_title(_plain(model))
+        ax.yaxis.set_major_locator(MaxNLocator(4))
+        ax.grid(axis="y", alpha=0.4)
+        if i % ncols:
+            ax.tick_params(labelleft=False)
+        else:
+            ax.set_ylabel(_plain(paper_label(metric)))
+    fig.suptitle(f"{_plain(paper_label(metric))} · {_plain(dataset)}", y=1 - 0.06 / fig.get_figheight())
     return fig
 
 
+@_printed
 def plot_tradeoff(
-    runs: pd.DataFrame, metrics: list[str] | None = None, *, reconstruction: str = "reconstruction.bernoulli_nll",
-    representation: str | None = "mean",
+    runs: pd.DataFrame, metrics: Sequence[str] | None = None, *, reconstruction: str = "reconstruction.bernoulli_nll",
+    dataset: str | None = None, representation: str | None = "mean", width: float = ONE_COLUMN,
 ) -> Figure:
-    """Reconstruction–disentanglement trade-off: one panel per (dataset, disentanglement metric), x = the
-    reconstruction error (``reconstruction``, lower is better), y = the metric, one point per run, one
-    colour per hyperparameter value (viridis over the sorted values of each model; marker per model),
-    with a legend of (model, value). ``metrics`` defaults to the headline disentanglement scores present.
+    """Reconstruction–disentanglement trade-off of one dataset: a panel per disentanglement score (wrapping
+    into rows), x = the reconstruction error (lower is better), y = the score, one point per run in its
+    method's colour, shaded by setting (darker = larger hyperparameter value), a legend of the methods below.
+    ``metrics`` defaults to the paper keys that are disentanglement scores.
     """
     xcol = _column(runs, reconstruction)
     data = _subset(runs, representation)
+    dataset = sorted(data["dataset"].unique())[0] if dataset is None else dataset
+    data = _subset(data, None, dataset)
     if metrics is None:
-        metrics = [k for k in select_metrics(runs) if is_disentanglement(k) and direction(k) != 0]
+        metrics = [k for k in paper_metrics(runs) if is_disentanglement(k) and direction(k) != 0]
     cols = [_column(runs, m) for m in metrics]
     if not cols:
         raise ValueError("no disentanglement metric to plot against reconstruction")
-    datasets = sorted(data["dataset"].unique())
-    fig = Figure(figsize=(3.2 * len(cols) + 1.6, 2.9 * len(datasets)), layout="constrained")
-    axes = fig.subplots(len(datasets), len(cols), squeeze=False)
-    markers = {m: mk for m, mk in zip(sorted(data["model"].unique()), "os^Dvx*")}
-    # One scatter call per (panel, model) with a colour array: hundreds of small collections slow saving severalfold.
-    colour_of: dict[tuple[str, float], tuple] = {}
-    handles = {}
-    for model in sorted(data["model"].unique()):
-        values = sorted(data.loc[data["model"] == model, "hparam"].dropna().unique())  # none without a study axis
-        colour_of |= {(model, v): colormaps["viridis"](i / max(len(values) - 1, 1)) for i, v in enumerate(values)}
-        legend = {f"{_plain(model)} {METHODS[model].axis_label}={v:g}": colour_of[(model, v)] for v in values}
-        handles |= {label: Line2D([], [], linestyle="", marker=markers[model], color=colour, markersize=5)
-                    for label, colour in (legend or {_plain(model): "C0"}).items()}
-    for row, dataset in zip(axes, datasets):
-        d = data[data["dataset"] == dataset]
-        for ax, m, col in zip(row, metrics, cols):
-            for model, dm in d.groupby("model"):
-                sel = dm[dm[xcol].notna() & dm[col].notna()]
-                colours = [colour_of.get((model, v), "C0") for v in sel["hparam"]]
-                ax.scatter(sel[xcol], sel[col], s=14, alpha=0.8, c=colours, marker=markers[model], linewidths=0)
-            ax.set(xlabel=_plain(metric_label(reconstruction)), ylabel=_plain(metric_label(m)))
-            ax.set_title(_plain(dataset), fontsize=9)
-            ax.grid(alpha=0.3)
-    fig.legend(list(handles.values()), list(handles.keys()), loc="outside right center", fontsize=7,
-               title="setting", title_fontsize=8)
-    rep = f" ({representation} representation)" if representation else ""
-    fig.suptitle(f"Reconstruction vs disentanglement{rep}", fontsize=10)
+    models = sorted(data["model"].unique(), key=lambda m: (list(METHODS).index(m) if m in METHODS else len(METHODS), m))
+    ncol_legend = 3 if width < 5 else 6
+    legend_rows = -(-len(models) // ncol_legend)
+    fig, axes, ncols = _grid(len(cols), width, max_cols=2 if width < 5 else 3, aspect=0.8, left=0.48, wgap=0.5,
+                             hgap=0.5, below=0.3 + 0.16 * legend_rows, max_panel=2.9)
+    shade = {}
+    for model in models:
+        values = sorted(data.loc[data["model"] == model, "hparam"].dropna().unique())
+        shade |= {(model, v): setting_shade(model, i, len(values)) for i, v in enumerate(values)}
+    colours = [shade.get((m, v), to_rgb(method_colour(m))) for m, v in zip(data["model"], data["hparam"])]
+    colours = np.array(colours, dtype=float).reshape(-1, 3)
+    for i, (ax, m, col) in enumerate(zip(axes, metrics, cols)):
+        sel = (data[xcol].notna() & data[col].notna()).to_numpy()
+        ax.scatter(data.loc[sel, xcol], data.loc[sel, col], s=6, c=colours[sel], linewidths=0, alpha=0.9)
+        ax.set_ylabel(_plain(paper_label(m)))
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.yaxis.set_major_locator(MaxNLocator(4))
+        ax.grid(alpha=0.4)
+        if i >= len(cols) - ncols:  # the bottom panel of each column
+            ax.set_xlabel(_plain(paper_label(reconstruction)))
+    handles = [Line2D([], [], linestyle="", marker="o", color=method_colour(m), markersize=4) for m in models]
+    fig.legend(handles, [_plain(m) for m in models], loc="lower center", ncol=ncol_legend, frameon=False,
+               title="method (darker: larger hyperparameter)", handletextpad=0.2, columnspacing=0.8,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.suptitle(f"Trade-off · {_plain(dataset)}", y=1 - 0.06 / fig.get_figheight())
     return fig
 
 
@@ -150,47 +265,81 @@ def rank_correlation(runs: pd.DataFrame, metrics: list[str] | None = None) -> pd
 
     Keys with fewer than 3 values or no variation are dropped (their correlation is undefined).
     """
-    keys = metrics if metrics is not None else [k for k in select_metrics(runs) if direction(k) != 0]
+    keys = metrics if metrics is not None else [k for k in paper_metrics(runs) if direction(k) != 0]
     cols = [_column(runs, k) for k in keys]
     frame = runs[cols].apply(pd.to_numeric, errors="coerce").rename(columns=lambda c: c.removeprefix("metric."))
     frame = frame.loc[:, (frame.notna().sum() >= 3) & (frame.nunique() > 1)]
     return frame.corr(method="spearman")
 
 
-def plot_rank_correlation(
-    runs: pd.DataFrame, metrics: list[str] | None = None, *, representation: str | None = "mean"
-) -> Figure:
-    """Spearman rank correlation between metrics across all models of each dataset (Locatello et al.
-    2019, Fig. 7, https://arxiv.org/abs/1811.12359): one heat map per dataset, values in [−1, 1] printed in
-    the cells (×100 as in the paper), colour bar on the right. Axes titles ``"<dataset> (<n> models)"``; tick
-    labels are the keys.
-    """
-    data = _subset(runs, representation)
-    datasets = sorted(data["dataset"].unique())
-    mats = {d: rank_correlation(data[data["dataset"] == d], metrics) for d in datasets}
-    k = max((len(m) for m in mats.values()), default=0)
-    if k < 2:
-        raise ValueError("rank correlation needs at least two metrics with 3 or more varying values")
-    size = 0.45 * k + 1.0
-    # room for the longest (rotated) key on both axes: about 0.07 inch per character at font size 7
-    label = 0.075 * max((len(c) for m in mats.values() for c in m.columns), default=10)
-    fig = Figure(figsize=((size + label) * len(datasets) + 1.2, size + label + 0.6), layout="constrained")
-    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
-    for ax, d in zip(axes, datasets):
-        corr = mats[d]
-        im = ax.imshow(corr.to_numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
-        ax.set_xticks(np.arange(len(corr)), [_plain(c) for c in corr.columns], rotation=90, fontsize=7)
-        ax.set_yticks(np.arange(len(corr)), [_plain(c) for c in corr.index], fontsize=7)
-        for (i, j), v in np.ndenumerate(corr.to_numpy()):
+def _heat_maps(mats: dict[str, pd.DataFrame], width: float, *, title: str, vmin: float, vmax: float,
+               cmap: str, scale: float = 100.0) -> Figure:
+    """One heat map per entry of ``mats`` (title → matrix), wrapping into rows, every cell's value (× ``scale``)
+    printed in it (so no colour bar is needed)."""
+    rows = max(len(m.index) for m in mats.values())
+    cols = max(len(m.columns) for m in mats.values())
+    label_in = 0.062 * FONT_PT / 8 * max(len(str(c)) for m in mats.values() for c in [*m.columns, *m.index])
+    left = label_in + 0.12
+    fig, axes, ncols = _grid(len(mats), width, max_cols=1 if width < 5 else 2, aspect=rows / cols,
+                             left=left, right=0.1, bottom=label_in + 0.1, wgap=left, hgap=label_in + 0.35,
+                             max_panel=0.42 * cols + 0.2)
+    for ax, (name, mat) in zip(axes, mats.items()):
+        im = ax.imshow(mat.to_numpy(dtype=float), vmin=vmin, vmax=vmax, cmap=cmap, aspect="auto")
+        ax.set_xticks(np.arange(mat.shape[1]), [_plain(c) for c in mat.columns], rotation=90)
+        ax.set_yticks(np.arange(mat.shape[0]), [_plain(c) for c in mat.index])
+        ax.tick_params(length=0)
+        norm = im.norm
+        for (i, j), v in np.ndenumerate(mat.to_numpy(dtype=float)):
             if np.isfinite(v):
-                ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6,
-                        color="white" if abs(v) > 0.6 else "black")
-        n = int((data["dataset"] == d).sum())
-        ax.set_title(f"{_plain(d)} ({n} models)", fontsize=9)
-    fig.colorbar(im, ax=list(axes), shrink=0.8, label="Spearman rank correlation")
-    rep = f" ({representation} representation)" if representation else ""
-    fig.suptitle(f"Rank correlation between metrics across models{rep}", fontsize=10)
+                dark = abs(norm(v) - 0.5) > 0.3 if vmin < 0 else norm(v) > 0.6
+                ax.text(j, i, f"{scale * v:.0f}", ha="center", va="center", color="white" if dark else "black")
+        ax.set_title(_plain(name))
+    fig.suptitle(title, y=1 - 0.06 / fig.get_figheight())
     return fig
+
+
+@_printed
+def plot_rank_correlation(
+    runs: pd.DataFrame, metrics: list[str] | None = None, *, representation: str | None = "mean",
+    width: float = TWO_COLUMNS,
+) -> Figure:
+    """Spearman rank correlation between metrics across all models of each dataset (Locatello et al. 2019,
+    Fig. 7, https://arxiv.org/abs/1811.12359): one heat map per dataset (wrapping into rows), values ×100 in
+    the cells, the metrics under their paper labels. Panel titles
+    ``"<dataset> (<n> models)"``."""
+    data = _subset(runs, representation)
+    mats = {}
+    for d in sorted(data["dataset"].unique()):
+        corr = rank_correlation(data[data["dataset"] == d], metrics)
+        labels = [_plain(key_info(k).label if key_info(k) else k) for k in corr.columns]
+        mats[f"{d} ({int((data['dataset'] == d).sum())} models)"] = pd.DataFrame(corr.to_numpy(), labels, labels)
+    if max((len(m) for m in mats.values()), default=0) < 2:
+        raise ValueError("rank correlation needs at least two metrics with 3 or more varying values")
+    return _heat_maps(mats, width, title="Spearman rank correlation ×100", vmin=-1, vmax=1, cmap="RdBu_r")
+
+
+@_printed
+def plot_variance_shares(
+    runs: pd.DataFrame, metrics: list[str] | None = None, *, representation: str | None = "mean",
+    width: float = TWO_COLUMNS,
+) -> Figure:
+    """How much of each metric's variance the hyperparameter explains (the rest is the seed's), per dataset:
+    a heat map of :func:`benchmark.reports.tables.variance_shares` (rows = methods and "all methods", where the
+    settings are method and value; columns = the metrics' paper labels; cells = % from the hyperparameter)."""
+    data = _subset(runs, representation)
+    keys = metrics if metrics is not None else [k for k in paper_metrics(runs) if direction(k) != 0]
+    shares = variance_shares(data, keys)
+    if shares.empty:
+        raise ValueError("no method has two settings with two seeds each: the variance cannot be split")
+    mats = {}
+    for d, s in shares.groupby("dataset", sort=True):
+        mat = s.pivot(index="model", columns="metric", values="hparam_share")
+        order = [m for m in [*METHODS, *sorted(mat.index)] if m in mat.index and m != "all methods"]
+        mat = mat.reindex([*dict.fromkeys(order), *(["all methods"] if "all methods" in mat.index else [])])
+        mat = mat[[k for k in keys if k in mat.columns]]
+        mat.columns = [_plain(key_info(k).label if key_info(k) else k) for k in mat.columns]
+        mats[str(d)] = mat
+    return _heat_maps(mats, width, title="% of variance from the hyperparameter", vmin=0, vmax=1, cmap="Greens")
 
 
 # ----------------------------------------------------------------------------------------- checkpoint figures
@@ -202,8 +351,10 @@ def _image(ax, image: np.ndarray) -> None:
     ax.set(xticks=[], yticks=[])
 
 
+@_printed
 def plot_latent_traversal(
-    traversals: Any, values: Any, *, kl: Any = None, dims: Any = None, title: str | None = None
+    traversals: Any, values: Any, *, kl: Any = None, dims: Any = None, title: str | None = None,
+    width: float = TWO_COLUMNS,
 ) -> Figure:
     """Latent traversal grid, R × V image axes: row r is latent ``dims[r]`` (default ``0..R-1``) set to each of
     the ``(V,)`` ``values`` (the top row's titles), from ``traversals`` ``(R, V, C, H, W)`` float in [0, 1], rows
@@ -221,20 +372,24 @@ def plot_latent_traversal(
     if len(dims) != rows or (kl is not None and len(kl) != rows):
         raise ValueError(f"dims and kl need one entry per row ({rows}), got {len(dims)} and "
                          f"{'none' if kl is None else len(kl)}")
-    fig = Figure(figsize=(0.75 * len(values) + 0.9, 0.75 * rows + 0.6), layout="constrained")
-    axes = fig.subplots(rows, len(values), squeeze=False)
+    left = 0.55 if kl is not None else 0.3
+    fig, flat, _ = _grid(rows * len(values), width, max_cols=len(values), aspect=1.0, left=left, right=0.05,
+                         top=0.42, bottom=0.05, wgap=0.02, hgap=0.02)
+    axes = np.array(flat).reshape(rows, len(values))
     for row in range(rows):
         for col in range(len(values)):
             _image(axes[row, col], traversals[row, col])
             if row == 0:
-                axes[row, col].set_title(f"{values[col]:+.1f}", fontsize=7)
+                axes[row, col].set_title(f"{values[col]:+.1f}")
         label = f"z{dims[row]}" + (f"\nKL {kl[row]:.2f}" if kl is not None else "")
-        axes[row, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
-    fig.suptitle(_plain(title) if title else "Latent traversals (rows sorted by KL)", fontsize=9)
+        axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center")
+    fig.suptitle(_plain(title) if title else "Latent traversals (rows sorted by KL)", y=1 - 0.04 / fig.get_figheight())
     return fig
 
 
-def plot_reconstructions(images: Any, reconstructions: Any, *, title: str | None = None) -> Figure:
+@_printed
+def plot_reconstructions(images: Any, reconstructions: Any, *, title: str | None = None,
+                         width: float = TWO_COLUMNS) -> Figure:
     """Input/reconstruction pairs: top row ``images``, bottom row ``reconstructions`` (both ``(N, C, H, W)``
     float in [0, 1], e.g. from :func:`benchmark.views.reconstructions`). The rows' y labels are ``"input"`` and
     ``"reconstruction"``.
@@ -245,13 +400,14 @@ def plot_reconstructions(images: Any, reconstructions: Any, *, title: str | None
         raise ValueError("images and reconstructions must both be (N, C, H, W) float in [0, 1], got shapes "
                          f"{images.shape} and {recon.shape}")
     k = images.shape[0]
-    fig = Figure(figsize=(0.9 * k + 0.8, 2.2), layout="constrained")
-    axes = fig.subplots(2, k, squeeze=False)
+    fig, flat, _ = _grid(2 * k, width, max_cols=k, aspect=1.0, left=0.25, right=0.05, top=0.3, bottom=0.05,
+                         wgap=0.03, hgap=0.03)
+    axes = np.array(flat).reshape(2, k)
     for ax, image in zip(axes.ravel(), [*images, *recon]):  # row 0 the inputs, row 1 their reconstructions
         _image(ax, image)
-    axes[0, 0].set_ylabel("input", fontsize=8)
-    axes[1, 0].set_ylabel("reconstruction", fontsize=8)
-    fig.suptitle(_plain(title) if title else "Inputs and reconstructions", fontsize=9)
+    axes[0, 0].set_ylabel("input")
+    axes[1, 0].set_ylabel("recon.")
+    fig.suptitle(_plain(title) if title else "Inputs and reconstructions", y=1 - 0.04 / fig.get_figheight())
     return fig
 
 
@@ -284,10 +440,13 @@ def select_runs(
     return pd.concat(chosen).drop(columns="_s").assign(selection_metric=metric).reset_index(drop=True)
 
 
-def save_figure(fig: Figure, stem: str | os.PathLike, formats: tuple[str, ...] = ("pdf", "png"), dpi: int = 120) -> list[str]:
-    """Save ``fig`` as ``<stem>.<fmt>`` for each format, atomically; returns the paths written."""
+def save_figure(fig: Figure, stem: str | os.PathLike, formats: tuple[str, ...] = ("pdf", "png"),
+                dpi: int = PNG_DPI) -> list[str]:
+    """Save ``fig`` at its size as ``<stem>.<fmt>`` for each format (PDF vector, PNG at ``dpi``) under
+    :data:`PRINT_RC`, atomically; returns the paths written."""
     paths = [f"{os.fspath(stem)}.{fmt}" for fmt in formats]
-    for fmt, path in zip(formats, paths):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi)
+    with print_style():
+        for fmt, path in zip(formats, paths):
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=dpi)
     return paths

@@ -3,17 +3,21 @@
 Layout of REPORT_DIR::
 
     report.html                       the self-contained page (format "html")
-    tables/summary.csv                long table: one row per (setting, metric key) with n, n_failed,
-                                      n_missing, mean, std (ddof=1), median, q25, q75, iqr, min, max
-    tables/runs.csv                   one row per (run, representation): every metric value  (format "csv")
-    tables/ranking.csv, failures.csv  the ranking view; every failed or missing evaluation  (format "csv")
-    tables/summary_mean_std.{md,tex}, tables/summary_median_iqr.{md,tex}, tables/ranking.{md,tex}
-    figures/*.pdf, figures/*.png      every figure, PDF for papers and PNG
+    tables/paper__<dataset>__<representation>.tex   one paper table each (format "tex"); tables/paper.md (md)
+    tables/ranking.{md,tex,csv}       the ranking view of the paper keys
+    tables/summary.csv                long table of every metric key: one row per (setting, key) with n, n_failed,
+                                      n_missing, mean, std (ddof=1), median, q25, q75, iqr, min, max  (format "csv")
+    tables/runs.csv                   one row per (run, representation): every metric value
+    tables/failures.csv               every failed or missing evaluation; tables/grid.csv every trial of a sweep
+    tables/variance.csv               the share of each metric's variance from the hyperparameter and the seed
+    figures/<name>__1col.{pdf,png}    every figure one column wide (3.3 in), PDF and a 200 dpi PNG
+    figures/<name>__2col.{pdf,png}    and two columns wide (7 in)
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import multiprocessing
 import os
@@ -29,7 +33,8 @@ import pandas as pd
 from benchmark._io import atomic_write_bytes, atomic_write_text
 from benchmark.metrics import direction
 from benchmark.reports import html as html_mod
-from benchmark.reports import plots, tables
+from benchmark.reports import paper, plots, tables
+from benchmark.reports.grid import GridSummary, SweepGrid, grid_table, results_source, sweep_root
 from benchmark.reports.results import load_results, runs_table
 
 FORMATS = ("md", "tex", "html", "csv")
@@ -48,6 +53,7 @@ class ReportResult:
     n_missing: int = 0
     unreadable: list = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    grid: GridSummary = field(default_factory=GridSummary)
 
 
 def _safe(name: str) -> str:
@@ -66,13 +72,16 @@ def write_report(
     seed: int = 0,
     jobs: int | None = None,
     checkpoint_views: Callable[[str, int, np.random.Generator], Any] | None = None,
+    read_grid: Callable[[Path], SweepGrid] | None = None,
 ) -> ReportResult:
-    """Load the records under one or several ``results_dirs`` (see :func:`load_results`) and write tables,
-    figures and the page into ``out_dir``. Raises ``ValueError`` for an unknown format, group column or metric,
-    or when no record was found.
+    """Load the records under one or several ``results_dirs`` (results folders, or sweep folders holding
+    ``sweep.json``: their ``results``) and write tables, figures and the page into ``out_dir``. Raises
+    ``ValueError`` for an unknown format, group column or metric, or when no record was found.
 
-    group_by: the setting columns. metrics: metric keys or names (:func:`.tables.select_metrics`; default headline).
-    formats: any of ``md``, ``tex``, ``html``, ``csv``; figures are always written as PDF and PNG.
+    group_by: the setting columns. metrics: the paper tables' keys or metric names (:func:`.tables.paper_metrics`;
+        default: the headline key of each of :data:`.tables.PAPER_METRICS`); ``tables/summary.csv`` has every key.
+    formats: any of ``md``, ``tex``, ``html``, ``csv``; figures are always written as PDF and PNG, each one and
+        two columns wide.
     checkpoint_figures: draw traversals and reconstructions for the best and worst seed of each setting
         (by the first of :data:`benchmark.metrics.RUN_SELECTION_KEYS`) whose ``run.dir`` exists;
         at most ``max_checkpoint_runs`` runs; skipped runs are listed on the page.
@@ -83,6 +92,10 @@ def write_report(
         checkpoint figures (attributes ``images``, ``reconstructions``, ``traversals``, ``values``, ``kl``,
         ``dims``): pass :func:`benchmark.views.checkpoint_views`. This package never opens a model; with
         None, checkpoint figures are skipped with a note.
+    read_grid: ``(sweep folder) -> SweepGrid``, the expected grid of a sweep whose folder (or results folder) is
+        among ``results_dirs`` (``dbench report`` passes one built on :mod:`benchmark.sweeps`, which this package
+        never imports). With it the report lists every trial that is not complete; without it, or for a plain
+        results folder, what is missing is inferred from the records and the page says it cannot be known.
     """
     formats = tuple(formats)
     jobs = min(4, os.cpu_count() or 1) if jobs is None else jobs
@@ -90,16 +103,20 @@ def write_report(
     if bad:
         raise ValueError(f"unknown report format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
     out = Path(out_dir)
-    records, runs = _load(results_dirs, metrics)
-    agg = tables.aggregate(runs, group_by=group_by, metrics=metrics)
+    sources = [results_dirs] if isinstance(results_dirs, (str, os.PathLike)) else list(results_dirs)
+    grid = _grids(sources, read_grid)
+    records, runs = _load([results_source(s) for s in sources], metrics)
+    group_by = tables._check_group_by(runs, group_by)
+    problems = tables.problems_table(runs, group_by, grid.grids)
+    keys = tables.paper_metrics(runs, metrics)
+    agg = tables.aggregate(runs, group_by=group_by, metrics=keys, problems=problems)
     rank = tables.ranking(agg)
-    problems = agg.attrs["problems"]
     result = ReportResult(out_dir=out, html=None, n_records=len(records), n_runs=runs["run"].nunique(),
                           n_failed=int((problems["kind"] == "failed").sum()),
                           n_missing=int((problems["kind"] == "missing").sum()),
-                          unreadable=records.attrs.get("unreadable", []))
+                          unreadable=records.attrs.get("unreadable", []), grid=grid)
     _write_tables(result, formats, runs, agg, rank, problems)
-    figures = _result_figures(runs, agg, out, result, seed=seed, embed="html" in formats, jobs=jobs)
+    figures = _result_figures(runs, keys, out, result, seed=seed, embed="html" in formats, jobs=jobs)
     ck_figs, ck_notes = ([], ["Checkpoint figures were not requested."])
     if checkpoint_figures:
         ck_figs, ck_notes = _checkpoint_figures(runs, group_by, out, result, max_checkpoint_runs, seed,
@@ -108,13 +125,31 @@ def write_report(
     result.notes += ck_notes
     if "html" in formats:
         page = html_mod.render_html(html_mod.PageContent(
-            runs=runs, agg=agg, rank=rank, problems=problems, figures=figures, checkpoint_figures=ck_figs,
+            runs=runs, agg=agg, rank=rank, problems=problems, grid=grid, figures=figures, checkpoint_figures=ck_figs,
             checkpoint_notes=ck_notes, figure_notes=figure_notes, n_records=len(records),
             sources=records.attrs.get("sources", []), unreadable=result.unreadable))
         _put(result, "report.html", page)
         result.html = out / "report.html"
     _remove_leftovers(result)
     return result
+
+
+def _grids(sources, read_grid) -> GridSummary:
+    """The expected grid of every source that is a sweep (when ``read_grid`` can read it); the others are plain."""
+    summary = GridSummary()
+    for src in sources:
+        root = sweep_root(src)
+        if root is None or read_grid is None:
+            summary.plain_sources.append(str(src))
+            continue
+        try:
+            g = read_grid(root)
+        except (ValueError, OSError) as exc:  # a spec this version cannot expand: infer, and say why
+            g = SweepGrid(root.name, str(root / "sweep.json"), str(root / "results"), error=str(exc))
+        summary.grids.append(g)
+        if not g.known:
+            summary.plain_sources.append(str(src))
+    return summary
 
 
 def _remove_leftovers(result: ReportResult) -> None:
@@ -151,31 +186,44 @@ def _put(result: ReportResult, rel: str, text: str) -> None:
 
 
 def _write_tables(result: ReportResult, formats, runs, agg, rank, problems) -> None:
+    group_by = agg.attrs["group_by"]
     if "csv" in formats:
-        _put(result, "tables/summary.csv", agg.to_csv(index=False))
+        full = tables.aggregate(runs, group_by=group_by, metrics=["all"], problems=problems)
+        _put(result, "tables/summary.csv", full.to_csv(index=False))
         keep = [c for c in runs.columns if not c.startswith(("protocol.", "env."))]
         _put(result, "tables/runs.csv", runs[keep].to_csv(index=False))
         _put(result, "tables/ranking.csv", rank.to_csv(index=False))
         _put(result, "tables/failures.csv", problems.to_csv(index=False))
-    writers = {"md": (tables.to_markdown, tables.ranking_markdown), "tex": (tables.to_latex, tables.ranking_latex)}
-    for ext, (summary, ranking) in writers.items():
-        if ext in formats:
-            for style in ("mean_std", "median_iqr"):
-                _put(result, f"tables/summary_{style}.{ext}", summary(agg, style))
-            _put(result, f"tables/ranking.{ext}", ranking(rank))
+        reps = list(dict.fromkeys(runs["representation"]))
+        shares = pd.concat([tables.variance_shares(runs, agg.attrs["metrics"], rep).assign(representation=rep)
+                            for rep in reps])
+        _put(result, "tables/variance.csv", shares.to_csv(index=False))
+        if result.grid.grids:
+            _put(result, "tables/grid.csv", grid_table(result.grid.grids).to_csv(index=False))
+    if "md" in formats:
+        _put(result, "tables/paper.md", "\n".join(paper.to_markdown(t) for t in paper.paper_tables(agg, "md")))
+        _put(result, "tables/ranking.md", "\n".join(paper.to_markdown(t) for t in paper.ranking_tables(rank, group_by, "md")))
+    if "tex" in formats:
+        for t in paper.paper_tables(agg, "tex"):
+            _put(result, f"tables/paper__{t.stem}.tex", paper.to_latex(t))
+        _put(result, "tables/ranking.tex", "\n".join(paper.to_latex(t, "tab:dbench:rank")
+                                                      for t in paper.ranking_tables(rank, group_by, "tex")))
 
 
-def _render(fig, stem: str, out: Path, dpi: int = 100) -> tuple[str, list[Path]]:
-    """Write ``figures/<stem>.png`` and ``.pdf``; return the PNG as base64 (for the page) and the paths."""
-    # One PNG rendering serves both the file and the page.
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    png = buf.getvalue()
-    atomic_write_bytes(out / "figures" / f"{stem}.png", png)
-    # The layout was solved by the first save; solving it again for the PDF would double the cost.
-    fig.set_layout_engine("none")
-    pdf = plots.save_figure(fig, out / "figures" / stem, ("pdf",))
-    return base64.b64encode(png).decode("ascii"), [out / "figures" / f"{stem}.png", *map(Path, pdf)]
+def _render(build: Callable[..., Any], stem: str, out: Path) -> tuple[str, list[Path]]:
+    """Build the figure at both print widths (``build(width=...)``) and write ``figures/<stem>__1col`` and
+    ``__2col`` as PDF and PNG; return the two-column PNG as base64 (for the page) and the paths."""
+    paths, png = [], b""
+    for suffix, width in plots.WIDTHS.items():
+        fig = build(width=width)
+        with plots.print_style():
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=plots.PNG_DPI)
+            atomic_write_bytes(out / "figures" / f"{stem}__{suffix}.png", buf.getvalue())
+            pdf = plots.save_figure(fig, out / "figures" / f"{stem}__{suffix}", ("pdf",))
+        paths += [out / "figures" / f"{stem}__{suffix}.png", *map(Path, pdf)]
+        png = buf.getvalue()
+    return base64.b64encode(png).decode("ascii"), paths
 
 
 def _collect(done: list[tuple], result: ReportResult, embed: bool) -> list[html_mod.FigureEntry]:
@@ -191,36 +239,49 @@ _RUNS: pd.DataFrame | None = None
 
 
 def _figure_task(task: tuple) -> tuple:
-    """Build, save and encode one result figure (runs in a worker process or inline)."""
+    """Build, save and encode one result figure at both widths (runs in a worker process or inline)."""
     stem, title, caption, builder, kwargs, out = task
     try:
-        fig = builder(_RUNS, **kwargs)
+        return (title, caption, *_render(lambda width: builder(_RUNS, width=width, **kwargs), stem, out), None)
     except ValueError as exc:
         return title, caption, None, [], f"no {title}: {exc}"
-    return title, caption, *_render(fig, stem, out), None
 
 
-def _result_figures(runs, agg, out, result, *, seed, embed, jobs):
-    global _RUNS
+def _figure_tasks(runs: pd.DataFrame, keys: list[str], out: Path, seed: int) -> list[tuple]:
+    """``(stem, title, caption, builder, kwargs, out)`` of every result figure of the report."""
     reps = list(dict.fromkeys(runs["representation"]))
-    main_rep = "mean" if "mean" in reps else reps[0]
-    keys = agg.attrs["metrics"]
+    rep = "mean" if "mean" in reps else reps[0]
+    datasets = sorted(runs.loc[runs["representation"] == rep, "dataset"].unique())
     scored = [k for k in keys if direction(k) != 0]
     disent = [k for k in scored if plots.is_disentanglement(k)]
-    # Box plots for the main representation only: they are the bulk of the rendering time; tables cover the other.
-    tasks = [(f"metric_vs_hparam__{_safe(k)}__{main_rep}", f"{k} against the hyperparameter",
-              f"{main_rep} representation; boxes: median and quartiles over seeds, whiskers 1.5 IQR; "
-              "points: individual seeds.", plots.plot_metric_vs_hparam,
-              {"metric": k, "representation": main_rep, "seed": seed}, out) for k in keys]
-    recon = next((k for k in ("reconstruction.bernoulli_nll", "reconstruction.mse") if f"metric.{k}" in runs), None)
-    for rep in reps:
+    recon = next((k for k in (*keys, "reconstruction.bernoulli_nll", "reconstruction.mse")
+                  if k.startswith("reconstruction.") and f"metric.{k}" in runs), None)
+    tasks = []
+    for d in datasets:
+        tasks += [(f"metric__{_safe(d)}__{_safe(k)}__{rep}", f"{tables.paper_label(k)} by method and setting, {d}",
+                   f"{rep} representation; one panel per method, a box per hyperparameter value (median, quartiles, "
+                   "whiskers to 1.5 IQR), every seed a point.", plots.plot_metric_by_setting,
+                   {"metric": k, "dataset": d, "representation": rep, "seed": seed}, out) for k in keys]
         if recon is not None and disent:
-            tasks.append((f"tradeoff__{rep}", f"Reconstruction–disentanglement trade-off ({rep})",
-                          "One point per run, one colour per hyperparameter value.", plots.plot_tradeoff,
-                          {"metrics": disent, "reconstruction": recon, "representation": rep}, out))
-        tasks.append((f"rank_correlation__{rep}", f"Spearman rank correlation between metrics ({rep})",
+            tasks.append((f"tradeoff__{_safe(d)}__{rep}", f"Reconstruction–disentanglement trade-off, {d}",
+                          f"{rep} representation; one point per run, one colour per method, darker for larger "
+                          "hyperparameter values.", plots.plot_tradeoff,
+                          {"metrics": disent, "reconstruction": recon, "dataset": d, "representation": rep}, out))
+    for r in reps:
+        tasks.append((f"rank_correlation__{r}", f"Spearman rank correlation between metrics ({r})",
                       "Across all models of each dataset, ×100 (Locatello et al. 2019, Fig. 7).",
-                      plots.plot_rank_correlation, {"metrics": scored, "representation": rep}, out))
+                      plots.plot_rank_correlation, {"metrics": scored, "representation": r}, out))
+    tasks.append((f"variance__{rep}", "Variance from the hyperparameter versus the seed",
+                  f"{rep} representation; per method, the share of each metric's variance over its runs that the "
+                  "hyperparameter explains (one-way sums of squares, tables/variance.csv); the rest comes from the "
+                  "seed. 'all methods': the settings are method and value.", plots.plot_variance_shares,
+                  {"metrics": scored, "representation": rep}, out))
+    return tasks
+
+
+def _result_figures(runs, keys, out, result, *, seed, embed, jobs):
+    global _RUNS
+    tasks = _figure_tasks(runs, keys, out, seed)
     _RUNS = runs
     try:
         jobs = min(jobs or 1, len(tasks))
@@ -278,12 +339,13 @@ def _checkpoint_figures(runs, group_by, out, result, limit, seed, embed, open_vi
             continue
         label = f"{r['run']} — {r['which']} seed of its setting by {metric} = {r[f'metric.{metric}']:.3g}"
         stem = _safe(f"{r['which']}__{r['run']}")
-        fig = plots.plot_latent_traversal(views.traversals, views.values, kl=views.kl, dims=views.dims,
-                                          title=f"Traversals: {r['run']}")
+        traversal = functools.partial(plots.plot_latent_traversal, views.traversals, views.values, kl=views.kl,
+                                      dims=views.dims, title=f"Traversals: {r['run']}")
         done.append((f"Latent traversal, {label}", "Rows: latent dimensions sorted by KL (mean over 8 images); "
                      "columns: value −2…2; other dimensions at the posterior mean of the first image.",
-                     *_render(fig, f"checkpoints/traversal__{stem}", out), None))
-        fig = plots.plot_reconstructions(views.images, views.reconstructions, title=f"Reconstructions: {r['run']}")
+                     *_render(traversal, f"checkpoints/traversal__{stem}", out), None))
+        recon = functools.partial(plots.plot_reconstructions, views.images, views.reconstructions,
+                                  title=f"Reconstructions: {r['run']}")
         done.append((f"Inputs and reconstructions, {label}", "Top: inputs; bottom: sigmoid(decode(posterior mean)).",
-                     *_render(fig, f"checkpoints/reconstructions__{stem}", out), None))
+                     *_render(recon, f"checkpoints/reconstructions__{stem}", out), None))
     return _collect(done, result, embed), notes

@@ -86,7 +86,8 @@ def runs_table(records: pd.DataFrame) -> pd.DataFrame:
     with the latest ``eval.timestamp`` wins; ``attrs["duplicates"]`` counts the superseded ones.
 
     Added identity columns: ``run`` (= ``run.id``), ``representation``, ``dataset`` (``dataset.name``, else
-    ``config.dataset``), ``model`` (``config.model``), ``seed`` (``config.seed``), ``hparam.name`` (the
+    ``config.dataset``), ``model`` (``config.model``; the ``run.id`` of a model the suite did not train, a record
+    with ``run.encoder_kind``), ``seed`` (``config.seed``), ``hparam.name`` (the
     method's study axis, ``benchmark.config.METHODS``: ``beta`` for ``beta_vae``, ``c_max`` for
     ``annealed_vae``) and ``hparam`` (its value; NaN for a method not listed there). Bookkeeping columns:
     ``metrics.ok`` and ``metrics.failed`` (sorted comma-separated metric names) and ``n_failed``.
@@ -112,18 +113,22 @@ def runs_table(records: pd.DataFrame) -> pd.DataFrame:
         names = df.loc[sel].groupby(group)["eval.metric"].agg(lambda s: ",".join(sorted(s)))
         base[col] = names.reindex(base.index).fillna("")
     base["n_failed"] = df.loc[~ok].groupby(group).size().reindex(base.index).fillna(0).astype(int)
-    base = _add_identity(base.reset_index())
+    base = add_identity(base.reset_index())
     base.attrs = {**records.attrs, "duplicates": int(dup.sum()), **_evaluation_attrs(base, df, ok, mcols)}
     return base
 
 
-def _add_identity(base: pd.DataFrame) -> pd.DataFrame:
-    """The identity columns of :func:`runs_table` (run, representation, dataset, model, seed, hparam)."""
+def add_identity(base: pd.DataFrame) -> pd.DataFrame:
+    """The identity columns of :func:`runs_table` (run, representation, dataset, model, seed, hparam) added to a
+    table with ``run.id``, ``eval.representation`` and ``config.*`` columns (runs, or a sweep's expected trials)."""
     base["run"] = base["run.id"]
     base["representation"] = base["eval.representation"]
-    dataset = base.get("dataset.name", pd.Series(np.nan, index=base.index))
+    dataset = base.get("dataset.name", pd.Series(np.nan, index=base.index, dtype=object))
     base["dataset"] = dataset.fillna(base.get("config.dataset", "unknown")).fillna("unknown")
-    base["model"] = base["config.model"].fillna("unknown") if "config.model" in base else "unknown"
+    model = base["config.model"] if "config.model" in base else pd.Series(np.nan, index=base.index, dtype=object)
+    if "run.encoder_kind" in base:  # a model the suite did not train has no method: it is its own setting
+        model = model.where(base["run.encoder_kind"].isna(), base["run.id"])
+    base["model"] = model.fillna("unknown")
     base["seed"] = base["config.seed"] if "config.seed" in base else np.nan
     axis = {model: method.study_axis for model, method in METHODS.items()}
     base["hparam.name"] = base["model"].map(axis).fillna("")

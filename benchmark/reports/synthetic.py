@@ -17,9 +17,14 @@ import numpy as np
 from benchmark import records
 from benchmark.config import METHODS, TrainConfig
 from benchmark.datasets import DATASETS
-from benchmark.metrics import METRICS
+from benchmark.metrics import METRICS, resolve_protocol
 from benchmark.metrics._codes import REPRESENTATIONS, protocol_params
 
+
+
+#: The metrics this generator invents values for (the nine of the study's evaluation, in registry order).
+SYNTHETIC_METRICS = ("beta_vae", "factor_vae", "mig", "mig_sampled", "dci", "sap", "modularity", "unsupervised",
+                     "reconstruction")
 
 
 def _values(metric: str, strength: float, factors: tuple[str, ...], rng: np.random.Generator) -> dict[str, float]:
@@ -56,7 +61,7 @@ def _values(metric: str, strength: float, factors: tuple[str, ...], rng: np.rand
     if metric == "reconstruction":
         nll = float(rng.normal(25.0 + 90.0 * strength, 4.0))
         return {"reconstruction.bernoulli_nll": nll, "reconstruction.mse": float(max(nll, 1.0) / 4096 * 0.6)}
-    raise ValueError(f"no synthetic values for metric {metric!r}; known: {', '.join(METRICS)}")
+    raise ValueError(f"no synthetic values for metric {metric!r}; known: {', '.join(SYNTHETIC_METRICS)}")
 
 
 def write_synthetic_results(
@@ -66,29 +71,35 @@ def write_synthetic_results(
     models: tuple[str, ...] = ("beta_vae", "annealed_vae"),
     seeds: int = 25,
     representations: tuple[str, ...] = ("mean", "sampled"),
-    metrics: Sequence[str] = tuple(METRICS),
+    metrics: Sequence[str] = SYNTHETIC_METRICS,
     steps: int = TrainConfig().steps,
     failed: int = 0,
     seed: int = 0,
     run_dir_root: str | os.PathLike | None = None,
+    protocol: str = "reference",
+    overrides: dict | None = None,
 ) -> int:
     """Write records for every (dataset, model, grid value, seed) × representation × metric; returns how many.
 
-    The grids are PROTOCOL.md's (β ∈ {1, 2, 4, 6, 8, 16}, C_max ∈ {5, 10, 25, 50, 75, 100}); the defaults give
+    ``models``: any of the registered methods (all six: ``tuple(benchmark.config.METHODS)``); each is trained over
+    its declared study grid (β ∈ {1, 2, 4, 6, 8, 16}, C_max ∈ {5, 10, 25, 50, 75, 100}, ...). The defaults give
     2 × 2 × 6 × 25 = 600 runs and 600 × 9 × 2 = 10,800 records. Each record is built and written by
-    :mod:`benchmark.records` like a real one: the run's resolved :class:`TrainConfig`, the metric's reference
-    protocol, per-factor keys named by the dataset's factors. ``failed`` records (the first ones in a seeded
-    shuffle) are written with status "failed" and an ``error``. ``run.dir`` points under ``run_dir_root``
-    (default: a path that does not exist, so checkpoint figures are skipped).
+    :mod:`benchmark.records` like a real one: the run's resolved :class:`TrainConfig`, the metric's protocol
+    (``protocol``, a name in ``benchmark.metrics.PROTOCOLS``, changed by ``overrides`` ``{metric: {param:
+    value}}``), per-factor keys named by the dataset's factors. Methods after the first score a little lower
+    (by 0.03 each), so the tables have a best method. ``failed`` records (the first ones in a seeded shuffle)
+    are written with status "failed" and an ``error``. ``run.dir`` points under ``run_dir_root`` (default: a
+    path that does not exist, so checkpoint figures are skipped).
     """
     rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
     run_root = Path(run_dir_root) if run_dir_root is not None else out_dir / "_no_runs_here"
     env = {"suite": "0.1.0", "torch": "2.4.1", "numpy": np.__version__, "sklearn": "1.5.2", "python": "3.11.2"}
-    protocols = {m: protocol_params(**METRICS[m].defaults) for m in metrics}  # the reference protocol
+    protocols = {m: protocol_params(**resolve_protocol(m, dict((overrides or {}).get(m, {})), protocol))
+                 for m in metrics}
     grids = {model: METHODS[model].study_grid for model in models}  # each method's declared study grid
-    jobs = [(dataset, model, value, rank / (len(grids[model]) - 1), s)
-            for dataset in datasets for model in models for rank, value in enumerate(grids[model]) for s in range(seeds)]
+    jobs = [(dataset, model, value, rank / (len(grids[model]) - 1) - 0.03 * m, s) for dataset in datasets
+            for m, model in enumerate(models) for rank, value in enumerate(grids[model]) for s in range(seeds)]
     n_records = len(jobs) * len(representations) * len(metrics)
     fail_mask = np.zeros(n_records, dtype=bool)
     fail_mask[rng.permutation(n_records)[:failed]] = True
@@ -109,7 +120,7 @@ def write_synthetic_results(
                 values = _values(metric, strength + (0.1 if rep == "mean" else 0.0), ds.factor_names, rng)
                 outcome = ({"status": "failed", "error": "RuntimeError: synthetic failure (injected)"} if next(fails)
                            else {"status": "ok", **records.metric_fields(values)})
-                record = {**common, **records.evaluation_fields(metric, rep, stream, protocols[metric]), **outcome,
+                record = {**common, **records.evaluation_fields(metric, rep, stream, protocols[metric], protocol), **outcome,
                           "eval.elapsed_s": elapsed, "eval.encoder_passes": 10_000,
                           "eval.timestamp": "2026-01-01T00:00:00Z"}
                 records.write_record(records.record_path(out_dir, rid, rep, metric), record)

@@ -1,4 +1,5 @@
-"""Comparison tables: aggregation over seeds, a ranking view, and CSV / Markdown / LaTeX / HTML writers.
+"""Comparison statistics: aggregation over seeds, failed and missing evaluations, a ranking view, and how much
+of a metric's variance the hyperparameter explains (the rest is the seed's). Writers: :mod:`.paper`.
 
 Statistics per group (default: dataset, model, hyperparameter value, representation) and metric key:
 the number of seeds ``n`` with a value, the mean and the *sample* standard deviation (``ddof = 1``,
@@ -7,29 +8,33 @@ interpolation) and the interquartile range ``iqr = q75 − q25``. Evaluations th
 are counted per group and metric (``n_failed``, ``n_missing``) and listed by :func:`problems_table`;
 they never vanish silently.
 
-"Missing" is inferred from the records themselves, since a results directory does not carry the sweep
-that produced it: a run that has records for some metrics of its dataset but not for another is missing
-that metric, and a setting that lacks a seed other settings of the same (dataset, model) have is missing
-that seed (all its metrics).
+"Missing" is known exactly for a sweep (its expected grid, :mod:`.grid`). For plain results folders it is
+inferred from the records themselves: a run that has records for some metrics of its dataset but not for
+another is missing that metric, and a setting that lacks a seed other settings of the same (dataset, model)
+have is missing that seed (all its metrics). A trial that left no record at all cannot be inferred.
 """
 
 from __future__ import annotations
 
 import html as _html
-import math
-from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from benchmark.config import METHODS
-from benchmark.metrics import HEADLINE_KEYS, METRICS, direction, owner
+from benchmark.metrics import HEADLINE_KEYS, METRICS, direction, key_info, owner
+from benchmark.reports.grid import SweepGrid, grid_problems
 from benchmark.reports.results import load_results, metric_columns, runs_table
 
 #: Default grouping of runs into settings.
 DEFAULT_GROUP_BY = ("dataset", "model", "hparam", "representation")
 #: Group columns that split tables into separate blocks (one table per dataset and representation).
 BLOCK_COLUMNS = ("dataset", "representation")
+#: The metrics of a paper table, each shown by its first headline key (Locatello et al. 2019's six scores and the
+#: reconstruction error); the labels, directions and keys come from the registry's metadata.
+PAPER_METRICS = ("beta_vae", "factor_vae", "mig", "dci", "sap", "modularity", "reconstruction")
+#: At most this many metric columns in one paper table (more are split over several tables).
+MAX_PAPER_COLUMNS = 7
 
 STATS = ("n", "n_failed", "n_missing", "mean", "std", "median", "q25", "q75", "iqr", "min", "max")
 
@@ -37,6 +42,10 @@ _LATEX = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "<": r"\textless{}", ">": r"\textgreater{}",
+    # the non-ASCII characters of labels and captions, so the tables compile in any document
+    "β": r"$\beta$", "γ": r"$\gamma$", "λ": r"$\lambda$", "μ": r"$\mu$", "σ": r"$\sigma$", "±": r"$\pm$",
+    "↑": r"$\uparrow$", "↓": r"$\downarrow$", "×": r"$\times$", "−": "-", "–": "--", "—": "---", "≤": r"$\leq$",
+    "≥": r"$\geq$", "…": r"\ldots{}", "·": r"$\cdot$",
 }
 
 
@@ -47,8 +56,18 @@ def metric_label(key: str, fmt: str = "text") -> str:
     return _escape(key, fmt) + arrows[direction(key)]
 
 
+def paper_label(key: str, fmt: str = "text") -> str:
+    """The name papers use for a metric key (``MetricKey.label``: ``β-VAE score``, ``DCI-D``) with its direction
+    arrow, escaped for ``fmt``; the key itself for a key no registered metric declares."""
+    key = key.removeprefix("metric.")
+    info = key_info(key)
+    arrow = {1: " ↑", -1: " ↓", 0: ""}[direction(key)]
+    return _escape((info.label if info is not None else key) + arrow, fmt)
+
+
 def latex_escape(text: object) -> str:
-    """Escape LaTeX's special characters so names like ``mig_sampled`` compile as text."""
+    """Escape LaTeX's special characters so names like ``mig_sampled`` compile as text; the few non-ASCII
+    characters of labels and captions (β, ±, ↑, –) become their LaTeX commands."""
     return "".join(_LATEX.get(ch, ch) for ch in str(text))
 
 
@@ -95,6 +114,28 @@ def select_metrics(runs: pd.DataFrame, metrics: list[str] | tuple[str, ...] | No
     return chosen
 
 
+def paper_metrics(runs: pd.DataFrame, metrics: Sequence[str] | None = None) -> list[str]:
+    """The metric keys of the paper tables and comparison figures.
+
+    ``None``: the first headline key of each of :data:`PAPER_METRICS` present (``beta_vae.eval_accuracy``,
+    ``factor_vae.eval_accuracy``, ``mig``, ``dci.disentanglement``, ``sap``, ``modularity``,
+    ``reconstruction.bernoulli_nll``), then, up to :data:`MAX_PAPER_COLUMNS`, the first headline key of the other
+    metrics present (``mig_sampled``, the unsupervised scores), then the keys of metrics this suite does not know.
+    Otherwise :func:`select_metrics` of ``metrics`` (any number: the tables split them).
+    """
+    if metrics is not None:
+        return select_metrics(runs, metrics)
+    available = set(select_metrics(runs, ["all"]))
+    first = {}
+    for key in HEADLINE_KEYS:
+        if key in available:
+            first.setdefault(owner(key), key)
+    chosen = [first[m] for m in PAPER_METRICS if m in first]
+    chosen += [k for m, k in first.items() if m not in PAPER_METRICS]
+    chosen += [k for k in select_metrics(runs) if owner(k) not in METRICS and k not in chosen]
+    return chosen[:MAX_PAPER_COLUMNS] or select_metrics(runs)
+
+
 def _check_group_by(runs: pd.DataFrame, group_by) -> list[str]:
     group_by = list(group_by)
     missing = [g for g in group_by if g not in runs.columns]
@@ -104,8 +145,9 @@ def _check_group_by(runs: pd.DataFrame, group_by) -> list[str]:
     return group_by
 
 
-def _problem_rows(runs: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
-    """One row per failed or missing evaluation: kind, group columns, seed, run, metric, detail."""
+def _problem_rows(runs: pd.DataFrame, group_by: list[str], grids: Sequence[SweepGrid] = ()) -> pd.DataFrame:
+    """One row per failed or missing evaluation: kind, group columns, seed, run, metric, detail. With ``grids``
+    (the sweeps' expected grids) every record they expect and no file holds is missing, and no seed is inferred."""
     errors: dict[tuple[str, str, str], str] = runs.attrs.get("errors", {})
     expected_by_dataset = runs.attrs.get("expected_metrics", {})
     rows = []
@@ -118,32 +160,46 @@ def _problem_rows(runs: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
                  for m in sorted(failed)]
         rows += [{"kind": "missing", **base, "metric": m, "detail": "no record for this run"}
                  for m in sorted(set(expected_by_dataset.get(r["dataset"], ())) - ok - failed)]
-    # Seeds that other settings of the same (dataset, model) have but this setting lacks.
-    family = [c for c in ("dataset", "model") if c in group_by]
-    if "seed" in runs and runs["seed"].notna().any() and "seed" not in group_by:
-        all_metrics = sorted(runs.attrs.get("metric_keys", {}))
-        fam_seeds = ({k: set(s.dropna()) for k, s in runs.groupby(family)["seed"]} if family
-                     else {(): set(runs["seed"].dropna())})
-        for key, g in runs.groupby(group_by, dropna=False):
-            labels = dict(zip(group_by, key))
-            expected = fam_seeds[tuple(labels[c] for c in family)]
-            expected_m = set(expected_by_dataset.get(labels.get("dataset"), all_metrics))
-            rows += [{"kind": "missing", **labels, "seed": s, "run": "",
-                      "representation": labels.get("representation", ""), "metric": m,
-                      "detail": "seed present in other settings of this dataset and model"}
-                     for s in sorted(expected - set(g["seed"].dropna())) for m in sorted(expected_m)]
+    known = [g for g in grids if g.known]
+    if known:
+        rows += grid_problems(known, group_by)
+    else:
+        rows += _missing_seeds(runs, group_by, expected_by_dataset)
     cols = list(dict.fromkeys(["kind", *group_by, "seed", "run", "representation", "metric", "detail"]))
-    return pd.DataFrame(rows, columns=cols)
+    table = pd.DataFrame(rows, columns=cols)
+    return table.drop_duplicates(["kind", "run", "representation", "metric"]).reset_index(drop=True)
 
 
-def problems_table(runs: pd.DataFrame, group_by=DEFAULT_GROUP_BY) -> pd.DataFrame:
+def _missing_seeds(runs: pd.DataFrame, group_by: list[str], expected_by_dataset: dict) -> list[dict]:
+    """Seeds that other settings of the same (dataset, model) have but this setting lacks (all their metrics)."""
+    family = [c for c in ("dataset", "model") if c in group_by]
+    if "seed" not in runs or not runs["seed"].notna().any() or "seed" in group_by:
+        return []
+    rows = []
+    all_metrics = sorted(runs.attrs.get("metric_keys", {}))
+    fam_seeds = ({k: set(s.dropna()) for k, s in runs.groupby(family)["seed"]} if family
+                 else {(): set(runs["seed"].dropna())})
+    for key, g in runs.groupby(group_by, dropna=False):
+        labels = dict(zip(group_by, key))
+        expected = fam_seeds[tuple(labels[c] for c in family)]
+        expected_m = set(expected_by_dataset.get(labels.get("dataset"), all_metrics))
+        rows += [{"kind": "missing", **labels, "seed": s, "run": "",
+                  "representation": labels.get("representation", ""), "metric": m,
+                  "detail": "seed present in other settings of this dataset and model"}
+                 for s in sorted(expected - set(g["seed"].dropna())) for m in sorted(expected_m)]
+    return rows
+
+
+def problems_table(runs: pd.DataFrame, group_by=DEFAULT_GROUP_BY, grids: Sequence[SweepGrid] = ()) -> pd.DataFrame:
     """Every failed or missing evaluation, one row each: ``kind`` ("failed"/"missing"), the group
     columns, ``seed``, ``run``, ``metric`` (the metric name, e.g. ``dci``) and ``detail`` (the record's
-    ``error`` for failures). Empty when everything evaluated."""
-    return _problem_rows(runs, _check_group_by(runs, group_by))
+    ``error`` for failures; the trial's state for a record a sweep's grid expects). Empty when everything
+    evaluated."""
+    return _problem_rows(runs, _check_group_by(runs, group_by), grids)
 
 
-def aggregate(runs: pd.DataFrame, *, group_by=DEFAULT_GROUP_BY, metrics=None) -> pd.DataFrame:
+def aggregate(runs: pd.DataFrame, *, group_by=DEFAULT_GROUP_BY, metrics=None, grids: Sequence[SweepGrid] = (),
+              problems: pd.DataFrame | None = None) -> pd.DataFrame:
     """Statistics over seeds of the per-run table ``runs`` per setting (the ``group_by`` columns) and metric key
     (a ``metrics`` selection for :func:`select_metrics`), in long form.
 
@@ -151,6 +207,7 @@ def aggregate(runs: pd.DataFrame, *, group_by=DEFAULT_GROUP_BY, metrics=None) ->
     ``direction`` (+1/−1/0) and :data:`STATS`: ``n`` seeds with a value, ``n_failed`` and ``n_missing``
     evaluations of that metric in the group, ``mean``, ``std`` (sample, ddof = 1), ``median``, ``q25``, ``q75``,
     ``iqr``, ``min``, ``max``. One row per (group, metric), groups in sorted order, metrics in selection order.
+    ``grids``: the sweeps' expected grids (see :func:`problems_table`); ``problems``: that table, if already made.
     """
     group_by = _check_group_by(runs, group_by)
     keys = select_metrics(runs, metrics)
@@ -168,7 +225,7 @@ def aggregate(runs: pd.DataFrame, *, group_by=DEFAULT_GROUP_BY, metrics=None) ->
     long["direction"] = long["metric"].map(direction)
 
     # failed / missing counts per (group, metric key): a key belongs to the metric that wrote it.
-    problems = _problem_rows(runs, group_by)
+    problems = _problem_rows(runs, group_by, grids) if problems is None else problems
     owner_of = {k: m for m, ks in runs.attrs.get("metric_keys", {}).items() for k in ks}
     long["eval_metric"] = long["metric"].map(owner_of).fillna("")
     for kind in ("failed", "missing"):
@@ -208,239 +265,39 @@ def ranking(agg: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-# ------------------------------------------------------------------------------- display: one table per block
-@dataclass
-class DisplayTable:
-    """A rendered-agnostic table: header cells, body cells, bold mask, title and caption (plain text)."""
+def variance_shares(runs: pd.DataFrame, metrics: Sequence[str], representation: str | None = None) -> pd.DataFrame:
+    """How much of each metric's variance over the runs of a method comes from its hyperparameter, and how much
+    from the seed (Locatello et al. 2019, §5: the random seed matters as much as the hyperparameter): a one-way
+    decomposition of the sum of squares over settings, SS_total = SS_between + SS_within.
 
-    title: str
-    caption: str
-    header: list[str]
-    rows: list[list[str]]
-    bold: list[list[bool]]
-    header_kind: list[str] = field(default_factory=list)  # "label" or a metric key per column
-
-
-def _decimals(values: pd.Series) -> int:
-    # three significant digits for the largest value of the column (0.0183, 0.412, 33.7, 126.1)
-    m = np.nanmax(np.abs(values.to_numpy(dtype=float))) if values.notna().any() else 0.0
-    if not np.isfinite(m) or m == 0:
-        return 3
-    return int(np.clip(2 - math.floor(math.log10(m)), 1, 6))
-
-
-def _setting_label(row: pd.Series, settings: list[str], fmt: str) -> list[str]:
-    return [_hparam_label(row[c], row.get("model", ""), fmt) if c == "hparam" else _escape(_value_text(row[c]), fmt)
-            for c in settings]
-
-
-def _value_text(v) -> str:
-    return "—" if (not isinstance(v, str) and pd.isna(v)) else (f"{v:g}" if isinstance(v, float) else str(v))
-
-
-def _hparam_label(v, model: str, fmt: str) -> str:
-    """``β = 4`` (``$\\beta$ = 4`` in LaTeX); the bare value for a method without a study axis."""
-    value = "—" if pd.isna(v) else f"{v:g}"
-    method = METHODS.get(model)
-    if method is None:
-        return value
-    axis = method.axis_label if fmt == "tex" else _escape(method.axis_text, fmt)  # figure label: mathtext
-    return f"{axis} = {value}"
-
-
-def display_tables(agg: pd.DataFrame, style: str = "mean_std", fmt: str = "md") -> list[DisplayTable]:
-    """Cells of the comparison tables, one per (dataset, representation) block.
-
-    ``style``: ``"mean_std"`` (mean ± sample std, ddof = 1) or ``"median_iqr"`` (median [q25, q75]).
-    ``fmt``: escaping of names for ``"md"``, ``"tex"``, ``"html"`` or ``"text"``. Bold marks, per block
-    and column, the best central value (mean or median) in the metric's direction, compared at the
-    displayed precision so printed ties are all bold. A cell computed from fewer seeds than its row's
-    ``n`` shows its own count; failed and missing evaluations of the row appear in their own column.
+    One row per (dataset, model, metric), plus ``model`` = "all methods" where the settings are (model,
+    hyperparameter): ``n_runs``, ``n_settings``, ``hparam_share`` = SS_between / SS_total (η², in [0, 1]) and
+    ``seed_share`` = 1 − it. Rows need at least two settings, a setting with two seeds and some variance.
     """
-    if style not in ("mean_std", "median_iqr"):
-        raise ValueError(f"style must be 'mean_std' or 'median_iqr', got {style!r}")
-    group_by = agg.attrs.get("group_by", list(DEFAULT_GROUP_BY))
-    keys = agg.attrs.get("metrics", list(dict.fromkeys(agg["metric"])))
-    blocks = [c for c in BLOCK_COLUMNS if c in group_by]
-    settings = [c for c in group_by if c not in blocks]
-    center = "mean" if style == "mean_std" else "median"
-    decimals = {k: _decimals(agg.loc[agg["metric"] == k, center]) for k in keys}
-    pm = {"tex": r" $\pm$ ", "md": " ± ", "html": " ± ", "text": " ± "}[fmt]
-    tables = []
-    block_iter = agg.groupby(blocks, sort=True, dropna=False) if blocks else [((), agg)]
-    for bkey, b in block_iter:
-        # one dict lookup per cell; DataFrame.loc per cell costs milliseconds each on 600-run tables
-        cols_ = ["n", "n_failed", "n_missing", "mean", "std", "median", "q25", "q75"]
-        lookup = {(_nan_safe(r[:len(settings)]), r[len(settings)]): dict(zip(cols_, r[len(settings) + 1:]))
-                  for r in b[[*settings, "metric", *cols_]].itertuples(index=False, name=None)}
-        setting_rows = [tuple(s) for s in b[settings].drop_duplicates().itertuples(index=False)] if settings else [()]
-        eval_of = dict(zip(b["metric"], b["eval_metric"]))
-        # best central value per metric at display precision
-        best = {}
-        for k in keys:
-            vals = b.loc[(b["metric"] == k) & (b["n"] > 0), center].round(decimals[k])
-            if direction(k) != 0 and len(vals):
-                best[k] = vals.max() if direction(k) > 0 else vals.min()
-        header = [*(_header_name(s, fmt) for s in settings), "n", "failed / missing",
-                  *(metric_label(k, fmt) for k in keys)]
-        rows, bold, ns = [], [], []
-        for s in setting_rows:
-            stat_rows = {k: lookup[(_nan_safe(s), k)] for k in keys}
-            n_row = int(max(r["n"] for r in stat_rows.values()))
-            # count evaluations, not keys: a failed dci evaluation blanks three dci.* columns
-            per_eval = {eval_of.get(k, k): r for k, r in stat_rows.items()}
-            nf, nm = (int(sum(r[c] for r in per_eval.values())) for c in ("n_failed", "n_missing"))
-            ns.append(n_row)
-            rows.append([*_setting_label(pd.Series(dict(zip(settings, s))), settings, fmt), str(n_row), f"{nf} / {nm}",
-                         *(_stat_cell(stat_rows[k], center, decimals[k], pm, n_row) for k in keys)])
-            bold.append([False] * (len(settings) + 2) + [
-                stat_rows[k]["n"] > 0 and k in best and math.isclose(round(stat_rows[k][center], decimals[k]), best[k])
-                for k in keys])
-        title = ", ".join(f"{c} {v}" for c, v in zip(blocks, bkey)) if blocks else "all runs"
-        tables.append(DisplayTable(title, _caption(style, ns, agg_block=b, title=title), header, rows, bold,
-                                   header_kind=[*["label"] * (len(settings) + 2), *keys]))
-    return tables
-
-
-def _stat_cell(r: dict, center: str, dd: int, pm: str, n_row: int) -> str:
-    """``mean ± std`` or ``median [q25, q75]`` at ``dd`` decimals, with its own n when below the row's."""
-    if r["n"] == 0:
-        return "—"
-    if center == "mean":
-        spread = "—" if pd.isna(r["std"]) else f"{r['std']:.{dd}f}"
-        text = f"{r['mean']:.{dd}f}{pm}{spread}"
-    else:
-        text = f"{r['median']:.{dd}f} [{r['q25']:.{dd}f}, {r['q75']:.{dd}f}]"
-    return text + (f" (n={int(r['n'])})" if r["n"] < n_row else "")
-
-
-def _nan_safe(values) -> tuple:
-    """A dict key for a setting: NaN (a method without hyperparameter) never equals itself, so a marker replaces it."""
-    return tuple("<NaN>" if isinstance(v, float) and math.isnan(v) else v for v in values)
-
-
-def _header_name(col: str, fmt: str) -> str:
-    name = "hyperparameter" if col == "hparam" else col
-    return name if fmt == "html" else _escape(name, fmt)
-
-
-def _caption(style: str, ns: list[int], agg_block: pd.DataFrame, title: str) -> str:
-    lo, hi = (min(ns), max(ns)) if ns else (0, 0)
-    seeds = f"{hi} seeds" if lo == hi else f"{lo}–{hi} seeds (column n)"
-    # one count per (setting, evaluated metric), not per key
-    per_eval = agg_block.drop_duplicates([c for c in agg_block.columns if c not in ("metric", "direction", *STATS)])
-    nf, nm = int(per_eval["n_failed"].sum()), int(per_eval["n_missing"].sum())
-    what = (f"Mean ± sample standard deviation (ddof = 1) over {seeds} per setting" if style == "mean_std"
-            else f"Median [25th, 75th percentile] over {seeds} per setting")
-    return (f"{title}. {what}; a cell from fewer seeds shows its own n. Bold: best value per column "
-            f"(↑ higher is better, ↓ lower is better). Failed / missing metric values in this table: "
-            f"{nf} / {nm}.")
-
-
-# ---------------------------------------------------------------------------------------------------- writers
-def _md_row(cells) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def _tex_row(cells) -> str:
-    return " & ".join(cells) + r" \\"
-
-
-def _html_row(cells, tag: str = "td") -> str:
-    return "<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>"
-
-
-def _body(t: DisplayTable, bold: str, text=str) -> list[list[str]]:
-    """The body cells of ``t`` passed through ``text``, the best ones put into the ``bold`` template."""
-    return [[bold.format(text(c)) if m else text(c) for c, m in zip(cells, marks)]
-            for cells, marks in zip(t.rows, t.bold)]
-
-
-def _latex_table(caption: str, spec: str, header: list[str], rows: list[list[str]], label: str = "") -> list[str]:
-    """One booktabs ``table`` environment scaled to the line width, then a blank line."""
-    label_line = [rf"\label{{{label}}}"] if label else []
-    return [r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}", *label_line, r"\resizebox{\linewidth}{!}{%",
-            rf"\begin{{tabular}}{{{spec}}}", r"\toprule", _tex_row(header), r"\midrule", *map(_tex_row, rows),
-            r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
-
-
-def to_markdown(agg: pd.DataFrame, style: str = "mean_std") -> str:
-    """GitHub-flavoured Markdown: a heading, the caption and a pipe table per block."""
-    out = []
-    for t in display_tables(agg, style, "md"):
-        out += [f"### {markdown_escape(t.title)}\n", markdown_escape(t.caption).replace("\\_", "_") + "\n",
-                _md_row(t.header), "|" + "|".join(["---"] * 2 + ["---:"] * (len(t.header) - 2)) + "|",
-                *map(_md_row, _body(t, "**{}**")), ""]
-    return "\n".join(out)
-
-
-def to_latex(agg: pd.DataFrame, style: str = "mean_std", label_prefix: str = "tab:dbench") -> str:
-    """LaTeX ``table`` environments (booktabs rules), one per block; needs ``booktabs`` and ``graphicx``.
-
-    Names are escaped with :func:`latex_escape`; the best value per column is ``\\textbf``; the caption
-    states the statistic, ddof, and the number of seeds.
-    """
-    out = [r"% generated by dbench report; requires \usepackage{booktabs,graphicx}"]
-    for i, t in enumerate(display_tables(agg, style, "tex")):
-        n_label = t.header_kind.count("label")
-        spec = "l" * (n_label - 2) + "rr" + "r" * (len(t.header) - n_label)
-        caption = latex_escape(t.caption).replace("±", r"$\pm$").replace("↑", r"$\uparrow$").replace(
-            "↓", r"$\downarrow$").replace("–", "--")
-        body = _body(t, r"\textbf{{{}}}", lambda c: c.replace("—", "--"))
-        out += _latex_table(caption, spec, t.header, body, label=f"{label_prefix}:{style}:{i}")
-    return "\n".join(out)
-
-
-def to_html(agg: pd.DataFrame, style: str = "mean_std") -> str:
-    """HTML ``<table>`` elements with captions, one per block (no external resources)."""
-    out = []
-    for t in display_tables(agg, style, "html"):
-        out += ['<table class="results">', f"<caption>{_html.escape(t.caption)}</caption>",
-                f"<thead>{_html_row(t.header, 'th')}</thead><tbody>",
-                *map(_html_row, _body(t, "<b>{}</b>", _html.escape)), "</tbody></table>"]
-    return "\n".join(out)
-
-
-def _rank_cells(rank: pd.DataFrame, fmt: str) -> tuple[list[str], list[list[str]]]:
-    """The header and body cells of the ranking view, escaped for ``fmt``."""
-    metrics = set(rank.attrs.get("metrics", ()))
-    head = [metric_label(c, fmt) if c in metrics else _escape(c, fmt) for c in rank.columns]
-    return head, [[_fmt_rank_cell(r[c], c, fmt) for c in rank.columns] for _, r in rank.iterrows()]
-
-
-def ranking_markdown(rank: pd.DataFrame) -> str:
-    """The ranking view as one Markdown table (rank 1 = best)."""
-    head, body = _rank_cells(rank, "md")
-    return "\n".join([_md_row(head), "|" + "|".join("---" for _ in head) + "|", *map(_md_row, body)]) + "\n"
-
-
-def ranking_latex(rank: pd.DataFrame) -> str:
-    """The ranking view as one booktabs LaTeX table."""
-    metrics = set(rank.attrs.get("metrics", ()))
-    n_labels = sum(1 for c in rank.columns if c not in metrics and c != "mean_rank")
-    head, body = _rank_cells(rank, "tex")
-    caption = (r"Rank of each setting per metric within its dataset and representation "
-               r"(1 = best mean in the metric's direction; ties share the lowest rank); mean\_rank averages them.")
-    return "\n".join(_latex_table(caption, "l" * n_labels + "r" * (len(head) - n_labels), head, body))
-
-
-def ranking_html(rank: pd.DataFrame) -> str:
-    head, body = _rank_cells(rank, "html")
-    return (f'<table class="results"><caption>Rank per metric within each dataset and representation '
-            f'(1 = best mean in the metric\'s direction); mean_rank averages them.</caption>'
-            f"<thead>{_html_row(head, 'th')}</thead><tbody>{''.join(map(_html_row, body))}</tbody></table>")
-
-
-def _fmt_rank_cell(v, col: str, fmt: str) -> str:
-    if isinstance(v, str):
-        return _escape(v, fmt)
-    if pd.isna(v):
-        return "—" if fmt != "tex" else "--"
-    if col == "mean_rank":
-        return f"{v:.2f}"
-    if col == "hparam":
-        return f"{v:g}"
-    return f"{int(v)}" if float(v).is_integer() else f"{v:g}"
+    data = runs if representation is None else runs[runs["representation"] == representation]
+    cols = [f"metric.{k}" for k in metrics if f"metric.{k}" in data]
+    rows = []
+    for dataset, d in data.groupby("dataset", sort=True):
+        families = [(m, g, ["hparam"]) for m, g in d.groupby("model", sort=True)] + [("all methods", d, ["model", "hparam"])]
+        for model, g, by in families:
+            setting = g.groupby(by, dropna=False).ngroup().to_numpy()
+            for col in cols:  # one column at a time: each has its own missing values
+                x = g[col].to_numpy(dtype=float)
+                ok = np.isfinite(x)
+                x, s_ = x[ok], setting[ok]
+                counts = np.bincount(s_, minlength=setting.max() + 1) if x.size else np.zeros(1, int)
+                if (counts > 0).sum() < 2 or counts.max() < 2:
+                    continue
+                means = np.bincount(s_, weights=x, minlength=counts.size) / np.maximum(counts, 1)
+                total = float(((x - x.mean()) ** 2).sum())
+                if total <= 0:
+                    continue
+                between = float(((means[s_] - x.mean()) ** 2).sum())
+                rows.append({"dataset": dataset, "model": model, "metric": col.removeprefix("metric."), "n_runs": x.size,
+                             "n_settings": int((counts > 0).sum()), "hparam_share": between / total,
+                             "seed_share": 1 - between / total})
+    cols = ["dataset", "model", "metric", "n_runs", "n_settings", "hparam_share", "seed_share"]
+    return pd.DataFrame(rows, columns=cols)
 
 
 # ---------------------------------------------------------------------------------------- the sweep's summary

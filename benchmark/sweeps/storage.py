@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from benchmark import _io, records
@@ -161,3 +162,19 @@ def record_event(spec: SweepSpec, trial_id: str, **event: Any) -> str:
 def read_events(spec: SweepSpec, trial_id: str) -> list[dict]:
     """The audit trail of one trial (see :func:`record_event`)."""
     return _io.read_jsonl(events_path(spec, trial_id))
+
+
+def read_grid(root: Path):
+    """A sweep's expected grid for its report (:class:`benchmark.reports.grid.SweepGrid`): the resolved spec in
+    ``root/sweep.json`` expanded, each trial's state read from the storage under ``root`` (the folder may have
+    moved since the sweep ran: its parent is taken as the storage)."""
+    from benchmark.reports.grid import SweepGrid, TrialState
+    from benchmark.sweeps.spec import parse_spec
+
+    root = Path(root)
+    path = root / "sweep.json"
+    spec = parse_spec(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+    spec = dataclasses.replace(spec.with_storage(str(root.parent)), name=root.name)
+    trials = tuple(TrialState.from_status(t.trial_id, t.config.to_dict(), os.path.isdir(t.run_dir), trial_status(t, spec))
+                   for t in spec.trials())
+    return SweepGrid(spec.name, str(path), spec.results_dir, trials)

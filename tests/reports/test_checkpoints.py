@@ -42,8 +42,9 @@ def test_traversals_and_reconstructions_from_a_trained_run(tmp_path):
                        checkpoint_views=views.checkpoint_views)
     figs = tmp_path / "out" / "figures" / "checkpoints"
     names = sorted(p.name for p in figs.iterdir())
-    assert names == sorted(f"{kind}__{which}__run-s{s}.{ext}" for kind in ("traversal", "reconstructions")
-                           for which, s in (("best", 1), ("worst", 0)) for ext in ("pdf", "png"))
+    assert names == sorted(f"{kind}__{which}__run-s{s}__{width}.{ext}" for kind in ("traversal", "reconstructions")
+                           for which, s in (("best", 1), ("worst", 0)) for width in ("1col", "2col")
+                           for ext in ("pdf", "png"))
     page = res.html.read_text()
     assert page.count("<b>Latent traversal, run-s") == 2 and page.count("<b>Inputs and reconstructions, run-s") == 2
     assert "checkpoint figures skipped" not in page

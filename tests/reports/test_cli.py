@@ -30,8 +30,8 @@ def test_cli_report_over_two_directories(tmp_path):
     summary = pd.read_csv(out / "tables" / "summary.csv")
     mig = summary[summary["metric"] == "mig"].iloc[0]
     assert (mig["n"], round(mig["mean"], 6), round(mig["std"], 6)) == (3, 0.2, 0.1)
-    assert (out / "tables" / "summary_mean_std.md").is_file()
-    assert not (out / "tables" / "summary_mean_std.tex").exists()  # tex not requested
+    assert (out / "tables" / "paper.md").is_file()
+    assert not list((out / "tables").glob("*.tex"))  # tex not requested
     assert "mean__dci.json" in (out / "report.html").read_text()  # the page names the unreadable file too
 
 
@@ -39,9 +39,10 @@ def test_cli_metric_selection_and_errors(tmp_path):
     d = tmp_path / "r"
     for seed in range(2):
         write_record(d, make_record(run_id=f"r{seed}", metric="mig", seed=seed, values={"mig": 0.3, "mig.shape": 0.1}))
-    proc = _dbench("report", d, "--out", tmp_path / "o", "--metrics", "mig.shape", "--format", "csv")
+    proc = _dbench("report", d, "--out", tmp_path / "o", "--metrics", "mig.shape", "--format", "csv,md")
     assert proc.returncode == 0, proc.stderr
-    assert set(pd.read_csv(tmp_path / "o" / "tables" / "summary.csv")["metric"]) == {"mig.shape"}
+    assert set(pd.read_csv(tmp_path / "o" / "tables" / "summary.csv")["metric"]) == {"mig", "mig.shape"}  # every key
+    assert "| method | setting | MIG (shape) ↑ |" in (tmp_path / "o" / "tables" / "paper.md").read_text()
     proc = _dbench("report", d, "--out", tmp_path / "o2", "--metrics", "dci")
     assert proc.returncode == 2 and "unknown metric 'dci'" in proc.stderr and "mig.shape" in proc.stderr
     proc = _dbench("report", tmp_path / "missing", "--out", tmp_path / "o3")
@@ -76,8 +77,10 @@ def test_cli_group_by_extra_column(tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = pd.read_csv(out / "tables" / "summary.csv")
     assert sorted(summary["config.architecture"]) == ["conv", "mlp"] and list(summary["n"]) == [2, 2]
-    ranking_md = (out / "tables" / "ranking.md").read_text()
-    assert ranking_md.splitlines()[0].startswith("| dataset | representation | model | hparam | config.architecture | mig ↑")
+    paper_md = (out / "tables" / "paper.md").read_text()
+    assert "| beta\\_vae | β = 4, architecture = conv | 0.25 ± 0.07 |" in paper_md
+    assert "|  | β = 4, architecture = mlp | 0.25 ± 0.07 |" in paper_md
+    assert "| method | setting | MIG ↑ | mean rank |" in (out / "tables" / "ranking.md").read_text()
 
 
 def test_one_bad_record_never_sinks_the_report(tmp_path):
@@ -103,7 +106,7 @@ def test_one_bad_record_never_sinks_the_report(tmp_path):
     for name in bad:
         assert f"{res / name / 'mean__mig.json'}:" in proc.stderr
     assert "metric.mig must be a number" in proc.stderr and "run.id must be a str" in proc.stderr
-    md = (out / "tables" / "summary_mean_std.md").read_text()
+    md = (out / "tables" / "paper.md").read_text()
     assert "<img" not in md and "&lt;img" in md
     assert "onerror=alert(1)>" not in (out / "report.html").read_text()  # escaped: &lt;img src=x onerror=alert(1)&gt;
 

@@ -1,12 +1,11 @@
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 
 from benchmark.reports.report import write_report
+from browser import chromium, layout_width, screenshot
 from report_records import make_record, write_record
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -88,19 +87,24 @@ def test_html_has_tables_protocol_provenance_and_warnings(report):
     res, page = report
     # comparability warnings
     assert "shapes3d_procedural: 3 run(s) use the procedural 3D Shapes stand-in" in page
-    assert "trained for fewer than the protocol&#x27;s 300,000 steps (2,000 steps)" in page
-    # protocol: which MIG and the metric parameters
+    assert "Protocol deviations from the reference (Locatello et al. 2019): steps 2,000 (reference 300,000) in 6 of " \
+           "9 runs." in page
+    # protocol: which MIG and the metric parameters, each beside its reference
     assert "Which MIG: <code>mig</code>: the discrete MIG of disentanglement_lib" in page
-    assert "<code>mig.num_bins</code></td><td>20</td>" in page
-    assert "<code>mig.factors</code></td><td>[&quot;scale&quot;, &quot;x&quot;]</td>" in page  # list-valued
+    assert "<code>mig.num_bins</code></td><td>20</td><td>20</td>" in page
+    assert "<code>mig.factors</code></td><td>[&quot;scale&quot;, &quot;x&quot;]</td><td>(no reference)</td>" in page
+    # a plain results folder: what is missing is inferred, and the page says so
+    assert "a run that left no record cannot be known to be missing" in page
     # provenance: versions and dataset kinds
     assert "<td>torch</td><td>2.4.1</td>" in page and "<td>sklearn</td><td>1.5.2</td>" in page
     assert "<td>dsprites_procedural</td><td>procedural twin</td>" in page
     # failures shown, escaped
     assert "ValueError: &lt;bad&gt; &amp; worse" in page
     # tables: the caption with ddof, bold best
-    assert "Mean ± sample standard deviation (ddof = 1) over 3 seeds per setting" in page
-    assert "<b>0.400 ± 0.100</b>" in page  # β = 8 MIG: 0.3, 0.5, 0.4
+    assert "mean ± sample standard deviation over 3 seeds per setting" in page
+    assert "<td><b>0.40 ± 0.10</b></td>" in page  # β = 8 MIG: 0.3, 0.5, 0.4
+    assert "<th>MIG ↑</th>" in page and "<th>SAP ↑</th>" in page  # paper labels
+    assert "Every expected evaluation has a result" not in page
     # checkpoints are missing: skipped with a note
     assert "have no checkpoint directory here" in page
 
@@ -109,43 +113,37 @@ def test_report_writes_every_format(report):
     res, _ = report
     out = res.out_dir
     for rel in ("tables/summary.csv", "tables/runs.csv", "tables/ranking.csv", "tables/failures.csv",
-                "tables/summary_mean_std.md", "tables/summary_median_iqr.tex", "tables/ranking.tex",
-                "figures/metric_vs_hparam__mig__mean.pdf", "figures/metric_vs_hparam__mig__mean.png",
-                "figures/tradeoff__mean.png", "figures/rank_correlation__mean.pdf"):
+                "tables/variance.csv", "tables/paper.md", "tables/paper__dsprites_procedural__mean.tex",
+                "tables/paper__shapes3d_procedural__mean.tex", "tables/ranking.tex", "tables/ranking.md",
+                "figures/metric__dsprites_procedural__mig__mean__1col.pdf",
+                "figures/metric__dsprites_procedural__mig__mean__2col.png",
+                "figures/tradeoff__dsprites_procedural__mean__1col.png", "figures/rank_correlation__mean__2col.pdf",
+                "figures/variance__mean__2col.png"):
         assert (out / rel).is_file(), rel
     assert res.n_failed == 1
     assert res.n_missing == 5  # dci was attempted on one dSprites run, so the other five lack it
 
 
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-@pytest.mark.skipif(_chromium() is None, reason="no chromium binary installed (.ci/run installs one)")
-def test_report_renders_in_headless_chromium(report, tmp_path):
+@pytest.mark.skipif(chromium() is None, reason="no chromium binary installed (.ci/run installs one)")
+def test_report_renders_in_headless_chromium_without_sideways_scrolling(report, tmp_path):
     import matplotlib.image
 
     res, _ = report
     shot = tmp_path / "shot.png"
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-           "--hide-scrollbars", f"--screenshot={shot}", "--window-size=1280,6000", res.html.as_uri()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    proc = screenshot(res.html, shot, 1400, 6000, tmp_path)
     assert shot.is_file(), proc.stderr[-2000:]
     img = matplotlib.image.imread(shot)[..., :3]
-    assert img.shape[:2] == (6000, 1280)
+    assert img.shape[:2] == (6000, 1400)
     ink = (img.min(axis=2) < 0.5).mean()  # dark pixels: text, table rules, plot marks
     assert ink > 0.005
     # saturated colours exist only in the embedded figures (the page's own palette is grey, beige, blue-grey):
-    # viridis/RdBu pixels prove the base64 images were decoded and drawn
+    # method colours and heat-map pixels prove the base64 images were decoded and drawn
     saturation = img.max(axis=2) - img.min(axis=2)
     assert (saturation > 0.5).sum() > 2000
     rgb = (img * 255).astype(np.uint32).reshape(-1, 3)
     assert len(np.unique(rgb[:, 0] << 16 | rgb[:, 1] << 8 | rgb[:, 2])) > 200
+    probe = layout_width(res.html, 1400, tmp_path)
+    assert probe["scroll"] <= probe["client"] == 1400 and probe["wide"] == [], probe
 
 
 def test_parallel_rendering_gives_the_same_figures(grid_results, tmp_path):

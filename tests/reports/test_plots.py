@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from benchmark import views
@@ -17,36 +18,47 @@ def _visible(fig):
     return [ax for ax in fig.axes if ax.get_visible()]
 
 
-def test_metric_vs_hparam_panels_boxes_and_every_seed(runs):
-    fig = P.plot_metric_vs_hparam(runs, "mig")
+def test_metric_by_setting_panels_boxes_and_every_seed(runs):
+    fig = P.plot_metric_by_setting(runs, "mig")
     assert isinstance(fig, Figure)
     axes = _visible(fig)
-    assert [ax.get_title() for ax in axes] == ["dsprites_procedural · annealed_vae", "dsprites_procedural · beta_vae"]
-    assert [ax.get_xlabel() for ax in axes] == [r"$C_{\max}$", r"$\beta$"]
-    assert all(ax.get_ylabel() == "mig ↑" for ax in axes)
-    beta = axes[1]
+    assert [ax.get_title() for ax in axes] == ["beta_vae", "annealed_vae"]  # the registry's order
+    assert [ax.get_xlabel() for ax in axes] == ["β", "C_max"]
+    assert [ax.get_ylabel() for ax in axes] == ["MIG ↑", ""]  # one shared y axis
+    assert fig.get_suptitle() == "MIG ↑ · dsprites_procedural"
+    beta = axes[0]
     assert [t.get_text() for t in beta.get_xticklabels()] == ["1", "4"]
-    points = np.concatenate([c.get_offsets()[:, 1] for c in beta.collections])
-    assert sorted(points) == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])  # every seed drawn
-    fig2 = P.plot_metric_vs_hparam(runs, "reconstruction.bernoulli_nll")
-    assert _visible(fig2)[0].get_ylabel() == "reconstruction.bernoulli_nll ↓"
+    points = beta.collections[-1]
+    assert sorted(points.get_offsets()[:, 1]) == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])  # every seed drawn
+    assert {tuple(np.round(c[:3], 3)) for c in points.get_facecolors()} == {tuple(np.round(to_rgb(P.method_colour("beta_vae")), 3))}
+    fig2 = P.plot_metric_by_setting(runs, "reconstruction.bernoulli_nll", width=P.TWO_COLUMNS)
+    assert _visible(fig2)[0].get_ylabel() == "Recon. NLL ↓"
+    assert tuple(fig2.get_size_inches()) [0] == pytest.approx(7.0)
     with pytest.raises(ValueError, match="not in the results"):
-        P.plot_metric_vs_hparam(runs, "dci.disentanglement")
+        P.plot_metric_by_setting(runs, "dci.disentanglement")
 
 
-def test_tradeoff_axes_and_one_colour_per_value(runs):
+def test_tradeoff_axes_method_colours_and_shades(runs):
     fig = P.plot_tradeoff(runs, ["mig"])
     (ax,) = _visible(fig)
-    assert ax.get_xlabel() == "reconstruction.bernoulli_nll ↓" and ax.get_ylabel() == "mig ↑"
-    labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels == [r"annealed_vae $C_{\max}$=25", r"annealed_vae $C_{\max}$=50", r"beta_vae $\beta$=1",
-                      r"beta_vae $\beta$=4"]
-    colours = {tuple(np.round(fc, 3)) for c in ax.collections for fc in c.get_facecolors()}
-    assert len(colours) == 2  # viridis ends per model: same positions for each model's 2 values
-    handle_colours = [tuple(np.round(h.get_color(), 3)) for h in fig.legends[0].legend_handles]
-    assert handle_colours[0] == handle_colours[2] and handle_colours[0] != handle_colours[1]
+    assert ax.get_xlabel() == "Recon. NLL ↓" and ax.get_ylabel() == "MIG ↑"
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["beta_vae", "annealed_vae"]
+    handle_colours = [to_rgb(h.get_color()) for h in fig.legends[0].legend_handles]
+    assert handle_colours == [to_rgb(P.method_colour("beta_vae")), to_rgb(P.method_colour("annealed_vae"))]
+    colours = {tuple(np.round(fc[:3], 3)) for c in ax.collections for fc in c.get_facecolors()}
+    # two settings per method: a light tint and the method's own colour
+    assert colours == {tuple(np.round(P.setting_shade(m, i, 2), 3)) for m in ("beta_vae", "annealed_vae") for i in (0, 1)}
+    assert P.setting_shade("beta_vae", 1, 2) == pytest.approx(to_rgb(P.method_colour("beta_vae")))
     n_points = sum(len(c.get_offsets()) for c in ax.collections)
     assert n_points == 9  # runs with both mig and reconstruction: 3 + 2 + 1 + 3
+
+
+def test_method_colours_are_distinct_and_stable():
+    from benchmark.config import METHODS
+
+    colours = [P.method_colour(m) for m in METHODS]
+    assert len(set(colours)) == len(colours) == 6
+    assert P.method_colour("beta_vae") == P.PALETTE[0] and P.method_colour("my_plugin") not in colours[:1]
 
 
 def test_rank_correlation_matrix_and_figure(runs):
@@ -57,8 +69,8 @@ def test_rank_correlation_matrix_and_figure(runs):
     fig = P.plot_rank_correlation(runs, ["mig", "reconstruction.bernoulli_nll", "reconstruction.mse"])
     ax = fig.axes[0]
     assert ax.get_title() == "dsprites_procedural (11 models)"
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["mig", "reconstruction.bernoulli_nll", "reconstruction.mse"]
-    assert fig.axes[-1].get_ylabel() == "Spearman rank correlation"  # the colour bar
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["MIG", "Recon. NLL", "Recon. MSE"]
+    assert "100" in [t.get_text() for t in ax.texts]  # the values ×100 in the cells
 
 
 class TinyVAE(torch.nn.Module):
@@ -119,7 +131,7 @@ def test_reconstructions_pairs():
     np.testing.assert_allclose(recon, expected, atol=1e-6)
     fig = P.plot_reconstructions(images[:4], recon)
     assert len(fig.axes) == 8
-    assert fig.axes[0].get_ylabel() == "input" and fig.axes[4].get_ylabel() == "reconstruction"
+    assert fig.axes[0].get_ylabel() == "input" and fig.axes[4].get_ylabel() == "recon."
     np.testing.assert_allclose(fig.axes[1].get_images()[0].get_array(), images[1, 0], atol=1e-6)
     np.testing.assert_allclose(fig.axes[5].get_images()[0].get_array(), recon[1, 0], atol=1e-6)
     with pytest.raises(ValueError, match="shape"):
@@ -139,6 +151,6 @@ def test_select_runs_best_and_worst_seed_in_direction(runs):
 
 
 def test_save_figure_writes_pdf_and_png(runs, tmp_path):
-    paths = P.save_figure(P.plot_metric_vs_hparam(runs, "mig"), tmp_path / "f")
+    paths = P.save_figure(P.plot_metric_by_setting(runs, "mig"), tmp_path / "f")
     assert [p[-3:] for p in paths] == ["pdf", "png"]
     assert open(paths[0], "rb").read(5) == b"%PDF-" and open(paths[1], "rb").read(8) == b"\x89PNG\r\n\x1a\n"

@@ -9,7 +9,7 @@ from benchmark.config import METHODS, TrainConfig
 from benchmark.datasets import DATASETS
 from benchmark.metrics import METRICS
 from benchmark.reports import load_results, runs_table
-from benchmark.reports.synthetic import write_synthetic_results
+from benchmark.reports.synthetic import SYNTHETIC_METRICS, write_synthetic_results
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def synthetic(tmp_path_factory):
 def test_every_record_is_valid_and_follows_the_registry(synthetic):
     d, n = synthetic
     files = records.record_files(d)
-    assert len(files) == n == 2 * 2 * 6 * 1 * 2 * len(METRICS)
+    assert len(files) == n == 2 * 2 * 6 * 1 * 2 * len(SYNTHETIC_METRICS)
     failed = 0
     for path in files:
         rec, reason = records.read_record(path)
@@ -48,3 +48,14 @@ def test_grids_are_the_study_grids_over_each_study_axis(synthetic):
     assert set(runs["hparam.name"]) == {"beta", "c_max"}
     assert "metric.mig.posX" in runs and "metric.mig_sampled.floor_hue" in runs  # the datasets' own factor names
     assert (runs["config.steps"] == TrainConfig().steps).all()
+
+
+def test_all_six_methods_over_their_study_grids_and_a_named_protocol(tmp_path):
+    n = write_synthetic_results(tmp_path, datasets=("dsprites_procedural",), models=tuple(METHODS), seeds=1,
+                                representations=("mean",), metrics=("dci",), protocol="quick",
+                                overrides={"dci": {"num_test": 100}})
+    runs = runs_table(load_results(tmp_path))
+    assert n == len(runs) == 36
+    assert {m: sorted(runs.loc[runs["model"] == m, "hparam"]) for m in METHODS} == {
+        m: sorted(method.study_grid) for m, method in METHODS.items()}
+    assert set(runs["protocol.dci.num_train"]) == {500} and set(runs["protocol.dci.num_test"]) == {100}

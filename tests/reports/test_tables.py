@@ -8,6 +8,7 @@ import pytest
 
 from benchmark.metrics import direction
 from benchmark.reports import load_results, runs_table
+from benchmark.reports import paper as P
 from benchmark.reports import tables as T
 from report_records import make_record, write_record
 
@@ -55,30 +56,40 @@ def test_failed_and_missing_evaluations_are_listed(runs):
     assert got == [(25.0, 1, "mig"), (25.0, 2, "mig"), (25.0, 2, "reconstruction")]
 
 
+def _paper(agg, fmt):
+    return P.paper_tables(agg, fmt)
+
+
 def test_tables_show_failed_and_missing_counts(runs):
-    md = T.to_markdown(T.aggregate(runs))
-    lines = {ln.split("|")[2].strip(): ln for ln in md.splitlines() if ln.startswith("| ")}
-    assert "| 1 / 0 |" in lines["β = 4"]
-    assert "| 0 / 3 |" in lines["C\\_max = 25"]
-    assert "Failed / missing metric values in this table: 1 / 3" in md
+    (table,) = _paper(T.aggregate(runs, metrics=T.paper_metrics(runs)), "md")
+    assert table.keys == ["mig", "reconstruction.bernoulli_nll"]  # the paper keys present
+    assert "Left out: 1 failed evaluation and 3 missing evaluations (tables/failures.csv)." in table.caption
+    rows = {r.label: r.cells for _, rows in table.groups for r in rows}
+    assert rows["C\\_max = 25"] == ["0.20 (n=1)", "50 ± 7 (n=2)"]  # one mig value of three seeds; two NLLs
+    assert rows["β = 4"][1] == "55 ± 7 (n=2)"  # the failed reconstruction
 
 
 def test_bold_marks_best_in_the_metric_direction(runs):
-    agg = T.aggregate(runs)
-    tex = T.to_latex(agg)
-    rows = [ln for ln in tex.splitlines() if ln.endswith(r"\\") and "&" in ln and "toprule" not in ln]
-    body = rows[1:]  # the first is the header
-    by_setting = {ln.split(" & ")[1]: ln.split(" & ") for ln in body}
-    header = rows[0].split(" & ")
-    mig_col = header.index(r"mig $\uparrow$")
-    nll_col = next(i for i, h in enumerate(header) if h.startswith(r"reconstruction.bernoulli\_nll"))
-    assert header[nll_col].endswith(r"$\downarrow$")
-    bold_mig = [s for s, cells in by_setting.items() if cells[mig_col].startswith(r"\textbf")]
-    bold_nll = [s for s, cells in by_setting.items() if cells[nll_col].startswith(r"\textbf")]
-    assert bold_mig == [r"$\beta$ = 4"]  # highest mean MIG, 0.4
-    assert bold_nll == [r"$\beta$ = 1"]  # lowest mean NLL, 30
-    md = T.to_markdown(agg, "median_iqr")
-    assert "**0.400 [0.350, 0.450]**" in md  # β = 4 median MIG is the best median
+    agg = T.aggregate(runs, metrics=T.paper_metrics(runs))
+    (table,) = _paper(agg, "tex")
+    bold = {k: [r.label for _, rows in table.groups for r in rows if r.bold[i]] for i, k in enumerate(table.keys)}
+    assert bold == {"mig": [r"$\beta$\,=\,4"], "reconstruction.bernoulli_nll": [r"$\beta$\,=\,1"]}  # 0.4; 30
+    tex = P.to_latex(table)
+    assert r"\textbf{0.40\,$\pm$\,0.10}" in tex and r"\textbf{30\,$\pm$\,10}" in tex
+    assert "MIG $\\uparrow$" in tex and r"\begin{tabular}[b]{@{}c@{}}Recon.\\NLL $\downarrow$\end{tabular}" in tex
+    # methods in the registry's order, each a group row above its settings
+    assert tex.index(r"\textit{beta\_vae}") < tex.index(r"\textit{annealed\_vae}")
+
+
+def test_one_setting_is_never_bold_and_one_seed_is_singular(tmp_path):
+    d = tmp_path / "r"
+    write_record(d, make_record(run_id="r0", metric="mig", values={"mig": 0.3}))
+    agg = T.aggregate(runs_table(load_results(d)))
+    (table,) = _paper(agg, "tex")
+    assert table.groups[0][1][0].bold == [False]
+    assert "over 1 seed per setting." in table.caption and "Bold" not in table.caption
+    tex = P.to_latex(table)
+    assert r"\textbf" not in tex and "0.30" in tex
 
 
 def test_latex_is_compile_safe(tmp_path):
@@ -89,24 +100,21 @@ def test_latex_is_compile_safe(tmp_path):
     runs = runs_table(load_results(d))
     runs.loc[0, "dataset"] = "weird_name & 100% #1 {x}~^"
     agg = T.aggregate(runs, metrics=["mig_sampled"])
-    tex = T.to_latex(agg) + T.ranking_latex(T.ranking(agg))
-    assert r"mig\_sampled $\uparrow$" in tex
+    tex = "\n".join(P.to_latex(t) for t in P.paper_tables(agg, "tex"))
+    tex += "\n".join(P.to_latex(t) for t in P.ranking_tables(T.ranking(agg), agg.attrs["group_by"], "tex"))
+    assert r"\begin{tabular}[b]{@{}c@{}}MIG\\(sampled) $\uparrow$\end{tabular}" in tex
     assert r"weird\_name \& 100\% \#1 \{x\}\textasciitilde{}\textasciicircum{}" in tex
-    assert r"dsprites\_procedural" in tex
+    assert r"dsprites\_procedural" in tex and r"\resizebox" not in tex
+    assert P.latex_ascii(tex)  # every non-ASCII character became a LaTeX command
     # outside math and commands, no LaTeX special character is left unescaped
     text = re.sub(r"\$[^$]*\$", "", tex)
     text = re.sub(r"(?m)^%.*$", "", text)
     text = re.sub(r"\\label\{[^}]*\}", "", text)  # labels may hold underscores
-    text = re.sub(r"(?m)\{%$", "{", text)  # the deliberate end-of-line comment after \resizebox{...}{!}{
     assert not re.search(r"(?<!\\)[_%#]", text)
-    for line in tex.splitlines():
-        if line.endswith(r"\\"):
-            ncols = re.search(r"\{tabular\}\{(\w+)\}", tex).group(1)
-            assert line.count(" & ") == len(ncols) - 1 or "mean\\_rank" in tex
     if shutil.which("pdflatex"):
         doc = tmp_path / "t.tex"
-        doc.write_text("\\documentclass{article}\\usepackage{booktabs,graphicx}\\usepackage[utf8]{inputenc}"
-                       "\\begin{document}\n" + tex + "\n\\end{document}\n")
+        doc.write_text("\\documentclass[twocolumn]{article}\\usepackage{booktabs}\\begin{document}\n" + tex
+                       + "\n\\end{document}\n")
         res = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
                              capture_output=True, text=True, timeout=120)
         assert res.returncode == 0, res.stdout[-2000:]
@@ -126,11 +134,53 @@ def test_direction_and_labels():
     assert T.metric_label("mig") == "mig ↑" and T.metric_label("reconstruction.mse", "tex").endswith(r"$\downarrow$")
 
 
-def test_caption_states_statistic_ddof_and_seed_count(runs):
-    md = T.to_markdown(T.aggregate(runs))
-    assert "Mean ± sample standard deviation (ddof = 1) over 2–3 seeds (column n) per setting" in md
-    md = T.to_markdown(T.aggregate(runs[runs["model"] == "beta_vae"]))
-    assert "over 3 seeds per setting" in md
+def test_caption_states_statistic_and_seed_count(runs):
+    (table,) = _paper(T.aggregate(runs), "text")
+    assert table.caption.startswith("dsprites_procedural, mean representation: mean ± sample standard deviation over "
+                                    "3 seeds per setting; a cell from fewer seeds shows its count.")
+    (table,) = _paper(T.aggregate(runs[runs["model"] == "beta_vae"], metrics=["mig"]), "text")
+    assert "over 3 seeds per setting. Bold" in table.caption
+
+
+def test_paper_metrics_are_the_papers_set():
+    runs = runs_table(_synthetic_runs())
+    assert T.paper_metrics(runs) == ["beta_vae.eval_accuracy", "factor_vae.eval_accuracy", "mig", "dci.disentanglement",
+                                     "sap", "modularity", "reconstruction.bernoulli_nll"]
+    assert [T.paper_label(k) for k in T.paper_metrics(runs)] == [
+        "β-VAE score ↑", "FactorVAE score ↑", "MIG ↑", "DCI-D ↑", "SAP ↑", "Modularity ↑", "Recon. NLL ↓"]
+    assert T.paper_metrics(runs, ["mig", "dci"]) == ["mig", "dci.disentanglement", "dci.completeness",
+                                                      "dci.informativeness_test"]
+
+
+def _synthetic_runs():
+    import tempfile
+
+    from benchmark.reports.synthetic import write_synthetic_results
+
+    d = tempfile.mkdtemp(prefix="dbench-paper-")
+    write_synthetic_results(d, datasets=("dsprites_procedural",), models=("beta_vae",), seeds=1, representations=("mean",))
+    return load_results(d)
+
+
+def test_more_metrics_than_a_table_holds_split_over_tables(runs):
+    agg = T.aggregate(runs, metrics=["all"])
+    tables = _paper(agg, "md")
+    assert [len(t.keys) for t in tables] == [len(agg.attrs["metrics"])]  # 4 keys: one table
+    many = runs.assign(**{f"metric.extra{i}": 0.1 * i for i in range(8)})
+    tables = _paper(T.aggregate(many, metrics=[f"extra{i}" for i in range(8)] + ["mig"]), "md")
+    assert [len(t.keys) for t in tables] == [7, 2] and tables[1].stem.endswith("__2")
+
+
+def test_variance_shares_split_the_sum_of_squares(runs):
+    shares = T.variance_shares(runs, ["mig"])
+    beta = shares[(shares["model"] == "beta_vae")].iloc[0]
+    # β = 1: 0.1, 0.2, 0.6 (mean 0.3); β = 4: 0.5, 0.4, 0.3 (mean 0.4); grand mean 0.35
+    ss_between = 3 * 0.05 ** 2 * 2
+    ss_total = sum((x - 0.35) ** 2 for x in (0.1, 0.2, 0.6, 0.5, 0.4, 0.3))
+    assert beta["hparam_share"] == pytest.approx(ss_between / ss_total)
+    assert beta["seed_share"] == pytest.approx(1 - ss_between / ss_total)
+    assert (beta["n_runs"], beta["n_settings"]) == (6, 2)
+    assert set(shares["model"]) == {"beta_vae", "annealed_vae", "all methods"}
 
 
 def test_ranking_follows_direction(runs):
@@ -169,6 +219,7 @@ def test_method_without_a_registered_hyperparameter(tmp_path):
     assert _row(agg, "beta_vae", 4.0, "mig")["mean"] == pytest.approx(0.2)
     fv = agg[agg["model"] == "my_vae"].iloc[0]
     assert np.isnan(fv["hparam"]) and fv["n"] == 3 and fv["mean"] == pytest.approx(0.1)
-    md = T.to_markdown(agg)
-    assert "| my\\_vae | — | 3 | 0 / 0 | 0.100 ± 0.100 |" in md
+    md = P.to_markdown(_paper(agg, "md")[0])
+    assert "| my\\_vae | — | 0.10 ± 0.10 |" in md  # after the registered methods
+    assert md.index("| beta\\_vae |") < md.index("| my\\_vae |")
     assert list(T.ranking(agg)["model"]) == ["beta_vae", "my_vae"]
