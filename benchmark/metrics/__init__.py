@@ -8,7 +8,10 @@ all metrics and both representations of one evaluation) or a plain callable ``im
 
 - :data:`METRICS` maps each metric name to a :class:`Metric` (wrapper, defaults, returned keys).
 - :func:`score_codes` is the uniform pure entry point for the metrics that work on fixed codes
-  (``mig``, ``dci``, ``sap``, ``modularity``, ``unsupervised``).
+  (:data:`CODE_METRICS`: ``mig``, ``dci``, ``sap``, ``modularity``, ``unsupervised`` and most of the extended set).
+- :data:`METRIC_SETS` names the selections ``all`` (the reference study's metrics, Locatello et al. 2019) and
+  ``extended`` (``all`` and the metrics papers report since: IRS, MIG-sup, DCIMIG, JEMMIG, Z-diff, Z-min, Z-max,
+  InfoMEC, DCI-ES); :func:`parse_metrics` accepts both names.
 - :class:`MetricKey` is the metadata of every returned key (paper label, direction, range, headline,
   whether it is a disentanglement score): tables, figures and the synthetic records read it from here.
 
@@ -25,6 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from benchmark.metrics import _codes, beta_vae, dci, factor_vae, mig, mig_sampled, modularity, reconstruction, sap, unsupervised
+from benchmark.metrics import dci_es, dcimig, infomec, irs, jemmig, mig_sup, z_diff, z_max, z_min
 from benchmark.metrics._codes import GridEncoding, GridRepresentation, discrete_entropy, discrete_mutual_info, discretize
 from benchmark.registry import Registry, UnknownNameError
 
@@ -74,6 +78,9 @@ class Metric:
             image) or ``"decoder"``.
         codes_fn: pure core for :func:`score_codes`, or None.
         needs_test: whether the core needs a held-out test split.
+        random: whether a core without a test split draws from an ``rng`` (:func:`score_codes` passes it one).
+        study: one of the reference study's metrics (Locatello et al. 2019): the named set ``all`` (a metric added
+            later is in ``extended`` only, so ``all`` keeps meaning the study).
     """
 
     name: str
@@ -84,6 +91,8 @@ class Metric:
     codes_fn: Callable[..., dict[str, float]] | None = None
     needs_test: bool = False
     per_factor: bool = False
+    random: bool = False
+    study: bool = False
 
     @property
     def key_names(self) -> tuple[str, ...]:
@@ -96,30 +105,31 @@ METRICS: Registry = Registry("metric", {
         Metric("beta_vae", beta_vae.compute_beta_vae, beta_vae.DEFAULTS, (
             _key("beta_vae.train_accuracy", "β-VAE score (train)"),
             _key("beta_vae.eval_accuracy", "β-VAE score", **_SCORE),
-        )),
+        ), study=True),
         Metric("factor_vae", factor_vae.compute_factor_vae, factor_vae.DEFAULTS, (
             _key("factor_vae.train_accuracy", "FactorVAE score (train)"),
             _key("factor_vae.eval_accuracy", "FactorVAE score", **_SCORE),
             _key("factor_vae.num_active_dims", "active dims", direction=0, range=(0.0, None)),
-        )),
+        ), study=True),
         Metric("mig", mig.compute_mig, mig.DEFAULTS, (_key("mig", "MIG", **_SCORE),), codes_fn=mig.compute_mig_codes,
-               per_factor=True),
+               per_factor=True, study=True),
         # Chen et al.'s estimator clips I at 0 only: small samples can exceed 1.
         Metric("mig_sampled", mig_sampled.compute_mig_sampled, mig_sampled.DEFAULTS,
-               (_key("mig_sampled", "MIG (sampled)", range=(0.0, None), **_SCORE),), needs="posteriors", per_factor=True),
+               (_key("mig_sampled", "MIG (sampled)", range=(0.0, None), **_SCORE),), needs="posteriors", per_factor=True,
+               study=True),
         Metric("dci", dci.compute_dci, dci.DEFAULTS, (
             _key("dci.disentanglement", "DCI-D", **_SCORE),
             _key("dci.completeness", "DCI-C", **_SCORE),
             _key("dci.informativeness_train", "DCI-I (train)"),
             _key("dci.informativeness_test", "DCI-I", headline=True),
-        ), codes_fn=dci.compute_dci_codes, needs_test=True),
+        ), codes_fn=dci.compute_dci_codes, needs_test=True, study=True),
         Metric("sap", sap.compute_sap, sap.DEFAULTS, (_key("sap", "SAP", **_SCORE),), codes_fn=sap.compute_sap_codes,
-               needs_test=True),
+               needs_test=True, study=True),
         Metric("modularity", modularity.compute_modularity, modularity.DEFAULTS, (
             _key("modularity", "Modularity", **_SCORE),
             _key("explicitness.train", "Explicitness (train)"),
             _key("explicitness.test", "Explicitness", headline=True),
-        ), codes_fn=modularity.compute_modularity_codes, needs_test=True),
+        ), codes_fn=modularity.compute_modularity_codes, needs_test=True, study=True),
         Metric("unsupervised", unsupervised.compute_unsupervised, unsupervised.DEFAULTS, (
             _key("unsupervised.gaussian_total_correlation", "Gaussian TC", headline=True, **_LOWER),
             _key("unsupervised.gaussian_wasserstein_correlation", "Gaussian WC", **_LOWER),
@@ -128,13 +138,58 @@ METRICS: Registry = Registry("metric", {
             # mutual information of binned codes: at most log(num_bins), log 20 at the reference protocol
             _key("unsupervised.mutual_info", "Mutual info", direction=-1, range=(0.0, math.log(_codes.NUM_BINS)),
                  headline=True),
-        ), codes_fn=unsupervised.compute_unsupervised_codes),
+        ), codes_fn=unsupervised.compute_unsupervised_codes, study=True),
         Metric("reconstruction", reconstruction.compute_reconstruction, reconstruction.DEFAULTS, (
             _key("reconstruction.bernoulli_nll", "Recon. NLL", headline=True, **_LOWER),
             _key("reconstruction.mse", "Recon. MSE", direction=-1, headline=True),
-        ), needs="decoder"),
+        ), needs="decoder", study=True),
+        # the extended set (not study): metrics papers report since the study; each module says which
+        # estimator it is and which numbers it is comparable with
+        Metric("irs", irs.compute_irs, irs.DEFAULTS, (
+            # |z − E[z|v]| <= 2 max|z − E z|: IRS is >= -1 (and >= 0 for all but pathological codes)
+            _key("irs", "IRS", range=(-1.0, 1.0), **_SCORE),
+            _key("irs.num_active_dims", "IRS active dims", direction=0, range=(0.0, None)),
+        ), codes_fn=irs.compute_irs_codes),
+        Metric("mig_sup", mig_sup.compute_mig_sup, mig_sup.DEFAULTS, (_key("mig_sup", "MIG-sup", **_SCORE),),
+               codes_fn=mig_sup.compute_mig_sup_codes),
+        Metric("dcimig", dcimig.compute_dcimig, dcimig.DEFAULTS, (_key("dcimig", "DCIMIG", **_SCORE),),
+               codes_fn=dcimig.compute_dcimig_codes),
+        # 1 − normalised JEMMIG (the review's convention): higher is better
+        Metric("jemmig", jemmig.compute_jemmig, jemmig.DEFAULTS, (_key("jemmig", "JEMMIG", **_SCORE),),
+               codes_fn=jemmig.compute_jemmig_codes),
+        Metric("z_diff", z_diff.compute_z_diff, z_diff.DEFAULTS, (
+            _key("z_diff.train_accuracy", "Z-diff (train)"),
+            _key("z_diff.eval_accuracy", "Z-diff", **_SCORE),
+        ), codes_fn=z_diff.compute_z_diff_codes, needs_test=True),
+        Metric("z_min", z_min.compute_z_min, z_min.DEFAULTS, (
+            _key("z_min.train_accuracy", "Z-min (train)"),
+            _key("z_min.eval_accuracy", "Z-min", **_SCORE),
+            _key("z_min.num_active_dims", "Z-min active dims", direction=0, range=(0.0, None)),
+        ), codes_fn=z_min.compute_z_min_codes, needs_test=True),
+        Metric("z_max", z_max.compute_z_max, z_max.DEFAULTS, (
+            _key("z_max.train_accuracy", "Z-max (train)"),
+            _key("z_max.eval_accuracy", "Z-max", **_SCORE),
+            _key("z_max.num_active_dims", "Z-max active dims", direction=0, range=(0.0, None)),
+        )),
+        Metric("infomec", infomec.compute_infomec, infomec.DEFAULTS, (
+            _key("infomec.infom", "InfoM", **_SCORE),
+            _key("infomec.infoc", "InfoC", **_SCORE),
+            _key("infomec.infoe", "InfoE", headline=True),
+            _key("infomec.num_active_dims", "InfoMEC active dims", direction=0, range=(0.0, None)),
+        ), codes_fn=infomec.compute_infomec_codes, random=True),
+        Metric("dci_es", dci_es.compute_dci_es, dci_es.DEFAULTS, (
+            _key("dci_es.explicitness", "DCI-E", headline=True),
+            _key("dci_es.size", "DCI-S"),
+        ), codes_fn=dci_es.compute_dci_es_codes, needs_test=True),
     )
 })
+
+#: Named selections of metrics (``--metrics all``, ``--metrics extended``, a spec's ``evaluation.metrics``):
+#: ``all`` is the reference study's metrics (Locatello et al. 2019), ``extended`` every registered metric.
+METRIC_SETS: dict[str, tuple[str, ...]] = {
+    "all": tuple(n for n, m in METRICS.items() if m.study),
+    "extended": tuple(METRICS),
+}
 
 #: Preferred keys for choosing the best and worst seed of a setting (first one present wins): the most cited
 #: disentanglement scores first; the β-VAE score saturates, so it comes late.
@@ -180,14 +235,18 @@ HEADLINE_KEYS = tuple(k.name for m in METRICS.values() for k in m.keys if k.head
 
 
 def parse_metrics(metrics: str | Sequence[str]) -> list[str]:
-    """``"all"``, ``"a,b"`` or a list → registered metric names in registry order; ValueError lists valid ones."""
+    """A named set of :data:`METRIC_SETS` (``"all"``, ``"extended"``), ``"a,b"`` or a list → registered metric names in
+    registry order; ValueError lists the valid ones."""
     if isinstance(metrics, str):
-        names = list(METRICS) if metrics.strip() == "all" else [m.strip() for m in metrics.split(",") if m.strip()]
+        chosen = metrics.strip()
+        names = list(METRIC_SETS[chosen]) if chosen in METRIC_SETS else [m.strip() for m in chosen.split(",") if m.strip()]
     else:
         names = list(metrics)
     unknown = [m for m in names if m not in METRICS]
     if unknown or not names:
-        raise UnknownNameError(f"unknown metric(s) {unknown or names}; valid names: all, {', '.join(METRICS)}")
+        raise UnknownNameError(f"unknown metric(s) {unknown or names}; valid names: all, {', '.join(METRICS)}, extended "
+                               f"(all: the reference study's {len(METRIC_SETS['all'])} metrics, {METRIC_SETS['all'][0]} to "
+                               f"{METRIC_SETS['all'][-1]}; extended: every metric)")
     return [m for m in METRICS if m in names]
 
 
@@ -201,7 +260,8 @@ def parse_representations(representation: str | Sequence[str]) -> list[str]:
 
 
 #: Parameters with a fixed set of valid values.
-_CHOICES = {"dci": {"classifier": dci.CLASSIFIERS}}
+_CHOICES = {"dci": {"classifier": dci.CLASSIFIERS}, "mig_sup": {"normalization": mig_sup.NORMALIZATIONS},
+            "dci_es": {"probe": dci_es.PROBES}, "infomec": {"estimator": infomec.ESTIMATORS}}
 
 
 #: Named evaluation protocols, each as its changes to the metrics' reference protocols (their ``DEFAULTS``, the
@@ -218,6 +278,15 @@ PROTOCOLS: dict[str, dict[str, dict[str, Any]]] = {
         "modularity": {"num_train": 2000, "num_test": 1000},
         "unsupervised": {"num_train": 2000},
         "reconstruction": {"num_images": 500},
+        "irs": {"num_train": 2000},
+        "mig_sup": {"num_train": 2000},
+        "dcimig": {"num_train": 2000},
+        "jemmig": {"num_train": 2000},
+        "z_diff": {"num_train": 1000, "num_test": 500, "num_train_points": 500, "num_eval_points": 250, "batch_size": 16},
+        "z_min": {"num_train": 1000, "num_test": 500, "num_train_votes": 500, "num_eval_votes": 250, "batch_size": 16},
+        "z_max": {"num_variance_estimate": 2000, "num_train": 500, "num_eval": 250, "batch_size": 16},
+        "infomec": {"num_train": 2000},
+        "dci_es": {"num_train": 1000, "num_test": 500},
     },
 }
 
@@ -250,11 +319,16 @@ def score_codes(
 
     Args:
         codes_train: ``(N, D)`` float codes; factors_train: ``(N, K)`` int factor classes.
-        codes_test, factors_test: held-out split, required by ``dci``, ``sap`` and ``modularity``
-            (``mig`` and ``unsupervised`` use only the training split and reject a test split).
-        rng: numpy Generator (or int seed; None → seed 0) for the scikit-learn ``random_state``\\ s.
-        params: metric options other than sample sizes: ``num_bins`` (mig, modularity, unsupervised),
-            ``classifier`` (dci), ``svm_c`` (sap), ``factor_names`` (mig).
+        codes_test, factors_test: held-out split, required by the metrics with ``needs_test`` (``dci``, ``sap``,
+            ``modularity``, ``z_diff``, ``z_min``, ``dci_es``); the others use only the training split and reject one.
+        rng: numpy Generator (or int seed; None → seed 0) for the scikit-learn ``random_state``\\ s and the draws of
+            the metrics that sample (``z_diff``'s pairs, ``z_min``'s batches, ``infomec``'s k-NN jitter).
+        params: metric options other than sample sizes: ``num_bins`` (mig, modularity, unsupervised, irs, mig_sup,
+            dcimig, jemmig), ``classifier`` (dci), ``svm_c`` (sap), ``factor_names`` (mig), ``diff_quantile`` (irs),
+            ``normalization`` (mig_sup), ``num_train_points``/``num_eval_points``/``batch_size`` (z_diff),
+            ``num_train_votes``/``num_eval_votes``/``batch_size``/``prune_threshold`` (z_min),
+            ``estimator``/``n_neighbors``/``num_bins``/``max_iter`` (infomec), ``categorical``/``probe``/``num_trees``/
+            ``max_depth`` (dci_es).
 
     Returns:
         The metric's keys (see :data:`METRICS`) as plain Python floats. Called with the points a sampling
@@ -269,11 +343,12 @@ def score_codes(
         return metric.codes_fn(codes_train, factors_train, codes_test, factors_test, rng=rng, **params)
     if codes_test is not None or factors_test is not None:
         raise ValueError(f"metric {name!r} uses only the training split; do not pass codes_test/factors_test")
-    return metric.codes_fn(codes_train, factors_train, **params)
+    return metric.codes_fn(codes_train, factors_train, **({"rng": rng} if metric.random else {}), **params)
 
 
 __all__ = [
-    "CODE_METRICS", "GridEncoding", "GridRepresentation", "HEADLINE_KEYS", "METRICS", "Metric", "MetricKey", "PROTOCOLS",
+    "CODE_METRICS", "GridEncoding", "GridRepresentation", "HEADLINE_KEYS", "METRICS", "METRIC_SETS", "Metric", "MetricKey",
+    "PROTOCOLS",
     "check_protocol_name", "fit_jobs",
     "RUN_SELECTION_KEYS", "direction", "discrete_entropy", "discrete_mutual_info", "discretize", "key_info",
     "owner", "parse_metrics", "parse_representations", "resolve_protocol", "score_codes",

@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping
 
 from benchmark._io import UserError
 from benchmark.config import METHODS, ConfigError, TrainConfig, dataclass_from_dict
-from benchmark.metrics import METRICS, PROTOCOLS, parse_metrics, parse_representations, resolve_protocol
+from benchmark.metrics import METRIC_SETS, METRICS, PROTOCOLS, parse_metrics, parse_representations, resolve_protocol
 from benchmark.records import model_digest
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
@@ -76,7 +76,7 @@ class Resources:
 
 def _metric_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, (str, list, tuple)):
-        raise ValueError(f"must be 'all' or a list of: {', '.join(METRICS)}")
+        raise ValueError(f"must be {' or '.join(map(repr, METRIC_SETS))} or a list of: {', '.join(METRICS)}")
     return tuple(parse_metrics(value))
 
 
@@ -90,7 +90,7 @@ def _representation_list(value: Any) -> tuple[str, ...]:
 class Evaluation:
     """What each trial evaluates after training (benchmark.evaluation.evaluate)."""
 
-    metrics: tuple = _field(tuple(METRICS), "metric names, or 'all'", parse=_metric_list)
+    metrics: tuple = _field(METRIC_SETS["all"], "metric names, or 'all' (the study's) or 'extended'", parse=_metric_list)
     representations: tuple = _field(("mean",), "mean and/or sampled", parse=_representation_list)
     seed: int = _field(0, "evaluation seed", ge=0)
     protocol: str = _field("reference", "named metric protocol: reference (the study's sample sizes) or quick")

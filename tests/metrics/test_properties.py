@@ -22,6 +22,15 @@ FAST = {
     "modularity": {"num_train": 300, "num_test": 200},
     "unsupervised": {"num_train": 500},
     "reconstruction": {"num_images": 200, "batch_size": 64},
+    "irs": {"num_train": 500},
+    "mig_sup": {"num_train": 500},
+    "dcimig": {"num_train": 500},
+    "jemmig": {"num_train": 500},
+    "z_diff": {"num_train": 300, "num_test": 200, "num_train_points": 200, "num_eval_points": 200, "batch_size": 16},
+    "z_min": {"num_train": 300, "num_test": 200, "num_train_votes": 200, "num_eval_votes": 200, "batch_size": 16},
+    "z_max": {"num_variance_estimate": 500, "num_train": 200, "num_eval": 200, "batch_size": 16},
+    "infomec": {"num_train": 300},
+    "dci_es": {"num_train": 200, "num_test": 100, "num_trees": 10, "max_depth": 8},
 }
 assert set(FAST) == set(METRICS), "every registered metric needs a fast protocol here"
 
@@ -33,6 +42,11 @@ RANGES = {
     "unsupervised.gaussian_wasserstein_correlation_norm": (0.0, 2.0),
     "unsupervised.mutual_info": (0.0, math.log(20)),
     "reconstruction.bernoulli_nll": (0.0, math.inf),
+    "irs": (-1.0, 1.0),
+    "irs.num_active_dims": (0.0, 3 + D_EXTRA),
+    "z_min.num_active_dims": (0.0, 3 + D_EXTRA),
+    "z_max.num_active_dims": (0.0, 3 + D_EXTRA),
+    "infomec.num_active_dims": (0.0, 3 + D_EXTRA),
 }
 
 
@@ -87,8 +101,8 @@ def test_invariant_to_permuting_latent_dims(name):
     perm = np.array([3, 0, 4, 2, 1])
     a, b = compute(name, mixed_grid()), compute(name, mixed_grid(perm), perm=perm)
     assert a.keys() == b.keys()
-    # tree and SVM fits draw their random_state per fit and break ties by feature order: equal up to that
-    tol = 0.03 if name in ("dci", "sap") else 1e-9
+    # tree and SVM fits (dci, sap, dci_es) draw their random_state per fit and break ties by feature order: equal up to that
+    tol = 0.03 if name in ("dci", "sap", "dci_es") else 1e-9
     for key in a:
         assert b[key] == pytest.approx(a[key], abs=tol), key
 
@@ -120,6 +134,7 @@ def test_score_codes_equals_the_sampling_wrapper_on_the_same_points(name):
     ctr, ftr = _codes.sample_codes(SMALL_GRID, sampler, p["num_train"], rng)
     test = _codes.sample_codes(SMALL_GRID, sampler, p["num_test"], rng) if "num_test" in p else (None, None)
     params = {"factor_names": SMALL_GRID.factor_names} if name == "mig" else {}
+    params.update({k: v for k, v in p.items() if k not in ("num_train", "num_test")})  # the core's own options
     assert score_codes(name, ctr, ftr, *test, rng=rng, **params) == wrapper
 
 
@@ -134,7 +149,7 @@ def test_score_codes_permutation_invariance_and_seed(name):
     a = score_codes(name, *args, rng=7)
     assert score_codes(name, *args, rng=7) == a
     b = score_codes(name, *pargs, rng=7)
-    tol = 0.03 if name in ("dci", "sap") else 1e-9
+    tol = 0.03 if name in ("dci", "sap", "dci_es") else 1e-9
     assert all(b[k] == pytest.approx(a[k], abs=tol) for k in a)
     assert all(type(v) is float for v in a.values())
 
@@ -157,7 +172,8 @@ def test_score_codes_rejects_nan_and_mismatched_shapes_naming_them(name):
             score_codes(name, codes, f)
 
 
-@pytest.mark.parametrize("name", ["beta_vae", "factor_vae", "mig", "dci", "sap", "modularity", "unsupervised"])
+@pytest.mark.parametrize("name", ["beta_vae", "factor_vae", "mig", "dci", "sap", "modularity", "unsupervised", "irs",
+                                  "mig_sup", "dcimig", "jemmig", "z_diff", "z_min", "z_max", "infomec", "dci_es"])
 def test_wrappers_reject_nan_codes_from_a_representation_function(name):
     def representation_fn(images):
         out = np.zeros((images.shape[0], 3))
@@ -169,7 +185,7 @@ def test_wrappers_reject_nan_codes_from_a_representation_function(name):
 
 
 def test_unknown_metric_and_parameter_errors_list_the_valid_names():
-    with pytest.raises(ValueError, match="valid names: beta_vae, dci, factor_vae, mig"):
+    with pytest.raises(ValueError, match="valid names: beta_vae, dci, dci_es, dcimig, factor_vae, infomec, irs"):
         score_codes("nope", np.zeros((3, 1)), np.zeros((3, 1), int))
     with pytest.raises(ValueError, match=r"num_tran.*valid: \['num_bins', 'num_train'\]"):
         METRICS["mig"].compute(SMALL_GRID, mixed_grid().representation("mean"), np.random.default_rng(0), num_tran=5)
