@@ -140,13 +140,22 @@ def _add_evaluate(sub) -> None:
         help="score trained run directories with the disentanglement metrics",
         description="Score run directories; one JSON record per (run, representation, metric) in --results.",
     )
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by `dbench train`")
-    p.add_argument("--metrics", default="all", help="'all' or a comma list of: " + ", ".join(METRICS))
+    p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="run directories written by `dbench train` (none "
+                   "with --encoder)")
+    p.add_argument("--metrics", default="all", help="'all' (the study's metrics, the default), 'extended' (all and "
+                   "the newer ones) or a comma list of: " + ", ".join(METRICS))
     p.add_argument("--representation", default="mean", help="mean, sampled or mean,sampled (default: mean)")
     p.add_argument("--results", default="results", help="results directory (default: ./results)")
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (default: 0)")
     p.add_argument("--device", default="auto", help="torch device: auto (cuda if available), cpu, cuda, ...")
-    p.add_argument("--dataset", default=None, help="dataset name (default: the run's config)")
+    p.add_argument("--dataset", default=None, help="dataset name (default: the run's config; required with --encoder)")
+    p.add_argument("--encoder", metavar="FILE|MODULE:FUNCTION", help="score a model the suite did not train: a "
+                   "TorchScript (torch.jit.save) or torch.export (.pt2) file, or a Python callable module:function or "
+                   "path/file.py:function; images (N, C, 64, 64) in [0, 1] -> means or (means, log-variances)")
+    p.add_argument("--decoder", metavar="FILE|MODULE:FUNCTION", help="with --encoder: its decoder, codes -> logits "
+                   "(N, C, 64, 64), for the reconstruction metric (left out without one)")
+    p.add_argument("--id", metavar="NAME", help="with --encoder: the run.id of its records (default: "
+                   "encoder-<first 12 hex digits of the file's SHA-256>; required for a callable)")
     p.add_argument("--force", action="store_true", help="recompute records that already exist")
     p.add_argument("--allow-unfinished", action="store_true",
                    help="score runs that have not reached their step budget (records say run.finished false)")
@@ -202,9 +211,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         for metric, params in overrides.items():  # a typo fails here, before any record is read or replaced
             resolve_protocol(METRICS[metric].name, params, args.protocol)
         check_writable(Path(args.results) / "record.json", "--results")  # before the first metric, not after it
+        if args.encoder is None and (args.decoder or args.id or not args.run_dirs):
+            raise ValueError("--decoder and --id go with --encoder" if args.run_dirs else "give RUN_DIR arguments (run "
+                             "directories of dbench train), or --encoder FILE|MODULE:FUNCTION --dataset NAME")
     except ValueError as exc:
         print(f"dbench evaluate: {exc}", file=sys.stderr)
         return 2
+    if args.encoder is not None:
+        return _evaluate_encoder(args, names, kinds, overrides)
     if args.address is not None:
         return _evaluate_on_ray(args, names, kinds, overrides)
     from benchmark.evaluation import ProgressLine, evaluate
@@ -254,6 +268,41 @@ def _evaluate_on_ray(args: argparse.Namespace, names: list, kinds: list, overrid
         **overrides,
     )
     return _print_failures(outcome.failures, len(args.run_dirs), args.results)
+
+
+def _evaluate_encoder(args: argparse.Namespace, names: list, kinds: list, overrides: dict) -> int:
+    """``dbench evaluate --encoder``: a model the suite did not train (:mod:`benchmark.encoders`). Bad input (the
+    files, the dataset, a representation it lacks, an encoder failing on its first batch) is one line, exit 2."""
+    from benchmark._io import UserError
+
+    if args.run_dirs or args.address is not None:
+        raise UserError("--encoder scores one model in this process: give it without RUN_DIR arguments or --address")
+    if not args.dataset:
+        raise UserError("--encoder needs --dataset NAME (an encoder carries no config to take it from)")
+    from benchmark import records
+    from benchmark.encoders import identity, load
+    from benchmark.evaluation import ProgressLine, evaluate
+    from benchmark.training import resolve_device
+
+    try:
+        device = str(resolve_device(args.device))
+    except (ValueError, RuntimeError) as exc:
+        raise UserError(f"--device {args.device}: {exc}") from None
+    fns = {"representation_fn": load(args.encoder, "--encoder", device)}
+    if args.decoder:
+        fns["decoder_fn"] = load(args.decoder, "--decoder", device)
+    print(f"[1/1] {args.encoder}", flush=True)
+    try:
+        rid = records.external_run_id(identity(fns["representation_fn"]), args.id, what="--id")
+        recs = evaluate(None, dataset=args.dataset, metrics=names, representation=kinds, seed=args.seed,
+                        results_dir=args.results, force=args.force, device=device, run_id_override=rid,
+                        protocol=args.protocol, jobs=args.jobs, metric_progress=ProgressLine(),
+                        progress=lambda line: print(line, flush=True), **fns, **overrides)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    failures = [(args.encoder, f"{r['eval.representation']}/{r['eval.metric']}: {r.get('error')}")
+                for r in recs if r.get("status") != "ok"]
+    return _print_failures(failures, 1, args.results)
 
 
 # ---------------------------------------------------------------------------------------------- datasets

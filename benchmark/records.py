@@ -7,7 +7,9 @@ A model's identity is its resolved :class:`~benchmark.config.TrainConfig` withou
 (:attr:`TrainConfig.EXECUTION_FIELDS`: device, data path, checkpoint and log cadence, speed switches). Values
 are coerced by the config layer first, so ``beta: 4`` and ``beta: 4.0`` are one model. :func:`model_digest`
 hashes that identity; the run id of a run directory and the trial id of a sweep both end with it, and the
-resume check of training compares the same fields.
+resume check of training compares the same fields. A model the suite did not train (an encoder file or a Python
+callable, :mod:`benchmark.encoders`) is identified by its file's digest or by the name its user gives it
+(:func:`external_run_id`, :func:`external_fields`).
 
 Evaluation (:mod:`benchmark.evaluation`), sweeps, reports and the synthetic-record generator all go through
 this module; nothing else builds a record path or parses a record.
@@ -18,8 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from benchmark import _io
 from benchmark.config import TrainConfig
@@ -61,6 +64,44 @@ def run_id(run_dir: str | os.PathLike, config: TrainConfig) -> str:
     """``<run dir name>-<model digest>``; a directory already named ``...-<digest>`` (a sweep trial) keeps its name."""
     name, digest = Path(run_dir).resolve().name, model_digest(config)
     return name if name.endswith(f"-{digest}") else f"{name}-{digest}"
+
+
+#: What a run id given by a user may be: a plain folder name (it names ``<results dir>/<run.id>/``), not hidden.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
+
+
+def external_run_id(encoder: Mapping[str, Any], given: str | None = None, what: str = "run_id_override") -> str:
+    """``run.id`` of a model the suite did not train (``encoder``: :func:`benchmark.encoders.identity`).
+
+    ``given`` when there is one (checked to be a plain folder name); else ``encoder-<first 12 hex digits of the
+    file's SHA-256>`` for a TorchScript or torch.export file. A callable has no digest that pins it (its source
+    file may import or read anything), so it needs ``given``. ValueError names ``what`` (the CLI's ``--id``).
+    """
+    if given is not None:
+        if not isinstance(given, str) or not _RUN_ID.fullmatch(given):
+            raise ValueError(f"{what} {given!r} must be a plain folder name (letters, digits, . _ + = -, not starting "
+                             "with . or -): it names the folder of the records")
+        return given
+    if encoder["kind"] == "callable":
+        raise ValueError(f"a Python callable needs a name for its records: give {what} NAME (its run.id)")
+    return f"encoder-{encoder['sha256'][:12]}"
+
+
+def external_fields(encoder: Mapping[str, Any], representations: Sequence[str]) -> dict[str, Any]:
+    """The ``run.*`` keys of a model the suite did not train (docs/RESULTS.md): how it was given and which
+    representations it offers; its checkpoint is its file (no step; finished by definition)."""
+    return {
+        "run.checkpoint_step": None,
+        "run.checkpoint_sha256": encoder["sha256"],
+        "run.finished": True,
+        **{f"run.encoder_{k}": encoder[k] for k in ("kind", "path", "sha256", "name")},
+        "run.representations": ",".join(representations),
+    }
+
+
+def decoder_fields(decoder: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``run.decoder_*`` keys of the records that used a decoder given with the encoder (reconstruction)."""
+    return {f"run.decoder_{k}": decoder[k] for k in ("kind", "path", "sha256", "name")}
 
 
 # ---------------------------------------------------------------------------------------------- files
@@ -200,7 +241,7 @@ def metric_fields(values: Mapping[str, float]) -> dict[str, float]:
 
 
 __all__ = [
-    "CHECKPOINT_FILE", "CONFIG_FILE", "DONE_FILE", "LOG_FILE", "RECORD_SCHEMA", "REQUIRED_KEYS", "STATUSES", "SUPPORTED_SCHEMAS", "differing_model_fields",
-    "evaluation_fields", "finished_step", "metric_fields", "model_digest", "model_identity", "read_ok_record", "read_record",
-    "record_files", "record_path", "run_fields", "run_id", "stale_reason", "validate", "write_record",
+    "CHECKPOINT_FILE", "CONFIG_FILE", "DONE_FILE", "LOG_FILE", "RECORD_SCHEMA", "REQUIRED_KEYS", "STATUSES", "SUPPORTED_SCHEMAS",
+    "decoder_fields", "differing_model_fields", "evaluation_fields", "external_fields", "external_run_id", "finished_step",
+    "metric_fields", "model_digest", "model_identity", "read_ok_record", "read_record", "record_files", "record_path", "run_fields", "run_id", "stale_reason", "validate", "write_record",
 ]

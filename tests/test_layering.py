@@ -83,6 +83,11 @@ def test_metrics_depend_on_arrays_only():
     assert ours <= BASE, ours - BASE
 
 
+def test_encoders_open_files_and_callables_and_know_no_trained_model():
+    ours, _ = _layer_imports("encoders")
+    assert ours <= BASE | {"plugins"}, ours
+
+
 def test_reports_read_records_and_never_touch_a_model():
     ours, external = _layer_imports("reports")
     assert "torch" not in external
