@@ -12,8 +12,20 @@ time beside the encoder calls the reference protocol makes.
     PYTHONPATH=. python bench/metrics.py --quick    # reduced DCI sizes and evaluation protocol (a few minutes)
     PYTHONPATH=. python bench/metrics.py --dci-jobs # only: DCI on 10,000 points with 1 job and with every CPU
 
-Part 0 (``--dci-jobs``, also the start of a full run) times DCI's per-factor fits serially and spread over the
-CPUs (``benchmark.metrics.fit_jobs``), and checks the values are identical.
+Part 1b (also ``--extended-only``) prints the time of each metric of the extended set (IRS, MIG-sup, DCIMIG,
+JEMMIG, Z-diff, Z-min, Z-max, InfoMEC, DCI-ES) on the same 10,000 × 10 codes.
+
+Part 0 (``--dci-jobs``, also the start of a full run) times DCI's per-factor scikit-learn fits
+(``classifier="sklearn"``) serially and spread over the CPUs (``benchmark.metrics.fit_jobs``), and checks the values
+are identical.
+
+Part 0b (``--dci-classifiers``, also in a full run) times DCI on 10,000 / 5,000 codes with dSprites' factor sizes
+with ``classifier="sklearn"`` (scikit-learn's GradientBoostingClassifier per factor, serial) beside the default
+``classifier="gradient_boosting"`` (``benchmark.metrics._boosting``, the same trees in torch) at 1 thread, at every
+CPU and on CUDA when there is one, with the speed-ups and the largest differences of D, C, I and the importances;
+``--skip-sklearn-dci`` leaves out the scikit-learn run (minutes).
+
+    PYTHONPATH=. python bench/metrics.py --dci-classifiers   # only part 0b
 
 Figures only; no timing is asserted anywhere.
 """
@@ -34,7 +46,7 @@ import numpy as np  # noqa: E402
 import scipy.linalg  # noqa: E402
 from sklearn.metrics import mutual_info_score, roc_auc_score  # noqa: E402
 
-from benchmark.metrics import METRICS, fit_jobs, resolve_protocol, score_codes  # noqa: E402
+from benchmark.metrics import METRIC_SETS, METRICS, fit_jobs, parse_metrics, resolve_protocol, score_codes  # noqa: E402
 from benchmark.metrics import _codes  # noqa: E402
 from benchmark.metrics.modularity import modularity_from_mi  # noqa: E402
 
@@ -212,6 +224,57 @@ def part1(quick: bool) -> None:
         print(f"{name:<34}{t_ours:>14.4f}{t_base:>12.4f}{t_base / t_ours:>9.1f}x  {'EQUAL' if equal else 'DIFFER'}: {vals}")
 
 
+# ---------------------------------------------------------------- part 1b: the extended set (issue 14)
+def extended_codes(quick: bool) -> None:
+    """Time of every metric of the extended set (``METRIC_SETS["extended"]`` minus ``"all"``) on part 1's 10,000 × 10
+    training codes (5,000 test codes where it has a test split), at its reference options; ``z_max`` has no fixed-code
+    form and is timed through its wrapper on a 10-dim code of the whole dSprites grid (reference protocol)."""
+    from benchmark.datasets.base import GroundTruthDataset
+    from benchmark.metrics import GridEncoding
+
+    rng = np.random.default_rng(0)
+    ctr, ftr = synthetic_codes(10_000, rng)
+    cte, fte = synthetic_codes(5_000, rng)
+    n_es = 2_000 if quick else 10_000  # DCI-ES grows 100-tree forests to depth 32 per factor
+    new = [m for m in METRIC_SETS["extended"] if m not in METRIC_SETS["all"]]
+    print(f"\n== the extended set on {ctr.shape[0]:,} x {ctr.shape[1]} codes (test {cte.shape[0]:,}; dci_es on {n_es:,} "
+          f"train / {n_es // 2:,} test points{' [--quick]' if quick else ''})")
+    print(f"{'metric':<34}{'seconds':>14}  values")
+    for name in new:
+        if name == "z_max":
+            continue
+        if name == "dci_es":
+            fn = lambda: score_codes("dci_es", ctr[:n_es], ftr[:n_es], cte[: n_es // 2], fte[: n_es // 2], rng=4,  # noqa: E731
+                                     categorical=[True, False, False, False, False])
+        elif METRICS[name].needs_test:
+            fn = lambda name=name: score_codes(name, ctr, ftr, cte, fte, rng=4)  # noqa: E731
+        else:
+            fn = lambda name=name: score_codes(name, ctr, ftr, rng=4)  # noqa: E731
+        out, seconds = timed(fn)
+        print(f"{name:<34}{seconds:>14.4f}  " + "; ".join(f"{k}={v:.4f}" for k, v in out.items()))
+
+    class Grid(GroundTruthDataset):  # the dSprites factor grid, no images: codes come from the encoding below
+        name, factor_names, factor_sizes = "dsprites_grid", tuple(f"f{j}" for j in range(5)), DSPRITES_SIZES
+        factor_values, observation_shape = tuple(np.arange(s, dtype=float) for s in DSPRITES_SIZES), (1, 1, 1)
+
+        def images_uint8(self, indices):
+            raise NotImplementedError
+
+    grid = Grid()
+    noise = np.random.default_rng(7).standard_normal((len(grid), 5)).astype(np.float32)
+    mix = np.eye(5) + 0.2 * np.random.default_rng(99).standard_normal((5, 5))
+
+    def encode(idx):  # part 1's code as a function of the grid index: mixed factors + 5 noise dims
+        f = grid.index_to_factors(idx) / (np.array(DSPRITES_SIZES) - 1)
+        mu = np.concatenate([f @ mix + 0.05 * noise[idx], noise[idx][:, ::-1]], axis=1)
+        return mu, np.zeros_like(mu)
+
+    rep = GridEncoding(grid, encode, batch_size=65_536).representation("mean")
+    rep.grid.codes(np.arange(len(grid)), "mean", rng)  # encode the grid first: time the metric alone
+    out, seconds = timed(lambda: METRICS["z_max"].compute(grid, rep, np.random.default_rng(4)))
+    print(f"{'z_max (wrapper, whole grid)':<34}{seconds:>14.4f}  " + "; ".join(f"{k}={v:.4f}" for k, v in out.items()))
+
+
 def dci_jobs(n: int) -> None:
     """DCI of ``n`` train / ``n // 2`` test codes with 1 job and with every CPU: wall times, speed-up, equality."""
     rng = np.random.default_rng(0)
@@ -223,11 +286,50 @@ def dci_jobs(n: int) -> None:
     for jobs in (1, cpus):
         with fit_jobs(jobs):
             start = time.perf_counter()
-            values[jobs] = score_codes("dci", ctr, ftr, cte, fte, rng=3)
+            values[jobs] = score_codes("dci", ctr, ftr, cte, fte, rng=3, classifier="sklearn")
             times[jobs] = time.perf_counter() - start
         print(f"  jobs {jobs}: {times[jobs]:8.1f} s")
     print(f"  speed-up {times[1] / times[cpus]:.2f}x (target >= 1.7x on 2 cores); values "
           f"{'IDENTICAL' if values[1] == values[cpus] else 'DIFFER: ' + str(values)}")
+
+
+def dci_classifiers(n: int, with_sklearn: bool = True) -> None:
+    """DCI of ``n`` train / ``n // 2`` test codes by scikit-learn (serial) and by the torch gradient boosting at 1
+    thread, every CPU and on CUDA: wall times, speed-ups, largest differences of D, C, I and importances."""
+    import torch
+
+    from benchmark.metrics import dci
+
+    rng = np.random.default_rng(0)
+    (ctr, ftr), (cte, fte) = synthetic_codes(n, rng), synthetic_codes(n // 2, rng)
+    cpus = _codes.available_cpus()
+    print(f"== DCI on {n:,} train / {n // 2:,} test points, {ctr.shape[1]} codes, factor sizes {DSPRITES_SIZES}: "
+          f"scikit-learn vs benchmark.metrics._boosting (torch {torch.__version__}, torch threads "
+          f"{torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, {cpus} CPUs; DCI's default "
+          f"for the torch fit: {dci.TORCH_THREADS} thread, set here per run)")
+    runs = [("sklearn", "cpu", 1)] if with_sklearn else []
+    runs += [("gradient_boosting", "cpu", 1), ("gradient_boosting", "cpu", cpus)]
+    runs += [("gradient_boosting", "cuda", 1)] if torch.cuda.is_available() else []
+    results = {}
+    for classifier, device, threads in runs:
+        with fit_jobs(1):  # scikit-learn: its fits one after the other
+            start = time.perf_counter()
+            r, acc_tr, acc_te = dci.importance_matrix(ctr, ftr, cte, fte, rng=np.random.default_rng(3),
+                                                      classifier=classifier, device=device, threads=threads)
+            seconds = time.perf_counter() - start
+        scores = np.array([dci.disentanglement(r), dci.completeness(r), acc_tr.mean(), acc_te.mean()])
+        results[(classifier, device, threads)] = (seconds, r, scores)
+        label = f"{classifier} ({'serial' if classifier == 'sklearn' else device}, {threads} thread{'s' * (threads > 1)})"
+        print(f"  {label:<40}{seconds:9.1f} s   D={scores[0]:.6f} C={scores[1]:.6f} "
+              f"I_train={scores[2]:.6f} I_test={scores[3]:.6f}")
+    if ("sklearn", "cpu", 1) not in results:
+        return
+    base_s, base_r, base_scores = results[("sklearn", "cpu", 1)]
+    for key, (seconds, r, scores) in results.items():
+        if key[0] != "sklearn":
+            print(f"  {key[0]} {key[1]} {key[2]} thread(s): {base_s / seconds:6.1f}x faster than scikit-learn; "
+                  f"max |difference| D, C, I: {np.abs(scores - base_scores).max():.2e}, importances: "
+                  f"{np.abs(r - base_r).max():.2e}")
 
 
 # ------------------------------------------------------------------------------------------ part 2
@@ -244,7 +346,11 @@ def reference_encodes(metric: str, p: dict, grid_size: int) -> int:
         "modularity": lambda: p["num_train"] + p["num_test"],
         "unsupervised": lambda: p["num_train"],
         "reconstruction": lambda: p["num_images"],
-    }[metric]()
+        "z_diff": lambda: p["num_train"] + p["num_test"],
+        "z_min": lambda: p["num_train"] + p["num_test"],
+        "z_max": lambda: p["num_variance_estimate"] + (p["num_train"] + p["num_eval"]) * p["batch_size"],
+        "dci_es": lambda: p["num_train"] + p["num_test"],
+    }.get(metric, lambda: p["num_train"])()  # irs, mig_sup, dcimig, jemmig, infomec: one sample
 
 
 def part2(quick: bool, device: str, run_dir: str | None, steps: int, only: str = "all") -> None:
@@ -258,7 +364,7 @@ def part2(quick: bool, device: str, run_dir: str | None, steps: int, only: str =
         train({"dataset": "dsprites_procedural", "model": "beta_vae", "beta": 4.0, "steps": steps, "seed": 0,
                "device": device, "checkpoint_every": steps, "log_every": max(1, steps // 10)}, run_dir, progress=False)  # fmt: skip
         print(f"\n(trained {run_dir}: {steps} steps in {time.perf_counter() - start:.0f} s)")
-    wanted = list(METRICS) if only == "all" else only.split(",")
+    wanted = parse_metrics(only)  # "all" (the study's), "extended" or a comma list
     metrics = [m for m in METRICS if m in wanted and not (quick and m == "mig_sampled")]
     protocol = "quick" if quick else "reference"  # benchmark.metrics.PROTOCOLS
     label = "QUICK protocol (reduced sizes, no mig_sampled)" if quick else "default protocol"
@@ -292,15 +398,27 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=300, help="steps of the short training run (default 300)")
     ap.add_argument("--skip-eval", action="store_true", help="part 1 only")
     ap.add_argument("--skip-codes", action="store_true", help="part 2 only")
-    ap.add_argument("--metrics", default="all", help="part 2: comma list of metrics (default all)")
+    ap.add_argument("--metrics", default="all", help="part 2: comma list of metrics, all (default) or extended")
+    ap.add_argument("--extended-only", action="store_true", help="only part 1b: the extended set on 10,000 x 10 codes")
     ap.add_argument("--dci-jobs", action="store_true", help="only part 0: DCI with 1 job and with every CPU")
+    ap.add_argument("--dci-classifiers", action="store_true",
+                    help="only part 0b: DCI by scikit-learn beside the torch gradient boosting")
+    ap.add_argument("--skip-sklearn-dci", action="store_true", help="part 0b without the scikit-learn run")
     args = ap.parse_args()
+    if args.extended_only:
+        extended_codes(args.quick)
+        return 0
+    if args.dci_classifiers:
+        dci_classifiers(2_000 if args.quick else 10_000, not args.skip_sklearn_dci)
+        return 0
     if args.dci_jobs or not (args.skip_codes or args.quick):
         dci_jobs(10_000)
         if args.dci_jobs:
             return 0
+        dci_classifiers(10_000, not args.skip_sklearn_dci)
     if not args.skip_codes:
         part1(args.quick)
+        extended_codes(args.quick)
     if not args.skip_eval:
         from benchmark.training import resolve_device
 

@@ -102,7 +102,7 @@ CASES = {
     "set_shape": (["evaluate", "{w}/run", "--set", "mig", "--results", "{w}/results"], "--set expects METRIC.PARAM=VALUE"),
     "set_metric": (["evaluate", "{w}/run", "--set", "nosuch.x=1", "--results", "{w}/results"], "'nosuch'"),
     "set_choice": (["evaluate", "{w}/run", "--metrics", "dci", "--set", "dci.classifier=xgb", "--results",
-                    "{w}/results"], "dci.classifier must be one of"),
+                    "{w}/results"], "dci.classifier must be one of gradient_boosting, sklearn, random_forest, got 'xgb'"),
     "metrics": (["evaluate", "{w}/run", "--metrics", "nope", "--results", "{w}/results"], "'nope'"),
     "representation": (["evaluate", "{w}/run", "--representation", "median", "--results", "{w}/results"], "'median'"),
     "results_is_file": (["evaluate", "{w}/run", "--metrics", "mig", "--results", "{w}/file.txt"], "--results"),

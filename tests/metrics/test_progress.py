@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 
 from benchmark.config import TrainConfig
 from benchmark.evaluation import ProgressLine, evaluate
@@ -51,3 +54,16 @@ def test_the_progress_line_prints_at_its_interval_and_draws_a_bar_on_a_terminal(
     assert (bar._bar.n, bar._bar.total) == (300, 300)
     bar.close()
     assert "mean/mig points" in bar_out.getvalue()
+
+
+def test_evaluate_help_names_the_defaults_and_each_metrics_measured_cost():
+    from benchmark.metrics import METRICS
+    from benchmark.metrics.costs import REFERENCE_COST_S
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-m", "benchmark", "evaluate", "--help"], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": root}, check=True).stdout
+    assert "defaults: --metrics all" in out and "--protocol reference" in out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and line.split()[:1]}
+    assert set(METRICS) <= set(rows) and set(REFERENCE_COST_S) == set(METRICS)
+    assert rows["mig_sampled"].split()[1:3] == ["60", "min"]
