@@ -56,14 +56,20 @@ def _add_train(sub) -> None:
             "the Locatello et al. 2019 protocol. Re-running on a run directory that holds a checkpoint resumes it."
         ),
         epilog="examples:\n  dbench train --dataset dsprites_procedural --model beta_vae --beta 4 --steps 2000 --seed 0 --out runs/b4s0\n"
-        "  dbench train --resume runs/b4s0\n  dbench train --resume runs/b4s0 --steps 4000 --extend   # extend the budget",
+        "  dbench train --resume runs/b4s0\n  dbench train --resume runs/b4s0 --steps 4000 --extend   # extend the budget\n"
+        "  dbench train --pack pack.json --steps 2000   # several runs as one network, each its own run directory\n"
+        "  dbench train --resume runs/b1s0 runs/b4s0    # continue them as one pack",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     p.__class__ = _StrictFieldParser
     p.valid_fields = tuple(TrainConfig.field_names())
     p.add_argument("--out", metavar="RUN_DIR", help="run directory of a new run (resumed if it holds a checkpoint)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR with its saved config")
+    p.add_argument("--resume", metavar="RUN_DIR", nargs="+", help="continue the run in RUN_DIR with its saved config; "
+                   "several RUN_DIRs continue as one pack (they must share all but model, hyperparameters and seed)")
+    p.add_argument("--pack", metavar="JSON", help='train several runs as one network (benchmark.packing): a JSON file '
+                   '{"config": {shared fields}, "members": [{"out": RUN_DIR, field: value, ...}, ...]}; members may '
+                   "differ in model, hyperparameters and seed; options given here apply to every member")
     p.add_argument("--config", metavar="JSON", help="read config fields from a JSON file (options given here override it)")
     p.add_argument("--extend", action="store_true", help="with --resume and a larger --steps: continue the same "
                    "trajectory to the new budget (the run becomes the longer-budget model)")
@@ -96,12 +102,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
             overrides = {**TrainConfig.from_dict(data, what=f"--config {args.config}").to_dict(), **overrides}
         except UserError as e:
             raise UserError(str(e) if args.config in str(e) else f"--config {args.config}: {e}") from None
+    if args.pack or (args.resume and len(args.resume) > 1):
+        return _cmd_train_pack(args, overrides)
     if args.resume:
         from benchmark.training import read_config
 
-        if args.out and args.out != args.resume:
-            raise UserError(f"give either --out or --resume, not both ({args.out} vs {args.resume})")
-        run_dir = args.resume
+        if args.out and args.out != args.resume[0]:
+            raise UserError(f"give either --out or --resume, not both ({args.out} vs {args.resume[0]})")
+        run_dir = args.resume[0]
         config = read_config(run_dir)
         if overrides:
             config = config.replace(**overrides)
@@ -132,13 +140,72 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_pack_file(path: str, overrides: dict) -> tuple[list, list]:
+    """``(configs, run dirs)`` of a ``--pack`` file; ``overrides`` (the command line's fields) apply to every member."""
+    import json
+
+    from benchmark._io import UserError
+    from benchmark.config import TrainConfig
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise UserError(f"--pack {path}: not valid JSON ({e})") from None
+    members = data.get("members") if isinstance(data, dict) else None
+    if not isinstance(members, list) or not members or set(data) - {"config", "members"} or not all(
+            isinstance(m, dict) and isinstance(m.get("out"), str) for m in members):
+        raise UserError(f'--pack {path}: expected {{"config": {{fields}}, "members": [{{"out": RUN_DIR, field: value, ...}}, '
+                        "...]} with at least one member, each with its run directory")
+    shared = dict(data.get("config") or {})
+    configs = [TrainConfig.from_dict({**shared, **{k: v for k, v in m.items() if k != "out"}, **overrides},
+                                     what=f"--pack {path}: members[{i}]") for i, m in enumerate(members)]
+    return configs, [m["out"] for m in members]
+
+
+def _cmd_train_pack(args: argparse.Namespace, overrides: dict) -> int:
+    from benchmark._io import UserError
+
+    if args.recon_png or args.out or args.config or (args.pack and args.resume):
+        raise UserError("a pack trains from --pack FILE (its shared fields in the file's config) or --resume RUN_DIR "
+                        "RUN_DIR ...; --out, --config and --recon-png are for one run")
+    if args.pack:
+        configs, run_dirs = _read_pack_file(args.pack, overrides)
+    else:
+        from benchmark.training import read_config
+
+        run_dirs = args.resume
+        configs = [read_config(d).replace(**overrides) if overrides else read_config(d) for d in run_dirs]
+    from benchmark.packing import train_pack
+
+    summaries = train_pack(configs, run_dirs, progress=args.progress, extend=args.extend)
+    failed = 0
+    for run_dir, summary in zip(run_dirs, summaries):
+        if "error" in summary:
+            failed += 1
+            print(f"dbench train: error: {summary['error']}", file=sys.stderr)
+            continue
+        rate = summary.get("images_per_s")
+        print(f"{run_dir}: step {summary['step']}, loss {summary.get('loss', float('nan')):.4g} (recon "
+              f"{summary.get('recon', float('nan')):.4g}, KL {summary.get('kl', float('nan')):.4g}), "
+              f"{summary['elapsed_s']:.1f} s" + (f", {rate:.0f} images/s per model" if rate else ""))
+    print(f"pack of {len(run_dirs)}: {len(run_dirs) - failed} trained, {failed} stopped by a non-finite loss")
+    return 1 if failed else 0
+
+
 def _add_evaluate(sub) -> None:
     from benchmark.metrics import METRICS, PROTOCOLS  # torch-free: models and torch load only when it runs
+    from benchmark.metrics.costs import cost_table
 
     p = sub.add_parser(
         "evaluate",
         help="score trained run directories with the disentanglement metrics",
         description="Score run directories; one JSON record per (run, representation, metric) in --results.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="defaults: --metrics all (the study's metrics; 'extended' adds irs ... dci_es below) --protocol "
+               "reference.\nmeasured cost of one dSprites model at the reference protocol (benchmark/metrics/costs.py: "
+               "the first\nmetric also pays the shared grid encoding, ~1,850 images/s on 2 CPU cores; --protocol "
+               "quick is ~1 min):\n" + cost_table(METRICS),
     )
     p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="run directories written by `dbench train` (none "
                    "with --encoder)")
@@ -509,9 +576,16 @@ def _run_sweep(args) -> int:
     if args.dry_run:
         import os
 
-        print(trial_table(spec))
+        from benchmark.sweeps.spec import pack_table
+
+        gpus = _cuda_count()
+        print(trial_table(spec, gpus))
+        packs = pack_table(spec, gpus)
+        if packs is not None:  # packing: the Tune trials, each training its models as one network
+            print()
+            print(packs)
         print()
-        print(spec.resources_summary(num_cpus=os.cpu_count(), num_gpus=_cuda_count()))
+        print(spec.resources_summary(num_cpus=os.cpu_count(), num_gpus=gpus))
         return 0
     from benchmark.sweeps.tune import run_sweep
 

@@ -498,6 +498,17 @@ class TrainConfig:
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))
 TrainConfig.EXECUTION_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("execution"))
 
+#: The fields in which the members of a pack (``benchmark.packing``: several models trained as one network) may
+#: differ. Everything else (dataset, architecture, latents, batch size, step budget, optimizer, device, cadences,
+#: speed switches) they share, as the layers of one network do.
+PACK_MEMBER_FIELDS = ("model", "hyperparameters", "seed")
+
+
+def pack_key(config: TrainConfig) -> str:
+    """What configs must share to train as one pack: every field but :data:`PACK_MEMBER_FIELDS`, as sorted JSON."""
+    shared = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in PACK_MEMBER_FIELDS}
+    return json.dumps(shared, sort_keys=True)
+
 # ---------------------------------------------------------------------------------------------- the methods
 # Hyperparameters the reference requires without a default (gin.REQUIRED) default to their study grid's
 # smallest value; the β of both β-methods defaults to 1 (the plain VAE, as in the study's shared.gin).
@@ -537,5 +548,5 @@ for _dip, _factor, _cov in (("dip_vae_i", 10.0, "Cov[μ]"), ("dip_vae_ii", 1.0, 
 __all__ = [
     "ARCHITECTURE_NAMES", "ConfigError", "Hyperparameter", "METHODS", "check_bounds", "Method", "TrainConfig",
     "coerce_value", "dataclass_from_dict", "declared_hyperparameter", "field_docs", "hyperparameter_docs",
-    "hyperparameter_names", "register",
+    "hyperparameter_names", "PACK_MEMBER_FIELDS", "pack_key", "register",
 ]

@@ -18,7 +18,10 @@ kernels, zero biases — from a ``torch.Generator`` so the initial weights depen
 Objectives (registry :data:`OBJECTIVES`, ``TrainConfig.model``) are small functions
 ``objective(recon, kl, mu, logvar, z, step, **hyperparameters) -> (loss, extras)``; the hyperparameters are the
 ones ``benchmark.config.METHODS[name]`` declares, passed by keyword. ``extras`` are scalars (floats or 0-d
-tensors) logged beside the loss terms. A method with an auxiliary network (FactorVAE's discriminator,
+tensors) logged beside the loss terms. The built-in objectives also take a pack of K models at once
+(``benchmark.packing``): ``recon``, ``kl`` ``(K,)``, ``mu``, ``logvar``, ``z`` ``(K, B, D)``, each hyperparameter
+a float64 tensor ``(K,)`` (one value per model), and return ``(K,)`` losses and extras; written once, they
+compute the same numbers for a model alone and for model k of a pack (:data:`PACKED_OBJECTIVES`). A method with an auxiliary network (FactorVAE's discriminator,
 :class:`Auxiliary`) also receives ``auxiliary=`` (the network) and ``generator=`` (its random stream) and
 returns the loss that network minimises as ``extras["auxiliary_loss"]``. :func:`register_method` adds a
 method (a user's plugin, docs/PLUGINS.md) exactly as the built-ins are added. The loss convention is the one
@@ -32,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -48,14 +51,14 @@ IMAGE_SIZE = 64
 
 # ---------------------------------------------------------------------------------------------- ELBO terms
 def bernoulli_reconstruction(logits: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-    """Per-image Bernoulli negative log-likelihood ``(B,)`` in nats.
+    """Per-image Bernoulli negative log-likelihood ``(B,)`` in nats (``(K, B)`` for a pack's ``(K, B, C, H, W)``).
 
     Sigmoid cross-entropy of ``logits`` against the continuous intensities ``images`` in [0, 1] (both
     ``(B, C, H, W)``), summed over channels and pixels — the disentanglement_lib convention. Computed in
     float32 whatever the autocast dtype of the logits.
     """
     per_pixel = F.binary_cross_entropy_with_logits(logits.float(), images.float(), reduction="none")
-    return per_pixel.flatten(1).sum(1)
+    return per_pixel.flatten(-3).sum(-1)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -64,9 +67,20 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.square() + logvar.exp() - logvar - 1.0)
 
 
-def capacity(step: int, c_max: float, anneal_steps: int) -> float:
-    """Burgess et al. 2018 capacity C(t) = min(C_max, C_max·t/T) in nats, t = updates done before this one."""
+def capacity(step: int, c_max: Any, anneal_steps: Any) -> Any:
+    """Burgess et al. 2018 capacity C(t) = min(C_max, C_max·t/T) in nats, t = updates done before this one.
+
+    A float for numbers; for float64 tensors ``(K,)`` (a pack), the same double-precision arithmetic per model."""
+    if isinstance(c_max, torch.Tensor):
+        return torch.minimum(c_max, c_max * float(step) / anneal_steps)
     return min(float(c_max), float(c_max) * float(step) / float(anneal_steps))
+
+
+def _weight(value: Any, like: torch.Tensor) -> Any:
+    """A hyperparameter (or a value computed from them) as the factor of a loss term ``like``: a Python float
+    as it is (torch rounds it to the term's dtype), a pack's float64 ``(K,)`` tensor rounded to the term's dtype
+    in the same way, so model k of a pack multiplies by exactly the number its solo run does."""
+    return value.to(like.dtype) if isinstance(value, torch.Tensor) else float(value)
 
 
 # ---------------------------------------------------------------------------------------------- objectives
@@ -80,7 +94,7 @@ def beta_vae(
     Returns ``(loss, {})``. Paper: https://openreview.net/forum?id=Sy2fzU9gl
     """
     del mu, logvar, z, step
-    return recon + float(beta) * kl, {}
+    return recon + _weight(beta, kl) * kl, {}
 
 
 def annealed_vae(
@@ -95,7 +109,7 @@ def annealed_vae(
     """
     del mu, logvar, z
     c = capacity(step, c_max, c_anneal_steps)
-    return recon + float(gamma) * (kl - c).abs(), {"c": c}
+    return recon + _weight(gamma, kl) * (kl - _weight(c, kl)).abs(), {"c": c}
 
 
 def factor_vae(
@@ -108,21 +122,26 @@ def factor_vae(
     discriminator D (``auxiliary``) sees the sampled codes z and z̃, each latent dimension of z permuted
     independently within the same batch (:func:`shuffle_codes`, from ``generator``); its loss
     −(½·mean log p(real | z) + ½·mean log p(shuffled | z̃)) uses softmax probabilities clipped to
-    [1e-6, 1 − 1e-6]; TC uses the unclipped logits. Returns ``(loss, {"tc", "auxiliary_loss"})``.
+    [1e-6, 1 − 1e-6]; TC uses the unclipped logits. Returns ``(loss, {"tc", "auxiliary_loss"})``. In a pack,
+    ``auxiliary`` is the packed discriminators and ``generator`` the K models' streams.
     """
     del mu, logvar, step
     z = z.float()
     logits = auxiliary(z)
     logits_shuffled = auxiliary(shuffle_codes(z.detach(), generator))
-    tc = (logits[:, 0] - logits[:, 1]).mean()
-    p_real = F.softmax(logits, dim=1).clamp(1e-6, 1 - 1e-6)[:, 0]
-    p_shuffled = F.softmax(logits_shuffled, dim=1).clamp(1e-6, 1 - 1e-6)[:, 1]
-    discriminator_loss = -(0.5 * p_real.log().mean() + 0.5 * p_shuffled.log().mean())
-    return recon + kl + float(gamma) * tc, {"tc": tc.detach(), "auxiliary_loss": discriminator_loss}
+    tc = (logits[..., 0] - logits[..., 1]).mean(-1)
+    p_real = F.softmax(logits, dim=-1).clamp(1e-6, 1 - 1e-6)[..., 0]
+    p_shuffled = F.softmax(logits_shuffled, dim=-1).clamp(1e-6, 1 - 1e-6)[..., 1]
+    discriminator_loss = -(0.5 * p_real.log().mean(-1) + 0.5 * p_shuffled.log().mean(-1))
+    return recon + kl + _weight(gamma, tc) * tc, {"tc": tc.detach(), "auxiliary_loss": discriminator_loss}
 
 
-def shuffle_codes(z: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """``z`` ``(B, D)`` with each column permuted independently (a uniform permutation each, from ``generator``)."""
+def shuffle_codes(z: torch.Tensor, generator: torch.Generator | Sequence[torch.Generator]) -> torch.Tensor:
+    """``z`` ``(B, D)`` with each column permuted independently (a uniform permutation each, from ``generator``).
+
+    A pack's codes ``(K, B, D)`` with a sequence of K generators: model k's codes from its own generator."""
+    if not isinstance(generator, torch.Generator):
+        return torch.stack([shuffle_codes(zk, g) for zk, g in zip(z, generator, strict=True)])
     order = torch.rand(z.shape, generator=generator, device=z.device).argsort(dim=0)
     return z.gather(0, order)
 
@@ -139,10 +158,10 @@ def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -
     logsumexp_i Σ_l log q(z_jl | x_i) − Σ_l logsumexp_i log q(z_jl | x_i). The constants
     −log(B·N) of both terms are dropped there (they add (D − 1)·log(B·N), which does not change the gradient).
     """
-    log_q = gaussian_log_density(z[:, None, :], mu[None, :, :], logvar[None, :, :])
-    log_qz = log_q.sum(dim=2).logsumexp(dim=1)
-    log_qz_product = log_q.logsumexp(dim=1).sum(dim=1)
-    return (log_qz - log_qz_product).mean()
+    log_q = gaussian_log_density(z[..., :, None, :], mu[..., None, :, :], logvar[..., None, :, :])
+    log_qz = log_q.sum(dim=-1).logsumexp(dim=-1)
+    log_qz_product = log_q.logsumexp(dim=-2).sum(dim=-1)
+    return (log_qz - log_qz_product).mean(-1)
 
 
 def beta_tc_vae(
@@ -155,20 +174,21 @@ def beta_tc_vae(
     """
     del step
     tc = total_correlation(z.float(), mu.float(), logvar.float())
-    return recon + kl + (float(beta) - 1.0) * tc, {"tc": tc.detach()}
+    return recon + kl + _weight(beta - 1.0, tc) * tc, {"tc": tc.detach()}
 
 
 def batch_covariance(x: torch.Tensor) -> torch.Tensor:
-    """Biased covariance ``(D, D)`` of the rows of ``x`` ``(B, D)``: E[x xᵀ] − E[x] E[x]ᵀ."""
-    mean = x.mean(dim=0)
-    return (x[:, :, None] * x[:, None, :]).mean(dim=0) - mean[:, None] * mean[None, :]
+    """Biased covariance ``(D, D)`` of the rows of ``x`` ``(B, D)``: E[x xᵀ] − E[x] E[x]ᵀ (``(K, D, D)`` for a pack)."""
+    mean = x.mean(dim=-2)
+    return (x[..., :, :, None] * x[..., :, None, :]).mean(dim=-3) - mean[..., :, None] * mean[..., None, :]
 
 
-def dip_penalty(cov: torch.Tensor, lambda_od: float, lambda_d: float) -> torch.Tensor:
-    """λ_od·Σ_(i≠j) C_ij² + λ_d·Σ_i (C_ii − 1)²: how far ``cov`` is from the identity."""
-    diagonal = cov.diagonal()
-    off_diagonal = cov - torch.diag(diagonal)
-    return lambda_od * off_diagonal.square().sum() + lambda_d * (diagonal - 1).square().sum()
+def dip_penalty(cov: torch.Tensor, lambda_od: Any, lambda_d: Any) -> torch.Tensor:
+    """λ_od·Σ_(i≠j) C_ij² + λ_d·Σ_i (C_ii − 1)²: how far ``cov`` is from the identity (per model of a pack)."""
+    diagonal = cov.diagonal(dim1=-2, dim2=-1)
+    off_diagonal = cov - torch.diag_embed(diagonal)
+    return (_weight(lambda_od, cov) * off_diagonal.square().sum((-2, -1))
+            + _weight(lambda_d, cov) * (diagonal - 1).square().sum(-1))
 
 
 def _dip_vae(covariance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], name: str) -> Objective:
@@ -177,7 +197,7 @@ def _dip_vae(covariance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], n
         lambda_od: float, lambda_d_factor: float,
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         del z, step
-        penalty = dip_penalty(covariance(mu.float(), logvar.float()), float(lambda_od), float(lambda_d_factor) * float(lambda_od))
+        penalty = dip_penalty(covariance(mu.float(), logvar.float()), lambda_od, lambda_d_factor * lambda_od)
         return recon + kl + penalty, {"dip": penalty.detach()}
 
     objective.__name__ = objective.__qualname__ = name
@@ -189,7 +209,7 @@ Objective = Callable[..., "tuple[torch.Tensor, dict[str, Any]]"]
 #: Observations", https://openreview.net/forum?id=H1kG7GZAW, Eq. 6): the penalty on C = Cov[μ(x)] over the batch.
 dip_vae_i = _dip_vae(lambda mu, logvar: batch_covariance(mu), "dip_vae_i")
 #: DIP-VAE-II (Eq. 7): C = Cov[μ(x)] + E[diag exp(logvar(x))], the covariance of the sampled codes.
-dip_vae_ii = _dip_vae(lambda mu, logvar: batch_covariance(mu) + torch.diag(logvar.exp().mean(dim=0)), "dip_vae_ii")
+dip_vae_ii = _dip_vae(lambda mu, logvar: batch_covariance(mu) + torch.diag_embed(logvar.exp().mean(dim=-2)), "dip_vae_ii")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,14 +246,20 @@ class Discriminator(nn.Module):
 OBJECTIVES: Registry = Registry("model (objective)")
 #: The auxiliary network of each method that has one.
 AUXILIARIES: dict[str, Auxiliary] = {}
+#: The methods whose objective takes a whole pack at once (module docstring); a pack calls any other objective
+#: once per model (``benchmark.packing``): the same numbers, more kernel launches.
+PACKED_OBJECTIVES: set[str] = set()
 
 
-def register_method(method: Method, objective: Objective, auxiliary: Auxiliary | None = None) -> None:
+def register_method(method: Method, objective: Objective, auxiliary: Auxiliary | None = None, *,
+                    packs: bool = False) -> None:
     """Register a method: its declaration (``benchmark.config.METHODS``, read by the CLI, specs, run ids and
     reports), its objective and, where it has one, its auxiliary network with its optimizer.
 
     The objective must take every declared hyperparameter as a keyword argument (and ``auxiliary`` and
     ``generator`` when it has an auxiliary network); a mismatch is refused here, not at the first step.
+    ``packs=True`` declares that the objective also computes a pack of models at once (the module docstring's
+    shapes, :data:`PACKED_OBJECTIVES`).
     """
     params = inspect.signature(objective).parameters
     needed = list(method.names) + (["auxiliary", "generator"] if auxiliary is not None else [])
@@ -248,12 +274,14 @@ def register_method(method: Method, objective: Objective, auxiliary: Auxiliary |
     OBJECTIVES.register(method.name)(objective)
     if auxiliary is not None:
         AUXILIARIES[method.name] = auxiliary
+    if packs:
+        PACKED_OBJECTIVES.add(method.name)
 
 
 # The built-in methods' declarations live in benchmark.config (the torch-free layers read them).
 for _objective in (beta_vae, annealed_vae, factor_vae, beta_tc_vae, dip_vae_i, dip_vae_ii):
     register_method(METHODS[_objective.__name__], _objective,
-                    Auxiliary(Discriminator, lr=1e-4, betas=(0.5, 0.9)) if _objective is factor_vae else None)
+                    Auxiliary(Discriminator, lr=1e-4, betas=(0.5, 0.9)) if _objective is factor_vae else None, packs=True)
 
 
 def objective_hyperparameters(config: TrainConfig) -> dict[str, Any]:
@@ -262,6 +290,23 @@ def objective_hyperparameters(config: TrainConfig) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- the VAE
+def elbo_terms(mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, logits: torch.Tensor,
+               images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The dict :meth:`VAE.forward` returns, from codes ``(B, D)`` and logits and images ``(B, C, H, W)``; with a
+    leading pack dimension K (``benchmark.packing``) every entry gains it: ``recon`` ``(K,)``, ``kl_per_latent``
+    ``(K, D)``, ``kl`` ``(K,)``."""
+    kl_per_latent = gaussian_kl(mu, logvar).mean(-2)
+    return {
+        "mu": mu,
+        "logvar": logvar,
+        "z": z,
+        "logits": logits,
+        "recon": bernoulli_reconstruction(logits, images).mean(-1),
+        "kl_per_latent": kl_per_latent,
+        "kl": kl_per_latent.sum(-1),
+    }
+
+
 class VAE(nn.Module):
     """Gaussian encoder, Bernoulli decoder. Subclasses build ``self.encoder`` (images → 2·D) and ``self.decoder`` (D → logits).
 
@@ -313,18 +358,7 @@ class VAE(nn.Module):
         if noise is None:
             noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=torch.float32)
         z = self.reparameterize(mu, logvar, noise)
-        logits = self.decode(z)
-        recon = bernoulli_reconstruction(logits, images).mean()
-        kl_per_latent = gaussian_kl(mu, logvar).mean(0)
-        return {
-            "mu": mu,
-            "logvar": logvar,
-            "z": z,
-            "logits": logits,
-            "recon": recon,
-            "kl_per_latent": kl_per_latent,
-            "kl": kl_per_latent.sum(),
-        }
+        return elbo_terms(mu, logvar, z, self.decode(z), images)
 
     # -- what the metrics consume
     @property
@@ -512,8 +546,8 @@ def parameter_count(model: nn.Module) -> int:
 
 
 __all__ = [
-    "AUXILIARIES", "Auxiliary", "Discriminator", "MODELS", "OBJECTIVES", "ConvVAE", "MLPVAE", "VAE", "annealed_vae",
-    "bernoulli_reconstruction", "beta_tc_vae", "beta_vae", "build_auxiliary", "build_model", "dip_vae_i",
+    "AUXILIARIES", "Auxiliary", "Discriminator", "MODELS", "OBJECTIVES", "PACKED_OBJECTIVES", "ConvVAE", "MLPVAE", "VAE", "annealed_vae",
+    "bernoulli_reconstruction", "beta_tc_vae", "elbo_terms", "beta_vae", "build_auxiliary", "build_model", "dip_vae_i",
     "dip_vae_ii", "factor_vae", "register_method", "shuffle_codes", "total_correlation",
     "objective_hyperparameters", "build_model_from_spec", "capacity", "gaussian_kl", "observation_shape_of",
     "parameter_count",

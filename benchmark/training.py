@@ -1,7 +1,9 @@
 """The training loop: a short explicit loop with atomic checkpoints, exact resume and per-step loss logs.
 
 ``train(config, run_dir)`` trains the VAE ``config`` describes for ``config.steps`` Adam updates and leaves a
-run directory: ``config.json``, ``checkpoint.pt``, ``log.jsonl``, ``done.json`` (their contents: docs/RESULTS.md).
+run directory: ``config.json``, ``checkpoint.pt``, ``log.jsonl``, ``done.json`` (their contents: docs/RESULTS.md),
+or ``error.json`` when the loss became non-finite. ``benchmark.packing.train_pack`` trains several such runs as
+one network and leaves each the same run directory; the run-directory steps below are shared with it.
 
 Determinism: every random stream derives from ``config.seed`` through ``numpy.random.SeedSequence(seed)
 .spawn(5)`` — initial weights, the batch stream, the reparameterisation noise (a ``torch.Generator``), and for
@@ -53,7 +55,15 @@ class ConfigMismatchError(ValueError, UserError):
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite; the message names the step and the last finite loss terms."""
+    """The loss became NaN or infinite; the message names the step and the last finite loss terms, ``step``
+    holds the step."""
+
+    step: int | None = None
+
+
+#: Written into a run directory whose loss became non-finite: ``{"error", "message", "step"}``; removed when
+#: the run trains again. (Its torch-free home is benchmark.records, beside DONE_FILE: to move there.)
+ERROR_FILE = "error.json"
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -67,6 +77,12 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {name!r} requested but MPS is not available; use --device cpu or auto")
     return device
+
+
+def _versions() -> dict[str, str]:
+    # str(): torch.__version__ is a TorchVersion object, which weights_only loading refuses. The thread count
+    # is recorded because CPU results are bit-identical only at the same count.
+    return {**{k: str(v) for k, v in environment_versions().items()}, "torch_threads": str(torch.get_num_threads())}
 
 
 def _seed_streams(seed: int) -> dict[str, np.random.SeedSequence]:
@@ -270,7 +286,8 @@ def read_log(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------------------------------------- training
 class _Prefetcher:
-    """Draws batches from a batch stream in a background thread, up to ``depth`` ahead of the training step.
+    """Draws batches from a batch stream in a background thread, up to ``depth`` ahead of the training step
+    (where that pays: :func:`prefetch_pays`).
 
     Rendering or gathering the next batch then overlaps the forward/backward pass (numpy and torch release
     the GIL). One worker thread draws in order, so the batches are exactly the stream's; :attr:`state` is the
@@ -298,6 +315,20 @@ class _Prefetcher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def prefetch_pays(device: torch.device) -> bool:
+    """Whether drawing batches in a background thread (:class:`_Prefetcher`) overlaps the training step.
+
+    On an accelerator it does: the host is idle while the device computes. On the CPU only when torch leaves
+    a core free: with a compute thread on every core, the batch thread can only run by preempting one of them,
+    and torch's other threads then wait for it at the end of every parallel region (measured with
+    bench/train.py on 2 cores: README, Training). There the batch is drawn in the loop instead, between steps.
+    """
+    if device.type != "cpu":
+        return True
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return torch.get_num_threads() < cores
 
 
 def _check_resumable(config: TrainConfig, saved: TrainConfig, source: Path, extend: bool = False) -> None:
@@ -332,22 +363,11 @@ class _Session:
 
     def checkpoint(self, step: int, elapsed: float, last_terms: dict[str, float] | None) -> dict[str, Any]:
         """The checkpoint dict (docs/RESULTS.md) of this session at ``step``."""
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "step": int(step),
-            "config": self.config.to_dict(),
-            "model_spec": self.model.spec(),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "rng": {"noise": self.noise_gen.get_state(), "device_type": self.device.type},
-            "data": self.stream.state_dict(),
-            "elapsed_s": float(elapsed),
-            "last_terms": last_terms,
-            "versions": self.versions,
-            **({} if self.auxiliary is None else {"auxiliary": {
-                "model": self.auxiliary.state_dict(), "optimizer": self.aux_optimizer.state_dict(),
-                "rng": self.aux_gen.get_state()}}),
-        }
+        auxiliary = None if self.auxiliary is None else (
+            self.auxiliary.state_dict(), self.aux_optimizer.state_dict(), self.aux_gen.get_state())
+        return checkpoint_dict(self.config, step, self.model.spec(), self.model.state_dict(), self.optimizer.state_dict(),
+                               self.noise_gen.get_state(), self.device.type, self.stream.state_dict(), elapsed,
+                               last_terms, self.versions, auxiliary)
 
     def restore(self, ckpt: dict[str, Any], path: Path) -> None:
         if ckpt["rng"].get("device_type") != self.device.type:
@@ -370,6 +390,27 @@ class _Session:
             raise CheckpointError(f"{path}: cannot restore the training state: {e}") from e
 
 
+def checkpoint_dict(config: TrainConfig, step: int, model_spec: dict, model: dict, optimizer: dict, noise: torch.Tensor,
+                    device_type: str, data: Any, elapsed: float, last_terms: dict[str, float] | None,
+                    versions: dict[str, str], auxiliary: tuple[dict, dict, torch.Tensor] | None = None) -> dict[str, Any]:
+    """The checkpoint dict of one run (docs/RESULTS.md): what a solo session and each member of a pack save.
+    ``auxiliary``: ``(state dict, optimizer state dict, generator state)`` of the method's auxiliary network."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "step": int(step),
+        "config": config.to_dict(),
+        "model_spec": model_spec,
+        "model": model,
+        "optimizer": optimizer,
+        "rng": {"noise": noise, "device_type": device_type},
+        "data": data,
+        "elapsed_s": float(elapsed),
+        "last_terms": last_terms,
+        "versions": versions,
+        **({} if auxiliary is None else {"auxiliary": dict(zip(("model", "optimizer", "rng"), auxiliary))}),
+    }
+
+
 def _new_session(config: TrainConfig) -> _Session:
     device = resolve_device(config.device)
     dataset = open_dataset(config)
@@ -382,10 +423,7 @@ def _new_session(config: TrainConfig) -> _Session:
     )
     noise_gen = torch.Generator(device=device).manual_seed(_seed_int(streams["noise"]))
     stream = dataset.batch_stream(config.batch_size, streams["data"], device)
-    # str(): torch.__version__ is a TorchVersion object, which weights_only loading refuses. The thread count
-    # is recorded because CPU results are bit-identical only at the same count.
-    versions = {**{k: str(v) for k, v in environment_versions().items()}, "torch_threads": str(torch.get_num_threads())}
-    session = _Session(config, model, optimizer, noise_gen, stream, device, versions)
+    session = _Session(config, model, optimizer, noise_gen, stream, device, _versions())
     auxiliary = build_auxiliary(config, streams["aux_init"])
     if auxiliary is not None:
         spec = AUXILIARIES[config.model]
@@ -424,11 +462,17 @@ class _TermLog:
     def drain(self) -> None:
         if not self.pending:
             return
-        block = torch.stack(self.pending).float().cpu().numpy()
+        block, floats = torch.stack(self.pending).float().cpu().numpy(), self.pending_floats
+        self.pending, self.pending_floats = [], []
+        self.consume(block, floats, self.tensor_keys)
+
+    def consume(self, block: np.ndarray, floats: list[dict[str, float]], tensor_keys: tuple[str, ...]) -> None:
+        """Check, log and report the steps ``first``, ``first + 1``, … whose packed rows are ``block`` (one per step;
+        ``floats``: each step's float extras). A pack drains its members' rows through here too."""
         finite = np.isfinite(block).all(axis=1)
         for i, row in enumerate(block):
             step = self.first + i
-            terms = _terms_dict(row, self.config.num_latents, self.tensor_keys, self.pending_floats[i])
+            terms = _terms_dict(row, self.config.num_latents, tensor_keys, floats[i])
             if not finite[i]:
                 self.flush()
                 self._fail(step, terms)
@@ -437,19 +481,21 @@ class _TermLog:
                 self.rows.append({"step": step, **terms})
                 _call(self.callbacks, "on_log", step, terms)
         if self.bar is not None:
-            self.bar.update(self.first + len(self.pending) - 1 - self.bar.n)
+            self.bar.update(self.first + len(block) - 1 - self.bar.n)
             self.bar.set_postfix(loss=f"{self.last_terms['loss']:.2f}", kl=f"{self.last_terms['kl']:.2f}", refresh=False)
-        self.first += len(self.pending)
-        self.pending, self.pending_floats = [], []
+        self.first += len(block)
 
     def _fail(self, step: int, terms: dict[str, float]) -> None:
         ckpt_path = self.run_dir / CHECKPOINT_FILE
-        raise NonFiniteLossError(
+        error = NonFiniteLossError(
             f"{self.run_dir}: non-finite loss at step {step} ({_format_terms(terms)}). Last finite loss terms "
             f"(step {step - 1}): {_format_terms(self.last_terms)}. The last good checkpoint "
             f"{ckpt_path if ckpt_path.exists() else '(none written yet)'} is left intact; lower the learning "
             "rate or check the data."
         )
+        error.step = step
+        atomic_write_json(self.run_dir / ERROR_FILE, {"error": type(error).__name__, "message": str(error), "step": step})
+        raise error
 
 
 def _warn_if_threads_differ(ckpt: dict[str, Any], s: _Session) -> None:
@@ -560,37 +606,73 @@ def train(
         return _train_locked(config, run_dir, tuple(callbacks), progress, extend)
 
 
-def _train_locked(config: TrainConfig, run_dir: Path, callbacks: tuple, progress: bool | None, extend: bool) -> dict[str, Any]:
+def _open_run(config: TrainConfig, run_dir: Path, extend: bool) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``(checkpoint or None, summary or None)`` of a run directory this process holds the lock of: its checkpoint
+    checked against ``config``, and its ``done.json`` summary when it already reached the budget."""
     for leftover in run_dir.glob(".*.tmp"):  # temporaries of writes a kill interrupted (we hold the lock)
         leftover.unlink()
     ckpt, done_path = _existing_checkpoint(config, run_dir, extend), run_dir / DONE_FILE
     if ckpt is not None and ckpt["step"] == config.steps and done_path.exists():
-        summary = {**json.loads(done_path.read_text()), "run_dir": str(run_dir)}
-        _call(callbacks, "on_end", summary)
-        return summary
+        return ckpt, {**json.loads(done_path.read_text()), "run_dir": str(run_dir)}
+    return ckpt, None
 
-    s = _new_session(config)
+
+def _begin_run(config: TrainConfig, run_dir: Path, ckpt: dict[str, Any] | None, versions: dict[str, str]) -> tuple[int, float, Any]:
+    """Ready ``run_dir`` for a session starting at ``ckpt`` (None: step 0): log rows past it dropped, done.json
+    and error.json removed, config.json written. Returns ``(start step, elapsed before, last loss terms)``."""
     start, elapsed_before, last_terms = 0, 0.0, None
     if ckpt is not None:
-        s.restore(ckpt, run_dir / CHECKPOINT_FILE)
-        _warn_if_threads_differ(ckpt, s)
         start, elapsed_before, last_terms = int(ckpt["step"]), float(ckpt.get("elapsed_s", 0.0)), ckpt.get("last_terms")
         _truncate_log(run_dir / LOG_FILE, start)
     else:
         with contextlib.suppress(FileNotFoundError):
             (run_dir / LOG_FILE).unlink()  # rows of an attempt that never reached a checkpoint
-    with contextlib.suppress(FileNotFoundError):
-        done_path.unlink()
-    atomic_write_json(run_dir / CONFIG_FILE, {**config.to_dict(), **{f"env.{k}": v for k, v in s.versions.items()}})
+    for name in (DONE_FILE, ERROR_FILE):
+        with contextlib.suppress(FileNotFoundError):
+            (run_dir / name).unlink()
+    atomic_write_json(run_dir / CONFIG_FILE, {**config.to_dict(), **{f"env.{k}": v for k, v in versions.items()}})
+    return start, elapsed_before, last_terms
 
-    bar = None
-    if (sys.stderr.isatty() if progress is None else progress):
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.steps, initial=start, desc=run_dir.name, unit="step", dynamic_ncols=True)
+def _finish_run(config: TrainConfig, run_dir: Path, start: int, resumed: bool, log: _TermLog, elapsed_before: float,
+                session: float, callbacks: Iterable[Any]) -> dict[str, Any]:
+    """Write ``done.json`` of a run that reached its budget; its summary (``train``'s return value)."""
+    summary = {
+        "step": config.steps,
+        **(log.last_terms or {}),
+        "elapsed_s": elapsed_before + session,
+        "images_per_s": (config.steps - start) * config.batch_size / session if session > 0 and config.steps > start else None,
+        "resumed_from": start if resumed else None,
+    }
+    atomic_write_json(run_dir / DONE_FILE, summary)
+    summary["run_dir"] = str(run_dir)
+    _call(callbacks, "on_end", summary)
+    return summary
+
+
+def _progress_bar(progress: bool | None, total: int, initial: int, name: str) -> Any:
+    if not (sys.stderr.isatty() if progress is None else progress):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=name, unit="step", dynamic_ncols=True)
+
+
+def _train_locked(config: TrainConfig, run_dir: Path, callbacks: tuple, progress: bool | None, extend: bool) -> dict[str, Any]:
+    ckpt, finished = _open_run(config, run_dir, extend)
+    if finished is not None:
+        _call(callbacks, "on_end", finished)
+        return finished
+
+    s = _new_session(config)
+    if ckpt is not None:
+        s.restore(ckpt, run_dir / CHECKPOINT_FILE)
+        _warn_if_threads_differ(ckpt, s)
+    start, elapsed_before, last_terms = _begin_run(config, run_dir, ckpt, s.versions)
+    bar = _progress_bar(progress, config.steps, start, run_dir.name)
     log = _TermLog(config, run_dir, start, last_terms, callbacks, bar)
     dataset_stream, t0 = s.stream, time.perf_counter()
-    if config.steps > start:
+    if config.steps > start and prefetch_pays(s.device):
         s.stream = _Prefetcher(dataset_stream)
     try:
         _run_steps(s, run_dir, start, elapsed_before, log, callbacks)
@@ -602,22 +684,10 @@ def _train_locked(config: TrainConfig, run_dir: Path, callbacks: tuple, progress
             s.stream.close()
         if bar is not None:
             bar.close()
-
-    session = time.perf_counter() - t0
-    summary = {
-        "step": config.steps,
-        **(log.last_terms or {}),
-        "elapsed_s": elapsed_before + session,
-        "images_per_s": (config.steps - start) * config.batch_size / session if session > 0 and config.steps > start else None,
-        "resumed_from": start if ckpt is not None else None,
-    }
-    atomic_write_json(done_path, summary)
-    summary["run_dir"] = str(run_dir)
-    _call(callbacks, "on_end", summary)
-    return summary
+    return _finish_run(config, run_dir, start, ckpt is not None, log, elapsed_before, time.perf_counter() - t0, callbacks)
 
 
 __all__ = [
-    "CheckpointError", "ConfigMismatchError", "NonFiniteLossError", "load_checkpoint", "load_model", "read_config",
+    "CheckpointError", "ConfigMismatchError", "ERROR_FILE", "NonFiniteLossError", "checkpoint_dict", "load_checkpoint", "load_model", "read_config",
     "read_log", "resolve_device", "train",
 ]

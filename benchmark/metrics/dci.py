@@ -14,10 +14,11 @@ entropies, as in the reference, so an all-zero row counts as uniform (weight 0 a
 
 The default classifier ``gradient_boosting`` is :mod:`benchmark.metrics._boosting`: scikit-learn 1.9.1's
 ``GradientBoostingClassifier`` re-implemented in torch, the trees of all factors grown together on ``device``. On
-CPU it grows the same trees as scikit-learn (same importances, same predictions; codes with repeated values are the
-documented exception), 2.6x faster on the reference sizes on one core (``bench/metrics.py --dci-classifiers``).
-``sklearn`` runs scikit-learn's own classifier (the reference implementation, per factor through
-:func:`benchmark.metrics.fit_jobs`).
+CPU it grows the same trees as scikit-learn (same importances, same predictions), 2.6x faster on the reference
+sizes on one core (``bench/metrics.py --dci-classifiers``). Codes where more than an eighth of a dimension's values
+repeat (discrete codes) are fitted by scikit-learn itself: there scikit-learn's order of equal values decides some
+ties and it is the faster. ``sklearn`` always runs scikit-learn's own classifier (the reference implementation, per
+factor through :func:`benchmark.metrics.fit_jobs`).
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ def importance_matrix(codes_train, factors_train, codes_test, factors_test, *, r
     ``threads``: torch's CPU threads for ``gradient_boosting`` (None: :data:`TORCH_THREADS`; no effect on values)."""
     k = factors_train.shape[1]
     seeds = [_codes.sklearn_seed(rng) for _ in range(k)]  # drawn in factor order whatever runs the fits
+    if classifier == "gradient_boosting" and _many_repeated_values(codes_train):
+        classifier = "sklearn"  # the same classifier; scikit-learn is exact and faster on such codes
     if classifier == "gradient_boosting":
         threads = TORCH_THREADS if threads is None else threads
         fits = _fit_boosting(seeds, codes_train, factors_train, codes_test, factors_test, device, threads)
@@ -98,6 +101,14 @@ def importance_matrix(codes_train, factors_train, codes_test, factors_test, *, r
         fits = _codes.map_fits(_fit_factor, tasks, cost=[np.unique(factors_train[:, j]).size for j in range(k)])
     r, acc_train, acc_test = (np.array(column) for column in zip(*fits))
     return r.T, acc_train, acc_test
+
+
+def _many_repeated_values(codes) -> bool:
+    """Whether more than an eighth of some code's float32 values repeat (discrete codes, e.g. class indices): there
+    scikit-learn orders equal values its own way (which decides some ties) and stops early on pure nodes, so
+    ``gradient_boosting`` leaves the fits to it."""
+    x = np.sort(np.asarray(codes, dtype=np.float32), axis=0)
+    return bool(((x[1:] == x[:-1]).sum(axis=0) > x.shape[0] / 8).any())
 
 
 def _fit_boosting(seeds, codes_train, factors_train, codes_test, factors_test, device, threads) -> list[tuple]:

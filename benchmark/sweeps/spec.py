@@ -19,6 +19,7 @@ trial's records carry the same id as their ``run.id``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import math
 import os
@@ -148,6 +149,28 @@ class Failure:
 @dataclass(frozen=True)
 class Checkpoints:
     num_to_keep: int = _field(2, "Ray checkpoints kept per trial", ge=1)
+
+
+#: The largest pack ``packing: {models_per_trial: auto}`` tries.
+AUTO_MAX_MODELS = 64
+
+
+def _models_per_trial(value: Any) -> int | str:
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+        raise ValueError(f"must be a whole number of models >= 1, or auto; got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Packing:
+    """Several trials trained as one network in one Tune trial (benchmark.packing): trials that differ only in
+    model, hyperparameters and seed are grouped, in grid order, into packs of ``models_per_trial``."""
+
+    models_per_trial: typing.Any = _field(1, "models per Tune trial: 1 (unpacked, the default), K, or auto (K from "
+                                          "the GPU's memory and a measured throughput curve when the sweep starts; "
+                                          "1 without a GPU)", parse=_models_per_trial)
 
 
 # ------------------------------------------------------------------------------------------- config and grid
@@ -286,6 +309,43 @@ class Trial:
 
 
 @dataclass(frozen=True)
+class Pack:
+    """Trials trained as one network in one Tune trial (``packing:``); each keeps its id and run directory."""
+
+    pack_id: str
+    trials: tuple
+
+    def to_dict(self) -> dict:
+        """What a Ray worker receives: the pack's id and step budget (as a trial's, for the progress lines) and
+        its members' trials."""
+        first = self.trials[0].to_dict()
+        return {"trial_id": self.pack_id, "config": first["config"], "members": [t.to_dict() for t in self.trials]}
+
+
+def pack_trials(trials: typing.Sequence[Trial], models_per_trial: int) -> list:
+    """``trials`` grouped into :class:`Pack` units of at most ``models_per_trial`` (1: the trials themselves).
+
+    Trials pack together when their configs agree on everything but :data:`benchmark.config.PACK_MEMBER_FIELDS`
+    (:func:`benchmark.config.pack_key`); each group is cut, in grid order, into packs. A pack's id is
+    ``pack<K>-<first member's id>-<digest of all member ids>``: the same members give the same id.
+    """
+    from benchmark.config import pack_key
+
+    if models_per_trial <= 1:
+        return list(trials)
+    groups: dict[str, list[Trial]] = {}
+    for t in trials:
+        groups.setdefault(pack_key(t.config), []).append(t)
+    units: list = []
+    for members in groups.values():
+        for i in range(0, len(members), models_per_trial):
+            chunk = tuple(members[i : i + models_per_trial])
+            digest = hashlib.sha256(" ".join(t.trial_id for t in chunk).encode()).hexdigest()[:8]
+            units.append(chunk[0] if len(chunk) == 1 else Pack(f"pack{len(chunk)}-{chunk[0].trial_id}-{digest}", chunk))
+    return units
+
+
+@dataclass(frozen=True)
 class SweepSpec:
     """A validated sweep spec. Build with :func:`load_spec` / :func:`parse_spec`."""
 
@@ -302,6 +362,7 @@ class SweepSpec:
     storage: Storage = _field(Storage(), "{path, options}")
     failure: Failure = _field(Failure(), "{max_failures}")
     checkpoints: Checkpoints = _field(Checkpoints(), "{num_to_keep}")
+    packing: Packing = _field(Packing(), "{models_per_trial}: trials trained as one network, K per Tune trial")
     max_concurrent_trials: typing.Optional[int] = _field(None, "cap on trials running at once (null: no cap)", ge=1)
     source: str = _field("<dict>", "where the spec was read from", internal=True)
 
@@ -414,7 +475,7 @@ class SweepSpec:
     def to_dict(self) -> dict:
         """The resolved spec as plain data (written to ``<root>/sweep.json``; parses back with parse_spec)."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.metadata.get("internal")}
-        for section in ("resources", "evaluation", "storage", "failure", "checkpoints"):
+        for section in ("resources", "evaluation", "storage", "failure", "checkpoints", "packing"):
             data[section] = dataclasses.asdict(data[section])
         data["evaluation"]["metrics"] = list(self.evaluation.metrics)
         data["evaluation"]["representations"] = list(self.evaluation.representations)
@@ -427,14 +488,27 @@ class SweepSpec:
         data["config"] = dict(self.config)
         return data
 
+    def models_per_trial_on(self, num_gpus: float | None) -> int | None:
+        """``packing.models_per_trial`` on a machine with ``num_gpus`` GPUs: ``auto`` is 1 without a GPU and None
+        (measured when the sweep starts) with one."""
+        k = self.packing.models_per_trial
+        return k if k != "auto" else (None if num_gpus else 1)
+
     def resources_summary(self, num_cpus: float | None = None, num_gpus: float | None = None) -> str:
         """Text of what the sweep needs, and how many trials run at once on a machine of the given size."""
         n, cpu, gpu = self.num_trials, self.resources.cpu, self.resources.gpu
         ev = self.evaluation
-        lines = [
-            f"{n} trials; per trial {_num(cpu)} CPU, {_num(gpu)} GPU"
+        k = self.models_per_trial_on(num_gpus)
+        units = n if k is None or k == 1 else len(pack_trials(self.trials(), k))
+        packing = [] if self.packing.models_per_trial == 1 else [
+            f"packing: models_per_trial {self.packing.models_per_trial}: "
+            + (f"{n} trials in {units} Tune trials (packs of up to {k} models, each holding the per-trial resources)"
+               if k is not None and k > 1 else "1 model per trial here (no GPU: unpacked)" if k == 1 else
+               f"K is measured when the sweep starts (up to {AUTO_MAX_MODELS} models per Tune trial)")]
+        lines = [*packing,
+            f"{n} trials; per {'Tune trial (a pack or a lone trial)' if units < n else 'trial'} {_num(cpu)} CPU, {_num(gpu)} GPU"
             + (f" ({int(round(1 / gpu))} trials share one GPU)" if 0 < gpu < 1 else ""),
-            f"all at once: {_num(n * cpu)} CPU, {_num(n * gpu)} GPU; {self.total_steps:,} training steps in total",
+            f"all at once: {_num(units * cpu)} CPU, {_num(units * gpu)} GPU; {self.total_steps:,} training steps in total",
             f"evaluation: metrics {', '.join(ev.metrics)}; representations {', '.join(ev.representations)}"
             f" -> {n * len(ev.metrics) * len(ev.representations):,} result records",
         ]
@@ -442,11 +516,11 @@ class SweepSpec:
             slots = [math.floor(num_cpus / cpu + 1e-9) if cpu > 0 else n]
             if gpu > 0:
                 slots.append(math.floor((num_gpus or 0) / gpu + 1e-9))
-            conc = max(0, min([n, *slots]))
+            conc = max(0, min([units, *slots]))
             if self.max_concurrent_trials:
                 conc = min(conc, self.max_concurrent_trials)
             lines.append(
-                f"this machine ({_num(num_cpus)} CPU, {_num(num_gpus or 0)} GPU): {conc} trials at once"
+                f"this machine ({_num(num_cpus)} CPU, {_num(num_gpus or 0)} GPU): {conc} {'packs' if units < n else 'trials'} at once"
                 + ("" if conc else " - not enough resources here; run it on a GPU machine or a Ray cluster")
             )
         lines.append(f"storage: {self.root}")
@@ -546,18 +620,37 @@ def _spec_keys() -> list[str]:
     return [f.name for f in dataclasses.fields(SweepSpec) if not f.metadata.get("internal")]
 
 
-def trial_table(spec: SweepSpec) -> str:
-    """One row per trial: id, the config fields that vary or matter most, and its resources."""
+def trial_table(spec: SweepSpec, num_gpus: float | None = 0) -> str:
+    """One row per trial: id, the config fields that vary or matter most, and its resources; with ``packing``,
+    the pack each trial trains in (``#`` of :func:`pack_table`), whose Tune trial holds the resources."""
     trials = spec.trials()
     varied = [*spec.grid, *(k for axes in spec.methods.values() for k in axes)]
     shown = ["dataset", "model"] + [k for k in dict.fromkeys(varied) if k not in ("dataset", "model")]
     shown += [k for k in ("steps", "batch_size") if k not in shown and k in spec.config]
-    header = ["#", "trial", *shown, "cpu", "gpu"]
+    k = spec.models_per_trial_on(num_gpus)
+    pack_of = {t.trial_id: str(i) for i, u in enumerate(pack_trials(trials, k)) for t in getattr(u, "trials", [u])} if k else {}
+    packed = spec.packing.models_per_trial != 1
+    header = ["#", "trial", *shown, *(["pack"] if packed else []), "cpu", "gpu"]
     cpu, gpu = _num(spec.resources.cpu), _num(spec.resources.gpu)
-    rows = [[str(i), t.trial_id, *(_fmt(t.config.get(k, "")) for k in shown), cpu, gpu] for i, t in enumerate(trials)]
+    rows = [[str(i), t.trial_id, *(_fmt(t.config.get(k, "")) for k in shown), *([pack_of.get(t.trial_id, "auto")] if packed else []),
+             cpu, gpu] for i, t in enumerate(trials)]
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
     fmt = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(header), *(fmt(r) for r in rows)])
+
+
+def pack_table(spec: SweepSpec, num_gpus: float | None = 0) -> str | None:
+    """One row per Tune trial of a packed sweep: its id, how many models it trains, its resources; None when
+    the sweep is unpacked here (or ``auto`` waits for the GPU it will measure)."""
+    k = spec.models_per_trial_on(num_gpus)
+    if not k or k == 1:
+        return None
+    units = pack_trials(spec.trials(), k)
+    header = ["#", "tune trial", "models", "cpu", "gpu"]
+    rows = [[str(i), getattr(u, "pack_id", None) or u.trial_id, str(len(getattr(u, "trials", [u]))),
+             _num(spec.resources.cpu), _num(spec.resources.gpu)] for i, u in enumerate(units)]
+    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in [header, *rows])
 
 
 def _fmt(v: Any) -> str:

@@ -31,7 +31,7 @@ from typing import Any, TextIO
 
 from benchmark import records
 from benchmark.sweeps import faults, storage
-from benchmark.sweeps.spec import SpecError, SweepSpec, Trial
+from benchmark.sweeps.spec import AUTO_MAX_MODELS, Pack, SpecError, SweepSpec, Trial, pack_trials
 
 # Settings that keep Ray quiet and predictable (docs/RAY.md); only set where the user has not set them.
 QUIET_ENV = {
@@ -114,6 +114,25 @@ class _TuneReporter:
         self._last = time.monotonic()
 
 
+class _PackReporter(_TuneReporter):
+    """The one reporter every member of a pack trial shares (``packing:``): each member's checkpoint pushed as it
+    is written, one Tune checkpoint per checkpoint step once all of them are (``on_pack_checkpoint``)."""
+
+    def __init__(self, pack: dict, push):
+        super().__init__(Trial.from_dict({**pack["members"][0], "trial_id": pack["trial_id"]}), push)
+
+    def on_checkpoint(self, step: int, run_dir: str) -> None:
+        self.step = int(step)
+        self.push(str(run_dir))
+
+    def on_pack_checkpoint(self, step: int, run_dirs: list) -> None:
+        with tempfile.TemporaryDirectory(prefix="dbench-ckpt-") as d:
+            with open(os.path.join(d, "dbench_checkpoint.json"), "w", encoding="utf-8") as f:
+                json.dump({"trial_id": self.trial.trial_id, "step": int(step), "run_dirs": list(run_dirs)}, f)
+            self._tune.report(self.metrics("train"), checkpoint=self._tune.Checkpoint.from_directory(d))
+        self._last = time.monotonic()
+
+
 def _tune_checkpoint_step() -> int | None:
     from ray import tune
 
@@ -134,6 +153,8 @@ def _trial(params: dict, *, spec: SweepSpec, crashes: dict, scratch: str | None 
     from benchmark.plugins import load_plugins
 
     load_plugins(spec.plugins, what=f"{spec.source}: plugins:")  # a worker process: its methods before its config
+    if "members" in params["trial"]:  # a pack (spec.packing): its models train as one network
+        return _pack_trial(params["trial"], spec, crashes, scratch)
     trial = Trial.from_dict(params["trial"])
     mirror = storage.Mirror(spec, scratch) if spec.is_remote else None
     if mirror is not None:  # work in a local mirror of this trial's part of the storage
@@ -172,7 +193,6 @@ def _trial(params: dict, *, spec: SweepSpec, crashes: dict, scratch: str | None 
 def _train_and_evaluate(spec: SweepSpec, trial: Trial, status: dict, callbacks: list, push, event) -> dict:
     from ray import tune
 
-    from benchmark.evaluation import evaluate
     from benchmark.training import train
 
     reporter = callbacks[0]
@@ -181,6 +201,13 @@ def _train_and_evaluate(spec: SweepSpec, trial: Trial, status: dict, callbacks: 
         push(trial.run_dir)
         event(event="trained", step=summary.get("step"), summary=summary)
     tune.report(reporter.metrics("evaluate", step=reporter.total))
+    return _evaluate_trial(spec, trial, status, reporter, push, event)
+
+
+def _evaluate_trial(spec: SweepSpec, trial: Trial, status: dict, reporter, push, event) -> dict:
+    """Write the trial's missing or failed records (its training is done); its status afterwards."""
+    from benchmark.evaluation import evaluate
+
     before = set(status["records"]) - set(status["failed"])  # ok records are never rewritten
     ev = spec.evaluation
     # All metrics and representations in one call: they share one encoding of the dataset's grid.
@@ -197,6 +224,66 @@ def _train_and_evaluate(spec: SweepSpec, trial: Trial, status: dict, callbacks: 
     if after["missing"]:
         raise RuntimeError(f"trial {trial.trial_id}: evaluation did not write records {after['missing']}")
     return after
+
+
+def _pack_trial(pack: dict, spec: SweepSpec, crashes: dict, scratch: str | None) -> None:
+    """A pack's Tune trial: its members not yet trained train as one network (benchmark.packing.train_pack,
+    resuming from their run directories), then each is evaluated like a lone trial. Every member keeps its own
+    audit trail; an injected crash (``DBENCH_SWEEP_CRASH`` naming a member or the pack) stops the whole pack."""
+    import ray
+    import torch
+    from ray import tune
+
+    from benchmark.packing import train_pack
+
+    trials = [Trial.from_dict(m) for m in pack["members"]]
+    mirror = storage.Mirror(spec, scratch) if spec.is_remote else None
+    if mirror is not None:
+        for t in trials:
+            mirror.pull_trial(t)
+        spec, trials = mirror.local, [mirror.local_trial(t) for t in trials]
+    push = mirror.push if mirror is not None else (lambda path: None)
+    events = {t.trial_id: (lambda tid: lambda **e: push(storage.record_event(spec, tid, **e)))(t.trial_id) for t in trials}
+    torch.set_num_threads(max(1, int(spec.resources.cpu)))
+    status = {t.trial_id: storage.trial_status(t, spec) for t in trials}
+    reporter = _PackReporter(pack, push)
+    todo = [t for t in trials if not status[t.trial_id]["complete"]]
+    for t in trials:
+        if status[t.trial_id]["complete"]:
+            events[t.trial_id](event="skip", reason="trained and all records present", pack=pack["trial_id"])
+        else:
+            events[t.trial_id](event="start", node=ray.get_runtime_context().get_node_id(), pack=pack["trial_id"],
+                               tune_checkpoint_step=_tune_checkpoint_step(), trained=status[t.trial_id]["trained"],
+                               has_checkpoint=os.path.exists(os.path.join(t.run_dir, records.CHECKPOINT_FILE)))
+    untrained, settled = [t for t in todo if not status[t.trial_id]["trained"]], set()  # settled: evaluated or frozen
+    faults_dir = os.path.join(spec.root, "faults")
+    crash = {t.trial_id: [faults.CrashOnce(t.trial_id, crashes[t.trial_id], faults_dir, push, events[t.trial_id])]
+             for t in untrained if t.trial_id in crashes}
+    if pack["trial_id"] in crashes and untrained:
+        crash.setdefault(untrained[0].trial_id, []).append(
+            faults.CrashOnce(pack["trial_id"], crashes[pack["trial_id"]], faults_dir, push, events[untrained[0].trial_id]))
+    try:
+        if untrained:
+            summaries = train_pack([t.config for t in untrained], [t.run_dir for t in untrained], progress=False,
+                                   callbacks=[[reporter, *crash.get(t.trial_id, [])] for t in untrained])
+            for t, summary in zip(untrained, summaries):
+                push(t.run_dir)
+                if "error" in summary:  # a non-finite loss froze this member; its run directory holds error.json
+                    events[t.trial_id](event="error", step=summary.get("step"), error=summary["error"])
+                    settled.add(t.trial_id)
+                else:
+                    events[t.trial_id](event="trained", step=summary.get("step"), summary=summary)
+        tune.report(reporter.metrics("evaluate", step=reporter.total))
+        for t in todo:
+            if t.trial_id not in settled:
+                _evaluate_trial(spec, t, storage.trial_status(t, spec), reporter, push, events[t.trial_id])
+                settled.add(t.trial_id)
+    except BaseException as exc:
+        for t in todo:
+            if t.trial_id not in settled:
+                events[t.trial_id](event="error", error=f"{type(exc).__name__}: {exc}", pack=pack["trial_id"])
+        raise
+    tune.report(reporter.metrics("done", step=reporter.total))
 
 
 def init_ray(address: str | None, num_cpus: int | None, out: TextIO | None = None) -> bool:
@@ -266,7 +353,7 @@ def _fit(tuner, outcome: SweepOutcome) -> None:
             outcome.errors[tid] = f"{type(r.error).__name__}: {last}"
 
 
-def _run_tune(spec: SweepSpec, incomplete: list[Trial], mirror, resume_state: bool, address, num_cpus, interval_s,
+def _run_tune(spec: SweepSpec, incomplete: list[Trial | Pack], mirror, resume_state: bool, address, num_cpus, interval_s,
               out: TextIO, outcome: SweepOutcome) -> None:
     init_ray(address, num_cpus, out)
     from ray import tune
@@ -281,7 +368,9 @@ def _run_tune(spec: SweepSpec, incomplete: list[Trial], mirror, resume_state: bo
     tune_dir = mirror.rpath(mirror.local.tune_dir) if mirror else spec.tune_dir
     if resume_state:
         _set_aside(tune_dir, fs, out)
-    print(f"starting Tune on the {len(incomplete)} trial(s) not complete on storage", file=out, flush=True)
+    members = sum(len(u.trials) if isinstance(u, Pack) else 1 for u in incomplete)
+    print(f"starting Tune on the {members} trial(s) not complete on storage"
+          + (f", in {len(incomplete)} Tune trials (packs)" if members != len(incomplete) else ""), file=out, flush=True)
     run_config = tune.RunConfig(
         name="tune", storage_path=mirror.rpath(mirror.local.root) if mirror else spec.root, storage_filesystem=fs,
         failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
@@ -298,6 +387,25 @@ def _run_tune(spec: SweepSpec, incomplete: list[Trial], mirror, resume_state: bo
         run_config=run_config,
     )
     _fit(tuner, outcome)
+
+
+def _models_per_trial(spec: SweepSpec, out: TextIO) -> int:
+    """``packing.models_per_trial``, ``auto`` resolved: 1 without a GPU here, else measured on it
+    (benchmark.packing.choose_models_per_trial) for the first trial's config."""
+    k = spec.packing.models_per_trial
+    if k != "auto":
+        return k
+    import torch
+
+    if not torch.cuda.is_available():
+        print("packing: auto -> 1 model per trial (no GPU on this machine: unpacked)", file=out, flush=True)
+        return 1
+    from benchmark.packing import choose_models_per_trial
+
+    k, curve = choose_models_per_trial(spec.first_config, max_k=AUTO_MAX_MODELS, gpu_share=spec.resources.gpu or 1.0)
+    print(f"packing: auto -> {k} models per trial, measured on {torch.cuda.get_device_name()}: "
+          + ", ".join(f"K={c['k']} {c['images_per_s']:.0f} img/s" for c in curve), file=out, flush=True)
+    return k
 
 
 def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = False, num_cpus: int | None = None,
@@ -338,13 +446,20 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, resume: bool = Fal
     print(f"sweep {spec.name}: {len(trials)} trials, {len(trials) - len(incomplete)} already complete on storage "
           f"{spec.root}", file=out, flush=True)
     if incomplete:
-        _run_tune(spec, incomplete, mirror, resume and state_exists, address, num_cpus, progress_interval_s, out, outcome)
+        units = pack_trials(incomplete, _models_per_trial(spec, out))
+        _run_tune(spec, units, mirror, resume and state_exists, address, num_cpus, progress_interval_s, out, outcome)
     if mirror:
         mirror.pull_status(trials)
     for t in local_trials:
         st = storage.trial_status(t, local)
         (outcome.done if st["finished"] else outcome.incomplete).append(t.trial_id)
         outcome.failed_records += st["failed"]
+        if not st["finished"]:  # a pack member a non-finite loss froze ends its pack trial without raising
+            from benchmark.training import ERROR_FILE
+
+            with contextlib.suppress(OSError, ValueError):
+                error = json.loads(Path(t.run_dir, ERROR_FILE).read_text(encoding="utf-8"))
+                outcome.errors.setdefault(t.trial_id, f"{error.get('error')}: {error.get('message', '')}")
     if outcome.incomplete and not outcome.errors and not outcome.interrupted:
         outcome.interrupted = True  # Tune stopped early (e.g. a SIGINT it handled itself)
     outcome.elapsed_s = time.monotonic() - t0
