@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from benchmark.metrics import HEADLINE_KEYS, METRICS, direction, key_info, owner
+from benchmark.metrics import HEADLINE_KEYS, METRIC_SETS, METRICS, direction, key_info, owner
 from benchmark.reports.grid import SweepGrid, grid_problems
 from benchmark.reports.results import load_results, metric_columns, runs_table
 
@@ -119,8 +119,10 @@ def paper_metrics(runs: pd.DataFrame, metrics: Sequence[str] | None = None) -> l
 
     ``None``: the first headline key of each of :data:`PAPER_METRICS` present (``beta_vae.eval_accuracy``,
     ``factor_vae.eval_accuracy``, ``mig``, ``dci.disentanglement``, ``sap``, ``modularity``,
-    ``reconstruction.bernoulli_nll``), then, up to :data:`MAX_PAPER_COLUMNS`, the first headline key of the other
-    metrics present (``mig_sampled``, the unsupervised scores), then the keys of metrics this suite does not know.
+    ``reconstruction.bernoulli_nll``), then, up to :data:`MAX_PAPER_COLUMNS`, the first headline key of the study's
+    other metrics present (``mig_sampled``, the unsupervised scores), then the keys of metrics this suite does not
+    know; then the first headline key of every metric of the extended set present (IRS, MIG-sup, ... DCI-ES: records
+    scored with ``--metrics extended`` show them, in further tables of at most :data:`MAX_PAPER_COLUMNS` columns).
     Otherwise :func:`select_metrics` of ``metrics`` (any number: the tables split them).
     """
     if metrics is not None:
@@ -131,9 +133,10 @@ def paper_metrics(runs: pd.DataFrame, metrics: Sequence[str] | None = None) -> l
         if key in available:
             first.setdefault(owner(key), key)
     chosen = [first[m] for m in PAPER_METRICS if m in first]
-    chosen += [k for m, k in first.items() if m not in PAPER_METRICS]
+    chosen += [k for m, k in first.items() if m not in PAPER_METRICS and m in METRIC_SETS["all"]]
     chosen += [k for k in select_metrics(runs) if owner(k) not in METRICS and k not in chosen]
-    return chosen[:MAX_PAPER_COLUMNS] or select_metrics(runs)
+    chosen = chosen[:MAX_PAPER_COLUMNS] + [k for m, k in first.items() if m not in METRIC_SETS["all"]]
+    return chosen or select_metrics(runs)
 
 
 def _check_group_by(runs: pd.DataFrame, group_by) -> list[str]:
