@@ -94,8 +94,8 @@ class PackedLinear(nn.Module):
         self.weight, self.bias = _stack(m.weight for m in layers), _stack(m.bias for m in layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.fused:
-            return torch.stack([F.linear(x[k], self.weight[k], self.bias[k]) for k in range(self.k)])
+        if not self.fused:  # unbind, not x[k]: its backward is one stack, where K selects would each fill a K-sized zero
+            return torch.stack([F.linear(*a) for a in zip(x.unbind(0), self.weight.unbind(0), self.bias.unbind(0))])
         return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
 
 
@@ -118,9 +118,8 @@ class PackedConv2d(_PackedConv):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.fused:
-            xs = to_stacked(x, self.k)
-            out = [F.conv2d(xs[k], self.weight[k], self.bias[k], **self.options) for k in range(self.k)]
-            return torch.stack(out, 1).flatten(1, 2)
+            parts = zip(to_stacked(x, self.k).unbind(0), self.weight.unbind(0), self.bias.unbind(0))
+            return torch.stack([F.conv2d(*a, **self.options) for a in parts], 1).flatten(1, 2)
         return F.conv2d(x, self.weight.flatten(0, 1), self.bias.flatten(), groups=self.k, **self.options)
 
 
@@ -134,9 +133,8 @@ class PackedConvTranspose2d(_PackedConv):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         o = self.options
         if not self.fused:
-            xs = to_stacked(x, self.k)
-            out = [F.conv_transpose2d(xs[k], self.weight[k], self.bias[k], o["stride"], o["padding"], o["output_padding"], 1,
-                                      o["dilation"]) for k in range(self.k)]
+            parts = zip(to_stacked(x, self.k).unbind(0), self.weight.unbind(0), self.bias.unbind(0))
+            out = [F.conv_transpose2d(*a, o["stride"], o["padding"], o["output_padding"], 1, o["dilation"]) for a in parts]
             return torch.stack(out, 1).flatten(1, 2)
         return F.conv_transpose2d(x, self.weight.flatten(0, 1), self.bias.flatten(), o["stride"], o["padding"],
                                   o["output_padding"], self.k, o["dilation"])

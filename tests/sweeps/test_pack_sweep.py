@@ -53,12 +53,12 @@ def test_packing_groups_trials_that_share_a_network_and_the_dry_run_shows_the_pa
 def test_a_packed_sweep_completes_and_a_crash_in_its_pack_is_retried_exactly_once(ray_session, tmp_path, monkeypatch):
     from benchmark.packing import train_pack
 
-    spec = parse_spec({**tiny_spec(tmp_path, name="packed"), "packing": {"models_per_trial": 4}, "evaluation": {
+    spec = parse_spec({**tiny_spec(tmp_path, name="packed", steps=30), "packing": {"models_per_trial": 4}, "evaluation": {
         "metrics": METRICS, "representations": ["mean"], "seed": 0, "overrides": OVERRIDES}})
     trials = spec.trials()
     (pack,) = pack_trials(trials, 4)
     crashing = trials[2]
-    monkeypatch.setenv(CRASH_ENV, f"{crashing.trial_id}@25")
+    monkeypatch.setenv(CRASH_ENV, f"{crashing.trial_id}@15")
     log = io.StringIO()
     outcome = run_sweep(spec, progress_interval_s=1.0, out=log)
     assert outcome.ok, (outcome, log.getvalue())
@@ -73,8 +73,8 @@ def test_a_packed_sweep_completes_and_a_crash_in_its_pack_is_retried_exactly_onc
                          ["start", "error", "start", "trained", "evaluated"]), (t.trial_id, kinds)
         assert {e.get("pack") for e in events if e["event"] == "start"} == {pack.pack_id}
         retry = events[kinds.index("start", 1)]
-        assert retry["tune_checkpoint_step"] == 20 and retry["has_checkpoint"]
-        assert events[kinds.index("trained")]["summary"]["resumed_from"] == 20
+        assert retry["tune_checkpoint_step"] == 10 and retry["has_checkpoint"]
+        assert events[kinds.index("trained")]["summary"]["resumed_from"] == 10
         evaluated = [w for e in events if e["event"] == "evaluated" for w in e["written"]]
         assert len(evaluated) == len(set(evaluated)) == len(METRICS)
 
@@ -84,7 +84,7 @@ def test_a_packed_sweep_completes_and_a_crash_in_its_pack_is_retried_exactly_onc
     for t, r in zip(trials, ref):
         got = torch.load(os.path.join(t.run_dir, "checkpoint.pt"), weights_only=True)
         want = torch.load(r / "checkpoint.pt", weights_only=True)
-        assert got["step"] == want["step"] == 40
+        assert got["step"] == want["step"] == 30
         assert all(torch.equal(got["model"][k], want["model"][k]) for k in want["model"]), t.trial_id
         assert open(os.path.join(t.run_dir, "log.jsonl")).read() == open(r / "log.jsonl").read()
 
