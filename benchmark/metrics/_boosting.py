@@ -130,8 +130,9 @@ def _presort(x32) -> _Sorted:
     import torch
 
     n, d = x32.shape
-    order = torch.argsort(x32.T, dim=1, stable=True)
-    values = torch.gather(x32.T, 1, order)
+    xt = x32.T.contiguous()  # (D, N) rows: the sort of a transposed view would keep its strides, and every tensor
+    order = torch.argsort(xt, dim=1, stable=True)  # derived from it (each level's rows) would be read across them
+    values = torch.gather(xt, 1, order)
     rank = torch.empty_like(order).scatter_(1, order, torch.arange(n, device=x32.device).expand(d, n).contiguous())
     limit = values + torch.tensor(FEATURE_THRESHOLD, device=x32.device)  # float32 sum, as in next_p
     next_ok = torch.searchsorted(values, limit, right=True)
