@@ -203,3 +203,31 @@ def test_cuda_grows_equivalent_trees():
     assert len(_differing_trees(ours, sk)) <= 12  # of 120
     np.testing.assert_allclose(ours.feature_importances_, sk.feature_importances_, rtol=0, atol=1e-2)
     assert np.mean(ours.predict(x_test) == sk.predict(x_test)) >= 0.98
+
+
+@pytest.mark.slow  # 40 s; the default run holds one trained run's DCI to scikit-learn's (tests/test_same_numbers.py)
+def test_dci_of_two_trained_runs_equals_scikit_learns(tmp_path):
+    """The codes of real models (two short dSprites runs, β = 1 and 16), not synthetic ones: the default classifier's
+    DCI record equals the scikit-learn path's within 1e-6, and each record names its classifier."""
+    from benchmark.evaluation import evaluate, model_encoder
+    from benchmark.metrics import dci
+    from benchmark.training import load_model, open_dataset, train
+
+    sizes = {"num_train": 300, "num_test": 150}
+    grid = None
+    for beta in (1.0, 16.0):
+        run = tmp_path / f"b{beta:g}"
+        train({"dataset": "dsprites_procedural", "model": "beta_vae", "beta": beta, "steps": 20, "batch_size": 16,
+               "seed": 0, "device": "cpu", "checkpoint_every": 20, "log_every": 10}, run, progress=False)  # fmt: skip
+        model, config = load_model(run)
+        grid = grid or open_dataset(config)
+        images = grid.images(np.random.default_rng(0).choice(len(grid), 300, replace=False))
+        codes, _ = model_encoder(model, "cpu")(images)
+        assert not dci._many_repeated_values(codes)  # continuous codes: the torch fit, not the hand-over, runs
+        ours, sk = (evaluate(run, metrics="dci", representation="mean", dci={**sizes, "classifier": c})[0]
+                    for c in ("gradient_boosting", "sklearn"))
+        assert ours["status"] == sk["status"] == "ok", (ours.get("error"), sk.get("error"))
+        assert (ours["protocol.dci.classifier"], sk["protocol.dci.classifier"]) == ("gradient_boosting", "sklearn")
+        values = {k: v for k, v in sk.items() if k.startswith("metric.")}
+        assert len(values) >= 4 and ours.keys() == sk.keys()
+        assert all(abs(ours[k] - v) <= 1e-6 for k, v in values.items()), {k: (ours[k], v) for k, v in values.items()}
