@@ -39,8 +39,9 @@ every tree of every stage with scikit-learn's).
 Public: :func:`fit_gradient_boosting` (one classifier), :func:`fit_gradient_boosting_many` (several label vectors
 of the same codes, grown together: what DCI uses), :class:`GradientBoosting` (``feature_importances_``,
 ``decision_function``, ``predict``, ``classes_``). Cost: every level of every stage is a few dozen passes over
-(trees × features × samples) tensors, so on CPU it is memory-bound: 2.6x faster than scikit-learn for DCI's
-reference sizes on one busy core, more with a second idle core or a GPU (``bench/metrics.py --dci-classifiers``).
+(trees × features × samples) tensors, so on CPU it is memory-bound: for DCI's reference sizes 3.0x faster than
+scikit-learn on one core, 4.7x with a second idle one (105 s, 67 s vs 313 s), more on a GPU
+(``bench/metrics.py --dci-classifiers``).
 """
 
 from __future__ import annotations
