@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import Squares
+from training_datasets import Squares
 from torch import nn
 
 from benchmark.config import TrainConfig

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import PoisonedSquares
+from training_datasets import PoisonedSquares
 
 from benchmark.config import TrainConfig
 from benchmark.models import capacity
