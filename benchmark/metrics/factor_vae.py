@@ -27,8 +27,12 @@ def active_dims(global_variances: Any, threshold: float = DEFAULTS["prune_thresh
     return np.sqrt(np.asarray(global_variances, dtype=np.float64)) >= threshold
 
 
-def sample_votes(dataset, sampler, num_votes, batch_size, global_variances, active, rng, chunk: int = 512):
-    """Votes matrix ``(K factors, D dims)`` int64 of ``num_votes`` FactorVAE votes."""
+def sample_votes(dataset, sampler, num_votes, batch_size, global_variances, active, rng, chunk: int = 512, *,
+                 vary_one: bool = False):
+    """Votes matrix ``(K factors, D dims)`` int64 of ``num_votes`` FactorVAE votes: a batch in which one random
+    factor k is held fixed, voting (k, argmin over the kept dims of batch variance / global variance). With
+    ``vary_one``, Z-max votes (:mod:`.z_max`): one factor vector held for the whole batch except factor k, drawn
+    afresh for each point, voting (k, argmax)."""
     num_votes = _codes.check_positive_int(num_votes, "num_votes")
     batch_size = _codes.check_positive_int(batch_size, "batch_size", 2)
     k = len(dataset.factor_sizes)
@@ -36,14 +40,17 @@ def sample_votes(dataset, sampler, num_votes, batch_size, global_variances, acti
     votes = np.zeros((k, global_variances.shape[0]), dtype=np.int64)
     for start in range(0, num_votes, chunk):
         p = min(chunk, num_votes - start)
-        fixed = rng.integers(0, k, size=p)
+        chosen = rng.integers(0, k, size=p)
         f = dataset.sample_factors(p * batch_size, rng).reshape(p, batch_size, k)
-        f[np.arange(p), :, fixed] = f[np.arange(p), 0, fixed][:, None]
+        if vary_one:
+            fresh, f = f, np.repeat(dataset.sample_factors(p, rng)[:, None, :], batch_size, axis=1)
+            f[np.arange(p), :, chosen] = fresh[np.arange(p), :, chosen]
+        else:
+            f[np.arange(p), :, chosen] = f[np.arange(p), 0, chosen][:, None]
         z = sampler(f.reshape(-1, k), rng).reshape(p, batch_size, -1)
-        local = np.var(z, axis=1, ddof=1)
-        ratio = local[:, kept] / global_variances[kept][None, :]
-        dims = kept[np.argmin(ratio, axis=1)]
-        np.add.at(votes, (fixed, dims), 1)
+        ratio = np.var(z[:, :, kept], axis=1, ddof=1) / global_variances[kept][None, :]
+        dims = kept[(np.argmax if vary_one else np.argmin)(ratio, axis=1)]
+        np.add.at(votes, (chosen, dims), 1)
         _codes.report("points", start + p, num_votes)
     return votes
 
@@ -61,18 +68,22 @@ def compute_factor_vae(dataset: Any, representation: Any, rng: np.random.Generat
     """FactorVAE score of a representation on ``dataset``; arguments as :func:`.beta_vae.compute_beta_vae`,
     protocol :data:`DEFAULTS`. ``factor_vae.train_accuracy`` and ``factor_vae.eval_accuracy`` in [0, 1] (chance
     1/K; 0 when every dim is pruned) and ``factor_vae.num_active_dims`` in [0, D] (a float, like every value)."""
-    p = _codes.resolve("factor_vae", DEFAULTS, protocol)
+    return vote_scores("factor_vae", DEFAULTS, dataset, representation, rng, protocol)
+
+
+def vote_scores(metric: str, defaults: dict, dataset: Any, representation: Any, rng: np.random.Generator,
+                protocol: dict, *, vary_one: bool = False) -> dict[str, float]:
+    """``{metric}.train_accuracy``, ``.eval_accuracy`` and ``.num_active_dims`` of the majority-vote classifier
+    on :func:`sample_votes` (``vary_one``: Z-max's votes), after the global variances and the pruning."""
+    p = _codes.resolve(metric, defaults, protocol)
     sampler = _codes.code_sampler(dataset, representation)
     codes, _ = _codes.sample_codes(dataset, sampler, p["num_variance_estimate"], rng)
     global_var = np.var(codes, axis=0, ddof=1)
     active = active_dims(global_var, p["prune_threshold"])
     train_acc = eval_acc = 0.0
     if active.any():
-        train_votes = sample_votes(dataset, sampler, p["num_train"], p["batch_size"], global_var, active, rng)
-        eval_votes = sample_votes(dataset, sampler, p["num_eval"], p["batch_size"], global_var, active, rng)
+        train_votes, eval_votes = (sample_votes(dataset, sampler, p[n], p["batch_size"], global_var, active, rng,
+                                                vary_one=vary_one) for n in ("num_train", "num_eval"))
         train_acc, eval_acc = score_from_votes(train_votes, eval_votes)
-    return {
-        "factor_vae.train_accuracy": train_acc,
-        "factor_vae.eval_accuracy": eval_acc,
-        "factor_vae.num_active_dims": float(active.sum()),
-    }
+    return {f"{metric}.train_accuracy": train_acc, f"{metric}.eval_accuracy": eval_acc,
+            f"{metric}.num_active_dims": float(active.sum())}

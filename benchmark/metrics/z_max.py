@@ -23,45 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.metrics import _codes
-from benchmark.metrics.factor_vae import active_dims, score_from_votes
+from benchmark.metrics import factor_vae
 
-DEFAULTS = {"num_variance_estimate": 10_000, "num_train": 10_000, "num_eval": 5_000, "batch_size": 64, "prune_threshold": 0.05}
-
-
-def sample_votes(dataset, sampler, num_votes, batch_size, global_variances, active, rng, chunk: int = 512):
-    """Votes matrix ``(K factors, D dims)`` int64 of ``num_votes`` Z-max votes."""
-    num_votes = _codes.check_positive_int(num_votes, "num_votes")
-    batch_size = _codes.check_positive_int(batch_size, "batch_size", 2)
-    k = len(dataset.factor_sizes)
-    kept = np.flatnonzero(active)
-    votes = np.zeros((k, global_variances.shape[0]), dtype=np.int64)
-    for start in range(0, num_votes, chunk):
-        p = min(chunk, num_votes - start)
-        varied = rng.integers(0, k, size=p)
-        fresh = dataset.sample_factors(p * batch_size, rng).reshape(p, batch_size, k)
-        f = np.repeat(dataset.sample_factors(p, rng)[:, None, :], batch_size, axis=1)
-        f[np.arange(p), :, varied] = fresh[np.arange(p), :, varied]
-        z = sampler(f.reshape(-1, k), rng).reshape(p, batch_size, -1)
-        ratio = np.var(z[:, :, kept], axis=1, ddof=1) / global_variances[kept][None, :]
-        np.add.at(votes, (varied, kept[np.argmax(ratio, axis=1)]), 1)
-        _codes.report("points", start + p, num_votes)
-    return votes
+#: The reference FactorVAE protocol's sizes, batch size and pruning threshold.
+DEFAULTS = dict(factor_vae.DEFAULTS)
 
 
 def compute_z_max(dataset: Any, representation: Any, rng: np.random.Generator, **protocol: Any) -> dict[str, float]:
     """Z-max of a representation on ``dataset``; arguments as :func:`.beta_vae.compute_beta_vae`, protocol
     :data:`DEFAULTS`. ``z_max.train_accuracy`` and ``z_max.eval_accuracy`` in [0, 1] (chance 1/K; 0 when every dim
     is pruned) and ``z_max.num_active_dims`` in [0, D]."""
-    p = _codes.resolve("z_max", DEFAULTS, protocol)
-    sampler = _codes.code_sampler(dataset, representation)
-    codes, _ = _codes.sample_codes(dataset, sampler, p["num_variance_estimate"], rng)
-    global_var = np.var(codes, axis=0, ddof=1)
-    active = active_dims(global_var, p["prune_threshold"])
-    train_acc = eval_acc = 0.0
-    if active.any():
-        train = sample_votes(dataset, sampler, p["num_train"], p["batch_size"], global_var, active, rng)
-        evaluation = sample_votes(dataset, sampler, p["num_eval"], p["batch_size"], global_var, active, rng)
-        train_acc, eval_acc = score_from_votes(train, evaluation)
-    return {"z_max.train_accuracy": train_acc, "z_max.eval_accuracy": eval_acc,
-            "z_max.num_active_dims": float(active.sum())}
+    return factor_vae.vote_scores("z_max", DEFAULTS, dataset, representation, rng, protocol, vary_one=True)
