@@ -10,22 +10,18 @@ time beside the encoder calls the reference protocol makes.
 
     PYTHONPATH=. python bench/metrics.py            # full: DCI at 10,000 points takes minutes, mig_sampled too
     PYTHONPATH=. python bench/metrics.py --quick    # reduced DCI sizes and evaluation protocol (a few minutes)
-    PYTHONPATH=. python bench/metrics.py --dci-jobs # only: DCI on 10,000 points with 1 job and with every CPU
+    PYTHONPATH=. python bench/metrics.py --dci      # only part 0: DCI's classifiers (about 6 minutes)
 
 Part 1b (also ``--extended-only``) prints the time of each metric of the extended set (IRS, MIG-sup, DCIMIG,
 JEMMIG, Z-diff, Z-min, Z-max, InfoMEC, DCI-ES) on the same 10,000 × 10 codes.
 
-Part 0 (``--dci-jobs``, also the start of a full run) times DCI's per-factor scikit-learn fits
-(``classifier="sklearn"``) serially and spread over the CPUs (``benchmark.metrics.fit_jobs``), and checks the values
-are identical.
-
-Part 0b (``--dci-classifiers``, also in a full run) times DCI on 10,000 / 5,000 codes with dSprites' factor sizes
-with ``classifier="sklearn"`` (scikit-learn's GradientBoostingClassifier per factor, serial) beside the default
-``classifier="gradient_boosting"`` (``benchmark.metrics._boosting``, the same trees in torch) at 1 thread, at every
-CPU and on CUDA when there is one, with the speed-ups and the largest differences of D, C, I and the importances;
-``--skip-sklearn-dci`` leaves out the scikit-learn run (minutes).
-
-    PYTHONPATH=. python bench/metrics.py --dci-classifiers   # only part 0b
+Part 0 (``--dci``, also the start of a full run) times DCI on 10,000 / 5,000 codes with dSprites' factor sizes:
+the default ``classifier="gradient_boosting"`` (``benchmark.metrics._boosting``: scikit-learn's trees grown by
+compiled loops on CPU) with 1 job and with every CPU (``benchmark.metrics.fit_jobs``: the trees of a stage on that
+many threads), and on CUDA when there is one, beside ``classifier="sklearn"`` (scikit-learn's own
+GradientBoostingClassifier per factor, serial: the reference), with the speed-ups and the largest differences of
+D, C, I and the importances. ``--dci-all`` adds scikit-learn's per-factor fits spread over every CPU and the torch
+engine on CPU; ``--skip-sklearn-dci`` leaves out the scikit-learn runs (minutes).
 
 Figures only; no timing is asserted anywhere.
 """
@@ -275,27 +271,12 @@ def extended_codes(quick: bool) -> None:
     print(f"{'z_max (wrapper, whole grid)':<34}{seconds:>14.4f}  " + "; ".join(f"{k}={v:.4f}" for k, v in out.items()))
 
 
-def dci_jobs(n: int) -> None:
-    """DCI of ``n`` train / ``n // 2`` test codes with 1 job and with every CPU: wall times, speed-up, equality."""
-    rng = np.random.default_rng(0)
-    (ctr, ftr), (cte, fte) = synthetic_codes(n, rng), synthetic_codes(n // 2, rng)
-    cpus = _codes.available_cpus()
-    print(f"== DCI per-factor fits on {n:,} train / {n // 2:,} test points (dSprites factor sizes), "
-          f"serial vs {cpus} jobs (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})")
-    times, values = {}, {}
-    for jobs in (1, cpus):
-        with fit_jobs(jobs):
-            start = time.perf_counter()
-            values[jobs] = score_codes("dci", ctr, ftr, cte, fte, rng=3, classifier="sklearn")
-            times[jobs] = time.perf_counter() - start
-        print(f"  jobs {jobs}: {times[jobs]:8.1f} s")
-    print(f"  speed-up {times[1] / times[cpus]:.2f}x (target >= 1.7x on 2 cores); values "
-          f"{'IDENTICAL' if values[1] == values[cpus] else 'DIFFER: ' + str(values)}")
-
-
-def dci_classifiers(n: int, with_sklearn: bool = True) -> None:
-    """DCI of ``n`` train / ``n // 2`` test codes by scikit-learn (serial) and by the torch gradient boosting at 1
-    thread, every CPU and on CUDA: wall times, speed-ups, largest differences of D, C, I and importances."""
+def dci(n: int, with_sklearn: bool = True, everything: bool = False) -> None:
+    """DCI of ``n`` train / ``n // 2`` test codes (dSprites' factor sizes): the default classifier with 1 job and with
+    every CPU (compiled trees on CPU; torch on CUDA when there is one) beside scikit-learn's own classifier, serial
+    (the reference); with ``everything`` also scikit-learn's per-factor fits on every CPU and the torch engine on
+    CPU. Wall times, speed-ups, and the largest differences of D, C, I and the importances from the reference."""
+    import numba
     import torch
 
     from benchmark.metrics import dci
@@ -303,33 +284,44 @@ def dci_classifiers(n: int, with_sklearn: bool = True) -> None:
     rng = np.random.default_rng(0)
     (ctr, ftr), (cte, fte) = synthetic_codes(n, rng), synthetic_codes(n // 2, rng)
     cpus = _codes.available_cpus()
-    print(f"== DCI on {n:,} train / {n // 2:,} test points, {ctr.shape[1]} codes, factor sizes {DSPRITES_SIZES}: "
-          f"scikit-learn vs benchmark.metrics._boosting (torch {torch.__version__}, torch threads "
-          f"{torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, {cpus} CPUs; DCI's default "
-          f"for the torch fit: {dci.TORCH_THREADS} thread, set here per run)")
-    runs = [("sklearn", "cpu", 1)] if with_sklearn else []
-    runs += [("gradient_boosting", "cpu", 1), ("gradient_boosting", "cpu", cpus)]
-    runs += [("gradient_boosting", "cuda", 1)] if torch.cuda.is_available() else []
+    print(f"== DCI on {n:,} train / {n // 2:,} test points, {ctr.shape[1]} codes, factor sizes {DSPRITES_SIZES}; "
+          f"{cpus} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, numba {numba.__version__} (threading "
+          f"layer {numba.config.THREADING_LAYER}), torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    runs = [("sklearn", "cpu", "-", 1)] if with_sklearn else []
+    runs += [("sklearn", "cpu", "-", cpus)] if with_sklearn and everything else []
+    runs += [("gradient_boosting", "cpu", "compiled", 1), ("gradient_boosting", "cpu", "compiled", cpus)]
+    runs += [("gradient_boosting", "cpu", "torch", 1), ("gradient_boosting", "cpu", "torch", cpus)] if everything else []
+    runs += [("gradient_boosting", "cuda", "torch", 1)] if torch.cuda.is_available() else []
+    start = time.perf_counter()  # the compiled engine's one-off: loading (or, the first time, compiling) its code
+    dci.importance_matrix(ctr[:200], ftr[:200], cte[:100], fte[:100], rng=np.random.default_rng(3))
+    print(f"  loading the compiled code once per process: {time.perf_counter() - start:.1f} s (not in the times below)")
     results = {}
-    for classifier, device, threads in runs:
-        with fit_jobs(1):  # scikit-learn: its fits one after the other
+    for classifier, device, engine, jobs in runs:
+        with fit_jobs(jobs):
             start = time.perf_counter()
             r, acc_tr, acc_te = dci.importance_matrix(ctr, ftr, cte, fte, rng=np.random.default_rng(3),
-                                                      classifier=classifier, device=device, threads=threads)
+                                                      classifier=classifier, device=device,
+                                                      engine="auto" if engine == "-" else engine)  # fmt: skip
             seconds = time.perf_counter() - start
         scores = np.array([dci.disentanglement(r), dci.completeness(r), acc_tr.mean(), acc_te.mean()])
-        results[(classifier, device, threads)] = (seconds, r, scores)
-        label = f"{classifier} ({'serial' if classifier == 'sklearn' else device}, {threads} thread{'s' * (threads > 1)})"
-        print(f"  {label:<40}{seconds:9.1f} s   D={scores[0]:.6f} C={scores[1]:.6f} "
+        results[(classifier, device, engine, jobs)] = (seconds, r, scores)
+        label = f"{classifier} {engine if engine != '-' else 'scikit-learn'} ({device}, {jobs} job{'s' * (jobs > 1)})"
+        print(f"  {label:<46}{seconds:9.1f} s   D={scores[0]:.6f} C={scores[1]:.6f} "
               f"I_train={scores[2]:.6f} I_test={scores[3]:.6f}")
-    if ("sklearn", "cpu", 1) not in results:
+    for classifier, engine in (("gradient_boosting", "compiled"), ("gradient_boosting", "torch"), ("sklearn", "-")):
+        one, every = results.get((classifier, "cpu", engine, 1)), results.get((classifier, "cpu", engine, cpus))
+        if one and every and cpus > 1:
+            same = np.array_equal(one[1], every[1]) and np.array_equal(one[2], every[2])
+            print(f"  {classifier} {engine}: 1 job vs {cpus} jobs {one[0] / every[0]:.2f}x (target >= 1.7x on 2 "
+                  f"cores); values {'IDENTICAL' if same else 'DIFFER'}")
+    if ("sklearn", "cpu", "-", 1) not in results:
         return
-    base_s, base_r, base_scores = results[("sklearn", "cpu", 1)]
+    base_s, base_r, base_scores = results[("sklearn", "cpu", "-", 1)]
     for key, (seconds, r, scores) in results.items():
-        if key[0] != "sklearn":
-            print(f"  {key[0]} {key[1]} {key[2]} thread(s): {base_s / seconds:6.1f}x faster than scikit-learn; "
-                  f"max |difference| D, C, I: {np.abs(scores - base_scores).max():.2e}, importances: "
-                  f"{np.abs(r - base_r).max():.2e}")
+        if key != ("sklearn", "cpu", "-", 1):
+            print(f"  {key[0]} {key[2]} {key[1]} {key[3]} job(s): {base_s / seconds:6.1f}x faster than scikit-learn "
+                  f"serial (target >= 20x); max |difference| D, C, I: {np.abs(scores - base_scores).max():.2e}, "
+                  f"importances: {np.abs(r - base_r).max():.2e}")
 
 
 # ------------------------------------------------------------------------------------------ part 2
@@ -400,22 +392,18 @@ def main() -> int:
     ap.add_argument("--skip-codes", action="store_true", help="part 2 only")
     ap.add_argument("--metrics", default="all", help="part 2: comma list of metrics, all (default) or extended")
     ap.add_argument("--extended-only", action="store_true", help="only part 1b: the extended set on 10,000 x 10 codes")
-    ap.add_argument("--dci-jobs", action="store_true", help="only part 0: DCI with 1 job and with every CPU")
-    ap.add_argument("--dci-classifiers", action="store_true",
-                    help="only part 0b: DCI by scikit-learn beside the torch gradient boosting")
-    ap.add_argument("--skip-sklearn-dci", action="store_true", help="part 0b without the scikit-learn run")
+    ap.add_argument("--dci", action="store_true", help="only part 0: DCI's classifiers, 1 job and every CPU")
+    ap.add_argument("--dci-all", action="store_true",
+                    help="part 0 also with scikit-learn's per-factor fits on every CPU and the torch engine on CPU")
+    ap.add_argument("--skip-sklearn-dci", action="store_true", help="part 0 without the scikit-learn runs")
     args = ap.parse_args()
     if args.extended_only:
         extended_codes(args.quick)
         return 0
-    if args.dci_classifiers:
-        dci_classifiers(2_000 if args.quick else 10_000, not args.skip_sklearn_dci)
-        return 0
-    if args.dci_jobs or not (args.skip_codes or args.quick):
-        dci_jobs(10_000)
-        if args.dci_jobs:
+    if args.dci or args.dci_all or not (args.skip_codes or args.quick):
+        dci(2_000 if args.quick else 10_000, not args.skip_sklearn_dci, args.dci_all)
+        if args.dci or args.dci_all:
             return 0
-        dci_classifiers(10_000, not args.skip_sklearn_dci)
     if not args.skip_codes:
         part1(args.quick)
         extended_codes(args.quick)

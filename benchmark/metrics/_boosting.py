@@ -24,7 +24,7 @@ max_depth 3, min_samples_split 2, min_samples_leaf 1, every feature at every spl
 - the children's impurities ``Σy²/n − (Σy/n)²`` (right side by subtraction), the weighted improvement, the leaf rules
   (depth 3, fewer than 2 samples, impurity <= EPSILON, no valid split, improvement + EPSILON < 0);
 - the prior initialisation (scipy's ``gmean`` / ``logit`` as scikit-learn calls them), the softmax / sigmoid negative
-  gradients with glibc's ``exp`` (ported: :func:`_exp` equals the C library's result bit for bit), the Newton leaf
+  gradients with the C library's ``exp`` (which compiled code calls, as scikit-learn's does), the Newton leaf
   values with numpy's pairwise sums in sample order (as ``np.average``), ``raw += 0.1 · value`` stage by stage;
 - ``feature_importances_`` (per tree Σ ``n·imp − n_l·imp_l − n_r·imp_r`` over N, averaged over the trees that split
   their root, normalised) and ``predict`` (argmax of the raw predictions; two classes: class 1 when ``raw >= 0``).
@@ -36,18 +36,20 @@ labels, such as a grid point drawn twice, change nothing); (2) on CUDA, where cu
 ties decided by the last bit go either way. On CPU with continuous codes the trees are the same (the tests compare
 every tree of every stage with scikit-learn's).
 
+Two engines grow the same trees: ``compiled`` (:mod:`._boosting_cpu`, the CPU default: scikit-learn's builder
+statement by statement in numba, the trees of a stage in parallel threads) and ``torch`` (this module: all the
+trees of a stage and all candidate splits of a level at once as tensor operations, for GPUs; on CPU a few dozen
+memory passes over (trees × features × samples) per level make it several times slower than ``compiled``). The
+gradients, the leaf values and, on CPU, the predictions are computed by :mod:`._boosting_cpu` for both.
+
 Public: :func:`fit_gradient_boosting` (one classifier), :func:`fit_gradient_boosting_many` (several label vectors
 of the same codes, grown together: what DCI uses), :class:`GradientBoosting` (``feature_importances_``,
-``decision_function``, ``predict``, ``classes_``). Cost: every level of every stage is a few dozen passes over
-(trees × features × samples) tensors, so on CPU it is memory-bound: for DCI's reference sizes 3.0x faster than
-scikit-learn on one core, 4.7x with a second idle one (105 s, 67 s vs 313 s), more on a GPU
-(``bench/metrics.py --dci-classifiers``).
+``decision_function``, ``predict``, ``classes_``). Speed: ``bench/metrics.py --dci`` (figures in the README).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import numpy as np
@@ -60,6 +62,9 @@ RAND_R_MAX = 2**31 - 1
 MAX_DEPTH = 3
 N_ESTIMATORS = 100
 LEARNING_RATE = 0.1
+
+#: What grows the trees: ``compiled`` (:mod:`._boosting_cpu`, CPU only), ``torch`` (tensor operations, any device).
+ENGINES = ("auto", "compiled", "torch")
 
 _INTERNAL = 2**MAX_DEPTH - 1  # internal slots of the complete tree, breadth-first
 _LEAVES = 2**MAX_DEPTH
@@ -87,6 +92,12 @@ class GradientBoosting:
         x = torch.as_tensor(np.asarray(codes, dtype=np.float32), device=dev)
         if x.ndim != 2 or x.shape[1] != self.feature_importances_.shape[0]:
             raise ValueError(f"codes must have shape (n, {self.feature_importances_.shape[0]}), got {tuple(x.shape)}")
+        if dev.type == "cpu":
+            from benchmark.metrics._boosting_cpu import raw_predict
+
+            out = raw_predict(x.numpy(), self.features.numpy(), self.thresholds.numpy(), self.values.numpy(),
+                              self.init.cpu().numpy(), float(self.learning_rate))  # fmt: skip
+            return out[:, 0] if out.shape[1] == 1 else out
         n = x.shape[0]
         xt = x.T.contiguous().reshape(-1).double()
         raw = self.init[None, :].repeat(n, 1)
@@ -158,105 +169,6 @@ def _init_raw(y: np.ndarray, n_classes: int) -> np.ndarray:
         return np.array([logit(prior[1])])
     row = prior[None, :]
     return np.log(row / gmean(row, axis=1)[:, None])[0]
-
-
-# -------------------------------------------------------------------------------------- glibc's exp
-_EXP_N = 128
-_EXP_POLY = tuple(float.fromhex(h) for h in ("0x1.ffffffffffdbdp-2", "0x1.555555555543cp-3",
-                                              "0x1.55555cf172b91p-5", "0x1.1111167a4d017p-7"))
-_EXP_INV_LN2_N = float.fromhex("0x1.71547652b82fep0") * _EXP_N
-_EXP_SHIFT = float.fromhex("0x1.8p52")
-_EXP_NEG_LN2_HI_N = float.fromhex("-0x1.62e42fefa0000p-8")
-_EXP_NEG_LN2_LO_N = float.fromhex("-0x1.cf79abc9e3b3ap-47")
-_EXP_TABLE: list[int] = []
-
-
-def _exp_table() -> list[int]:
-    """glibc's ``__exp_data.tab``: per k < 128 the bits of tail T_k and of H_k − k·2^45, 2^(k/128) ≈ H_k (1 + T_k)."""
-    if not _EXP_TABLE:
-        import decimal
-        import struct
-
-        ctx = decimal.Context(prec=60)
-        ln2 = ctx.ln(decimal.Decimal(2))
-        for k in range(_EXP_N):
-            exact = ctx.exp(ctx.multiply(ctx.divide(decimal.Decimal(k), _EXP_N), ln2))
-            head = float(exact)
-            tail = float(ctx.divide(ctx.subtract(exact, decimal.Decimal(head)), decimal.Decimal(head)))
-            bits = [struct.unpack("<q", struct.pack("<d", v))[0] for v in (tail, head)]
-            _EXP_TABLE.extend([bits[0], bits[1] - (k << 45)])
-    return _EXP_TABLE
-
-
-def _exp(x):
-    """``exp`` of a float64 tensor, bit for bit the C library's, which scikit-learn's compiled loss calls.
-
-    glibc >= 2.28 (its FMA build on x86-64): glibc's algorithm computed without FMA, which differs from the FMA
-    build only when the exact value lies within 0.004 ulp of a rounding midpoint; the ~4 % of elements within
-    0.02 ulp (and any |x| > 700) are recomputed by ``math.exp``. Another C library (checked once on 4,096 values):
-    ``math.exp`` on every element (slow, still exact)."""
-    import torch
-
-    if not _exp_port_matches():
-        values = [math.exp(v) for v in x.reshape(-1).tolist()]
-        return torch.tensor(values, dtype=x.dtype, device=x.device).view(x.shape)
-    return _exp_port(x)
-
-
-_EXP_PORT_OK: list[bool] = []
-
-
-def _exp_port_matches() -> bool:
-    if not _EXP_PORT_OK:
-        import torch
-
-        x = torch.as_tensor(np.random.default_rng(0).normal(0.0, 10.0, 4096))
-        _EXP_PORT_OK.append(_exp_port(x).tolist() == [math.exp(v) for v in x.tolist()])
-    return _EXP_PORT_OK[0]
-
-
-def _exp_port(x):
-    import torch
-
-    c2, c3, c4, c5 = _EXP_POLY
-    table = torch.tensor(_exp_table(), dtype=torch.int64, device=x.device)
-    kd = _EXP_INV_LN2_N * x + _EXP_SHIFT
-    ki = kd.view(torch.int64)
-    kd = kd - _EXP_SHIFT
-    r = x + kd * _EXP_NEG_LN2_HI_N + kd * _EXP_NEG_LN2_LO_N
-    index = (ki & (_EXP_N - 1)) << 1
-    tail = _take(table, index).view(torch.float64)
-    top = ((ki & 0x3FFFF) << 45) | (-((ki >> 18) & 1) & -(2**63))  # (ki << 45) mod 2^64, without overflow
-    scale = (_take(table, index + 1) + top).view(torch.float64)
-    r2 = r * r
-    tmp = tail + r + r2 * (c2 + r * c3) + r2 * r2 * (c4 + r * c5)
-    out = scale + scale * tmp
-    error = (scale - out) + scale * tmp  # what the last rounding dropped
-    ulp = (out.view(torch.int64) + 1).view(torch.float64) - out  # out > 0
-    risky = (error.abs() >= 0.48 * ulp) | (x.abs() > 700) | ~torch.isfinite(out)
-    where = risky.reshape(-1).nonzero().reshape(-1)
-    if where.numel():
-        redo = [math.exp(v) for v in x.reshape(-1)[where].tolist()]
-        out.view(-1)[where] = torch.tensor(redo, dtype=out.dtype, device=out.device)
-    return out
-
-
-def _neg_gradient(raw, onehot):
-    """``(N, C)`` negative gradients of the half multinomial (C > 1) or half binomial (C == 1) loss, with the
-    operations of scikit-learn's ``_loss.pyx``."""
-    import torch
-
-    if raw.shape[1] == 1:
-        r, y = raw[:, 0], onehot[:, 0]
-        low = r <= -37
-        e = _exp(torch.where(low, r, -r))  # exp(raw) below the cutoff, exp(-raw) above
-        g = torch.where(low, e - y, ((1 - y) - y * e) / (1 + e))
-        return -g[:, None]
-    p = _exp(raw - raw.amax(dim=1, keepdim=True))
-    total = p[:, 0].clone()
-    for k in range(1, p.shape[1]):  # sequential over classes, as sum_exp_minus_max
-        total += p[:, k]
-    return -(p / total[:, None] - onehot)
 
 
 # --------------------------------------------------------------------------------- the splitter's RNG
@@ -1030,28 +942,29 @@ def _grow_stage(srt: _Sorted, g, seeds, work: dict):
     return lv.node, splits
 
 
-def _leaf_values(g, target, slot, factors: list):
+def _leaf_values(neg: np.ndarray, target: np.ndarray, slot: np.ndarray, factors: list) -> np.ndarray:
     """One Newton step per leaf ``(C, 8)`` as ``_update_terminal_regions``: ``np.average`` (numpy's pairwise sum,
-    samples in index order) of −g, times ``factors[c]`` ((K − 1)/K of a K > 2 class model; None: 1), over that of
-    p(1 − p); 0 below 1e-150."""
-    import torch
+    samples in index order) of the negative gradients ``neg (C, N)``, times ``factors[c]`` ((K − 1)/K of a K > 2
+    class model; None: 1), over that of p(1 − p); 0 below 1e-150. ``slot (C, N)``: each sample's leaf. Compiled
+    (:func:`._boosting_cpu.leaf_values`) where its sums are numpy's, else with numpy's sums."""
+    from benchmark.metrics import _boosting_cpu
 
-    neg = g.cpu().numpy()
-    hess = target.cpu().numpy() - neg
-    hess = hess * (1 - hess)
-    slots = slot.cpu().numpy()
-    order = np.argsort(slots, axis=1, kind="stable")
-    bounds = np.stack([np.searchsorted(slots[c][order[c]], np.arange(_LEAVES + 1)) for c in range(slots.shape[0])])
-    out = np.zeros((slots.shape[0], _LEAVES))
-    for c in range(slots.shape[0]):
+    scale = np.array([np.nan if f is None else f for f in factors])
+    if _boosting_cpu.pairwise_sum_matches_numpy():
+        return _boosting_cpu.leaf_values(slot, _LEAVES, neg, target, scale)
+    bounds, num, den = _boosting_cpu.leaf_members(slot, _LEAVES, neg, target)  # each leaf's samples contiguous
+    out = np.zeros((slot.shape[0], _LEAVES))
+    for c in range(slot.shape[0]):
         for leaf in np.flatnonzero(bounds[c, 1:] > bounds[c, :-1]):
-            idx = order[c, bounds[c, leaf] : bounds[c, leaf + 1]]
-            numerator = neg[idx, c].sum() / float(idx.size)
+            lo, hi = int(bounds[c, leaf]), int(bounds[c, leaf + 1])
+            numerator = num[c, lo:hi].sum() / float(hi - lo)
             if factors[c] is not None:
                 numerator *= factors[c]
-            denominator = hess[idx, c].sum() / float(idx.size)
+            denominator = den[c, lo:hi].sum() / float(hi - lo)
             out[c, leaf] = 0.0 if abs(denominator) < 1e-150 else float(numerator) / float(denominator)
-    return torch.as_tensor(out, device=g.device)
+    return out
+
+
 # ------------------------------------------------------------------------------------------- the fit
 def _check_codes(codes: Any) -> np.ndarray:
     x = np.asarray(codes)
@@ -1086,9 +999,9 @@ class _Task:
     """One classifier of a joint fit: its classes, targets, raw predictions and the columns of its trees."""
 
     classes: np.ndarray
-    init: Any
-    target: Any  # (N, trees) float64: y == k (one column for two classes: y)
-    raw: Any  # (N, trees)
+    init: Any  # (trees,) tensor on the fit's device
+    target: np.ndarray  # (trees, N) float64: y == k (one row for two classes: y)
+    raw: np.ndarray  # (trees, N) float64
     seeds: np.ndarray  # (n_estimators · trees,) the trees' splitter seeds, stage-major
     factor: float | None  # (K − 1)/K of the multinomial leaf step, None for two classes
     first: int  # its first tree among the stage's trees
@@ -1097,21 +1010,31 @@ class _Task:
 def fit_gradient_boosting_many(
     codes: Any, labels: Any, *, random_states: Any, device: str = "cpu",
     n_estimators: int = N_ESTIMATORS, learning_rate: float = LEARNING_RATE, progress=None, threads: int | None = None,
+    engine: str = "auto",
 ) -> list[GradientBoosting]:
     """:func:`fit_gradient_boosting` of the same ``codes`` for each label vector of ``labels`` (a sequence, or the
     columns of an ``(N, K)`` array) with its own ``random_states[i]``: the same models as separate fits, but the
     trees of all of them are grown together stage by stage (one presort, one pass of each tensor operation).
-    ``progress(done, total)``, if given, is called after each stage; ``threads``: torch's CPU threads during the
-    fit (None: as set). The models do not depend on ``threads``."""
+    ``progress(done, total)``, if given, is called after each stage. ``engine``: what grows the trees, one of
+    :data:`ENGINES` (``auto``: ``compiled`` on CPU, ``torch`` elsewhere). ``threads``: the CPU threads of the fit
+    (compiled: the trees of a stage in parallel; torch: its intra-op threads; None: 1 and torch's setting). The
+    models do not depend on ``threads`` or on the engine."""
     import torch
 
-    if threads is not None and torch.device(device).type == "cpu":
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
+    on_cpu = torch.device(device).type == "cpu"
+    if engine == "auto":
+        engine = "compiled" if on_cpu else "torch"
+    if engine == "compiled" and not on_cpu:
+        raise ValueError(f"the compiled engine grows trees on the CPU only, got device {device!r}")
+    if threads is not None and on_cpu and engine == "torch":
         before = torch.get_num_threads()
         torch.set_num_threads(int(threads))
         try:
             return fit_gradient_boosting_many(codes, labels, random_states=random_states, device=device,
                                               n_estimators=n_estimators, learning_rate=learning_rate,
-                                              progress=progress)  # fmt: skip
+                                              progress=progress, engine=engine)  # fmt: skip
         finally:
             torch.set_num_threads(before)
 
@@ -1122,27 +1045,50 @@ def fit_gradient_boosting_many(
     tasks, first = [], 0
     for y, seed in zip(columns, random_states):
         tasks.append(_task(_check_labels(y, x32.shape[0]), int(seed), n_estimators, first, dev))
-        first += tasks[-1].target.shape[1]
+        first += tasks[-1].target.shape[0]
     if not tasks:
         return []
     srt = _presort(torch.as_tensor(x32, device=dev))
     shape = (max(1, min(first, _CHUNK // (x32.shape[0] * x32.shape[1]))),) + tuple(x32.T.shape)
     work = {name: torch.empty(shape, dtype=torch.float64, device=dev) for name in ("y", "s", "r")}
-    target = torch.cat([t.target for t in tasks], dim=1)
-    factors = [t.factor for t in tasks for _ in range(t.target.shape[1])]
+    from benchmark.metrics import _boosting_cpu
+
+    target = np.concatenate([t.target for t in tasks])
+    factors = [t.factor for t in tasks for _ in range(t.target.shape[0])]
+    if engine == "compiled":
+        grower = _boosting_cpu.StageGrower(x32.T, srt.order.to(torch.int32).numpy(), srt.values.numpy(),
+                                           1 if threads is None else threads)
     stages = []
     for s in range(n_estimators):
-        g = torch.cat([_neg_gradient(t.raw, t.target) for t in tasks], dim=1)
-        seeds = np.concatenate([t.seeds[s * t.target.shape[1] : (s + 1) * t.target.shape[1]] for t in tasks])
-        slot, splits = _grow_stage(srt, g, seeds, work)
+        g = np.concatenate([_boosting_cpu.neg_gradient(t.raw, t.target) for t in tasks])  # (trees, N)
+        seeds = np.concatenate([t.seeds[s * t.target.shape[0] : (s + 1) * t.target.shape[0]] for t in tasks])
+        if engine == "compiled":
+            slot, splits = _compiled_stage(*grower.grow(g, seeds))
+        else:
+            slot, splits = _grow_stage(srt, torch.as_tensor(g, device=dev).T, seeds, work)
+            slot = slot.cpu().numpy()
         values = _leaf_values(g, target, slot, factors)
-        step = (learning_rate * values.gather(1, slot)).T
+        step = learning_rate * np.take_along_axis(values, slot, axis=1)  # (trees, N)
         for t in tasks:
-            t.raw += step[:, t.first : t.first + t.target.shape[1]]
-        stages.append((splits, values))
+            t.raw += step[t.first : t.first + t.target.shape[0]]
+        stages.append((splits, torch.as_tensor(values, device=dev)))
         if progress is not None:
             progress(s + 1, n_estimators)
     return [_assemble(t, stages, x32.shape, learning_rate) for t in tasks]
+
+
+def _compiled_stage(feature, threshold, gain, split, leaf):
+    """:meth:`._boosting_cpu.StageGrower.grow`'s outputs as :func:`_grow_stage` returns them (the leaf slots as
+    numpy)."""
+    import torch
+
+    out = []
+    for level in range(MAX_DEPTH):
+        cols = slice(2**level - 1, 2 ** (level + 1) - 1)
+        flag = torch.from_numpy(split[:, cols])
+        out.append(_Splits(flag, torch.from_numpy(feature[:, cols]) * flag, torch.from_numpy(threshold[:, cols]),
+                           torch.from_numpy(gain[:, cols])))  # fmt: skip
+    return leaf, out
 
 
 def _task(y: np.ndarray, seed: int, n_estimators: int, first: int, dev) -> _Task:
@@ -1153,12 +1099,12 @@ def _task(y: np.ndarray, seed: int, n_estimators: int, first: int, dev) -> _Task
     if k < 2:
         raise ValueError(f"labels need at least 2 classes to fit a classifier, got only {classes.tolist()}")
     trees = 1 if k == 2 else k
-    init = torch.as_tensor(_init_raw(encoded, k), device=dev)
-    y_t = torch.as_tensor(encoded, device=dev)
-    target = (y_t[:, None] == (torch.arange(k, device=dev) if trees > 1 else 1)).double()
+    init = _init_raw(encoded, k)
+    target = (encoded[None, :] == (np.arange(k)[:, None] if trees > 1 else 1)).astype(np.float64)
     seeds = np.random.RandomState(seed).randint(0, RAND_R_MAX, size=n_estimators * trees)
-    raw = init[None, :].repeat(y.shape[0], 1)
-    return _Task(classes, init, target, raw, seeds, (k - 1) / k if trees > 1 else None, first)
+    raw = np.repeat(init[:, None], y.shape[0], axis=1)
+    return _Task(classes, torch.as_tensor(init, device=dev), target, raw, seeds, (k - 1) / k if trees > 1 else None,
+                 first)
 
 
 def _assemble(task: _Task, stages, shape, learning_rate) -> GradientBoosting:
@@ -1166,7 +1112,7 @@ def _assemble(task: _Task, stages, shape, learning_rate) -> GradientBoosting:
     import torch
 
     n, d = shape
-    cols = slice(task.first, task.first + task.target.shape[1])
+    cols = slice(task.first, task.first + task.target.shape[0])
     feats = torch.stack([torch.cat([s.feature[cols] for s in splits], dim=1) for splits, _ in stages])
     thresholds = torch.stack([torch.cat([s.threshold[cols] for s in splits], dim=1) for splits, _ in stages])
     values = torch.stack([v[cols] for _, v in stages])

@@ -138,6 +138,11 @@ def fit_jobs(jobs: int | None) -> Iterator[None]:
         _FIT_JOBS = before
 
 
+def current_fit_jobs() -> int:
+    """The processes or threads the fits of a metric may use now (:func:`fit_jobs`; 1 outside its blocks)."""
+    return _FIT_JOBS
+
+
 _PROGRESS: Callable[[str, int, int], None] | None = None
 
 

@@ -13,12 +13,13 @@ H_K is the entropy with logarithm base K (so each term lies in [0, 1]). A 1e-11 
 entropies, as in the reference, so an all-zero row counts as uniform (weight 0 anyway).
 
 The default classifier ``gradient_boosting`` is :mod:`benchmark.metrics._boosting`: scikit-learn 1.9.1's
-``GradientBoostingClassifier`` re-implemented in torch, the trees of all factors grown together on ``device``. On
-CPU it grows the same trees as scikit-learn (same importances, same predictions), 2.6x faster on the reference
-sizes on one core (``bench/metrics.py --dci-classifiers``). Codes where more than an eighth of a dimension's values
-repeat (discrete codes) are fitted by scikit-learn itself: there scikit-learn's order of equal values decides some
-ties and it is the faster. ``sklearn`` always runs scikit-learn's own classifier (the reference implementation, per
-factor through :func:`benchmark.metrics.fit_jobs`).
+``GradientBoostingClassifier`` re-implemented, the trees of all factors grown together, on CPU by compiled loops
+(the trees of a stage spread over the :func:`benchmark.metrics.fit_jobs` threads), on a GPU by tensor operations.
+It grows the same trees as scikit-learn (same importances, same predictions), many times faster
+(``bench/metrics.py --dci``; README). Codes where more than an eighth of a dimension's values repeat (discrete
+codes) are fitted by scikit-learn itself: there scikit-learn's order of equal values decides some ties.
+``sklearn`` always runs scikit-learn's own classifier (the reference implementation, per factor through
+:func:`benchmark.metrics.fit_jobs` processes).
 """
 
 from __future__ import annotations
@@ -77,24 +78,20 @@ def _make_classifier(name: str, seed: int):
     raise ValueError(f"dci: unknown classifier {name!r}; valid: {list(CLASSIFIERS)}")
 
 
-#: torch threads of the ``gradient_boosting`` fit on CPU. One: on 2 cores two threads gained 1.9x when the machine
-#: was idle but lost 5x when other processes kept it busy (torch's threads spin waiting for each other).
-TORCH_THREADS = 1
-
-
 def importance_matrix(codes_train, factors_train, codes_test, factors_test, *, rng, classifier="gradient_boosting",
-                      device="cpu", threads=None):
+                      device="cpu", threads=None, engine="auto"):
     """``(R (D, K), train accuracy (K,), test accuracy (K,))`` from one classifier per factor; a factor with a
     single class in the training split cannot be classified: importances 0, accuracy that class's frequency.
-    The ``random_state`` of factor j's classifier is the j-th draw from ``rng`` whichever classifier fits;
-    ``threads``: torch's CPU threads for ``gradient_boosting`` (None: :data:`TORCH_THREADS`; no effect on values)."""
+    The ``random_state`` of factor j's classifier is the j-th draw from ``rng`` whichever classifier fits.
+    ``gradient_boosting`` grows the trees of each stage on ``threads`` CPU threads (None: the fit jobs of
+    :func:`benchmark.metrics.fit_jobs`) with ``engine`` (:data:`._boosting.ENGINES`); neither changes a value."""
     k = factors_train.shape[1]
     seeds = [_codes.sklearn_seed(rng) for _ in range(k)]  # drawn in factor order whatever runs the fits
     if classifier == "gradient_boosting" and _many_repeated_values(codes_train):
         classifier = "sklearn"  # the same classifier; scikit-learn is exact and faster on such codes
     if classifier == "gradient_boosting":
-        threads = TORCH_THREADS if threads is None else threads
-        fits = _fit_boosting(seeds, codes_train, factors_train, codes_test, factors_test, device, threads)
+        threads = _codes.current_fit_jobs() if threads is None else threads
+        fits = _fit_boosting(seeds, codes_train, factors_train, codes_test, factors_test, device, threads, engine)
     else:
         tasks = [(classifier, seeds[j], codes_train, factors_train[:, j], codes_test, factors_test[:, j]) for j in range(k)]
         # a fit's cost grows with its factor's classes (one tree per class and stage)
@@ -111,16 +108,17 @@ def _many_repeated_values(codes) -> bool:
     return bool(((x[1:] == x[:-1]).sum(axis=0) > x.shape[0] / 8).any())
 
 
-def _fit_boosting(seeds, codes_train, factors_train, codes_test, factors_test, device, threads) -> list[tuple]:
-    """Every factor's ``(importances, train accuracy, test accuracy)`` from one joint fit of the torch gradient
-    boosting, in this process (not spread over :func:`benchmark.metrics.fit_jobs`), on ``device``."""
+def _fit_boosting(seeds, codes_train, factors_train, codes_test, factors_test, device, threads, engine) -> list[tuple]:
+    """Every factor's ``(importances, train accuracy, test accuracy)`` from one joint fit of :mod:`._boosting`, in
+    this process on ``threads`` threads (not spread over processes), on ``device``."""
     from benchmark.metrics._boosting import fit_gradient_boosting_many
 
     k = factors_train.shape[1]
     fitted = [j for j in range(k) if np.unique(factors_train[:, j]).size >= 2]
     models = dict(zip(fitted, fit_gradient_boosting_many(
         codes_train, [factors_train[:, j] for j in fitted], random_states=[seeds[j] for j in fitted], device=device,
-        progress=lambda done, total: _codes.report("boosting stages", done, total), threads=threads)))  # fmt: skip
+        progress=lambda done, total: _codes.report("boosting stages", done, total), threads=threads,
+        engine=engine)))  # fmt: skip
     out = []
     for j in range(k):
         y_tr, y_te = factors_train[:, j], factors_test[:, j]

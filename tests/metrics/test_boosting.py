@@ -1,4 +1,5 @@
-"""The torch gradient boosting of DCI (:mod:`benchmark.metrics._boosting`) grows scikit-learn's trees.
+"""The gradient boosting of DCI (:mod:`benchmark.metrics._boosting`) grows scikit-learn's trees, with either engine:
+compiled loops (:mod:`benchmark.metrics._boosting_cpu`, the CPU default) and tensor operations (``torch``, the GPU's).
 
 Every tree of every stage is compared with scikit-learn's (split features, thresholds, leaves, leaf values), then
 the importances, the raw predictions (bit for bit) and the class predictions on train and test codes; and DCI's
@@ -15,7 +16,8 @@ import torch
 from sklearn.ensemble import GradientBoostingClassifier
 
 from benchmark.metrics import score_codes
-from benchmark.metrics._boosting import _exp, fit_gradient_boosting, fit_gradient_boosting_many
+from benchmark.metrics import _boosting_cpu
+from benchmark.metrics._boosting import fit_gradient_boosting, fit_gradient_boosting_many
 from metrics_synthetic import FactorGrid, code_grid
 
 
@@ -49,9 +51,13 @@ def _differing_trees(ours, sk) -> list:
             if (d := _tree_differences(sk.estimators_[s, k], f[s, k], th[s, k], v[s, k]))]  # fmt: skip
 
 
-def _fit_both(x, y, seed, stages=100, device="cpu"):
+ENGINES = ["compiled", "torch"]
+
+
+def _fit_both(x, y, seed, stages=100, device="cpu", engine="auto"):
     sk = GradientBoostingClassifier(random_state=seed, n_estimators=stages).fit(x, y)
-    return fit_gradient_boosting(x, y, random_state=seed, n_estimators=stages, device=device), sk
+    ours = fit_gradient_boosting_many(x, [y], random_states=[seed], n_estimators=stages, device=device, engine=engine)
+    return ours[0], sk
 
 
 def assert_same_model(ours, sk, x_train, x_test) -> None:
@@ -70,41 +76,45 @@ def _codes(n, rng):
     return codes, z
 
 
-def test_two_classes_grow_the_same_trees():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_two_classes_grow_the_same_trees(engine):
     rng = np.random.default_rng(0)
     (x, z), (x_test, _) = _codes(600, rng), _codes(300, rng)
     y = (z[:, 0] + 0.5 * z[:, 1] + 0.5 * rng.normal(size=600) > 0.2).astype(int)
-    ours, sk = _fit_both(x, y, seed=3)
+    ours, sk = _fit_both(x, y, seed=3, engine=engine)
     assert sk.estimators_.shape == (100, 1)  # binomial: one tree per stage
     assert_same_model(ours, sk, x, x_test)
     assert ours.feature_importances_[3] == 0.0  # the constant code never splits
 
 
-def test_three_classes_with_arbitrary_labels_grow_the_same_trees():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_three_classes_with_arbitrary_labels_grow_the_same_trees(engine):
     rng = np.random.default_rng(1)
     (x, z), (x_test, _) = _codes(500, rng), _codes(300, rng)
     y = np.array([-3, 7, 42])[np.digitize(z[:, 0] + 0.4 * rng.normal(size=500), [-0.5, 0.5])]
-    ours, sk = _fit_both(x, y, seed=4)
+    ours, sk = _fit_both(x, y, seed=4, engine=engine)
     assert set(ours.predict(x_test)) <= {-3, 7, 42}
     assert_same_model(ours, sk, x, x_test)
 
 
-def test_forty_classes_grow_the_same_trees():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_forty_classes_grow_the_same_trees(engine):
     rng = np.random.default_rng(2)
     (x, z), (x_test, _) = _codes(1200, rng), _codes(400, rng)
     y = np.clip(((z[:, 0] + 2.5) * 8).astype(int) + rng.integers(0, 2, 1200), 0, 39)
     y[:40] = np.arange(40)  # every class present
-    ours, sk = _fit_both(x, y, seed=5, stages=12)
+    ours, sk = _fit_both(x, y, seed=5, stages=12, engine=engine)
     assert sk.estimators_.shape == (12, 40)
     assert_same_model(ours, sk, x, x_test)
 
 
-def test_identical_codes_split_in_the_splitters_random_feature_order():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_identical_codes_split_in_the_splitters_random_feature_order(engine):
     # every feature ties at every split: scikit-learn takes the first it draws (its rand_r, per tree)
     rng = np.random.default_rng(3)
     x = np.repeat(rng.normal(size=(400, 1)), 6, axis=1)
     y = np.digitize(x[:, 0] + 0.5 * rng.normal(size=400), [-0.3, 0.4])
-    ours, sk = _fit_both(x, y, seed=6, stages=30)
+    ours, sk = _fit_both(x, y, seed=6, stages=30, engine=engine)
     assert len({int(f) for e in sk.estimators_.ravel() for f in e.tree_.feature if f >= 0}) == 6  # all get splits
     assert_same_model(ours, sk, x, x[:50])
 
@@ -120,6 +130,22 @@ def test_fitting_several_factors_together_gives_the_separate_models():
         np.testing.assert_array_equal(model.decision_function(x), alone.decision_function(x))
 
 
+def test_the_models_do_not_depend_on_the_threads_or_the_engine():
+    rng = np.random.default_rng(8)
+    x, z = _codes(400, rng)
+    labels = [np.digitize(z[:, 0], [-0.5, 0.5]), (z[:, 1] > 0).astype(int), np.digitize(z[:, 2], [-1, 0, 1])]
+    fits = {(engine, threads): fit_gradient_boosting_many(x, labels, random_states=[1, 2, 3], n_estimators=15,
+                                                          engine=engine, threads=threads)
+            for engine, threads in (("compiled", 1), ("compiled", 2), ("torch", 1))}  # fmt: skip
+    reference = fits[("compiled", 1)]
+    for models in fits.values():
+        for model, ref in zip(models, reference):
+            for field in ("features", "thresholds", "values"):
+                np.testing.assert_array_equal(getattr(model, field).numpy(), getattr(ref, field).numpy())
+            np.testing.assert_allclose(model.feature_importances_, ref.feature_importances_, rtol=0, atol=1e-15)
+            np.testing.assert_array_equal(model.decision_function(x), ref.decision_function(x))
+
+
 def test_repeated_values_are_the_documented_exception():
     # scikit-learn orders equal values by its introsort; sums over them can round differently, so a tie may go the
     # other way in a few trees: the predictions stay the same, the importances within 1e-4
@@ -127,17 +153,55 @@ def test_repeated_values_are_the_documented_exception():
     z = rng.normal(size=(600, 3))
     x = np.c_[z, np.round(z[:, 0] + 0.3 * rng.normal(size=600), 1), rng.normal(size=600)]
     y = np.digitize(z[:, 0] + 0.4 * rng.normal(size=600), [-0.5, 0.5])
-    ours, sk = _fit_both(x, y, seed=4, stages=40)
-    assert len(_differing_trees(ours, sk)) <= 6  # of 120
-    np.testing.assert_allclose(ours.feature_importances_, sk.feature_importances_, rtol=0, atol=1e-4)
-    np.testing.assert_array_equal(ours.predict(x), sk.predict(x))
+    for engine in ENGINES:
+        ours, sk = _fit_both(x, y, seed=4, stages=40, engine=engine)
+        assert len(_differing_trees(ours, sk)) <= 6  # of 120
+        np.testing.assert_allclose(ours.feature_importances_, sk.feature_importances_, rtol=0, atol=1e-4)
+        np.testing.assert_array_equal(ours.predict(x), sk.predict(x))
 
 
-def test_exp_is_the_c_librarys():
+def test_the_gradients_use_the_c_librarys_exp():
+    # scikit-learn's compiled loss calls the C library's exp, as Python's math.exp does; numpy's differs in the
+    # last bit for some values
     import math
 
-    x = torch.as_tensor(np.random.default_rng(5).normal(0, 6, 20_000))
-    assert _exp(x).tolist() == [math.exp(v) for v in x.tolist()]
+    rng = np.random.default_rng(5)
+    raw, y = rng.normal(0, 6, (3, 4000)), rng.integers(0, 3, 4000)
+    onehot = (y[None, :] == np.arange(3)[:, None]).astype(float)
+    exps = [[math.exp(r - max(raw[:, i])) for r in raw[:, i]] for i in range(raw.shape[1])]
+    expected = [[-(e / ((row[0] + row[1]) + row[2]) - onehot[k, i]) for k, e in enumerate(row)]
+                for i, row in enumerate(exps)]  # fmt: skip
+    assert _boosting_cpu.neg_gradient(raw, onehot).T.tolist() == expected
+    r, t = raw[:1], (y[None, :] == 1).astype(float)
+    binomial = [-(math.exp(v) - b) if v <= -37 else -(((1 - b) - b * math.exp(-v)) / (1 + math.exp(-v)))
+                for v, b in zip(r[0], t[0])]  # fmt: skip
+    assert _boosting_cpu.neg_gradient(r, t)[0].tolist() == binomial
+
+
+def test_the_leaf_sums_are_numpys():
+    # the Newton step averages with numpy's pairwise sum; the compiled sum is that sum, or numpy's is used
+    assert _boosting_cpu.pairwise_sum_matches_numpy()
+    rng = np.random.default_rng(6)
+    leaf, neg = rng.integers(0, 8, (5, 3000)), rng.normal(0, 0.3, (5, 3000))
+    target = (rng.random((5, 3000)) < 0.3).astype(float)
+    factors = np.array([np.nan, 0.5, 0.75, np.nan, 0.9])
+    compiled = _boosting_cpu.leaf_values(leaf, 8, neg, target, factors)
+    bounds, num, den = _boosting_cpu.leaf_members(leaf, 8, neg, target)
+    for c in range(5):
+        for j in range(8):
+            members = np.flatnonzero(leaf[c] == j)  # index order
+            p = target[c, members] - neg[c, members]
+            numerator = neg[c, members].sum() / members.size * (1.0 if np.isnan(factors[c]) else factors[c])
+            assert compiled[c, j] == numerator / ((p * (1 - p)).sum() / members.size)
+            np.testing.assert_array_equal(num[c, bounds[c, j] : bounds[c, j + 1]], neg[c, members])
+
+
+def test_the_engine_is_checked():
+    x, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+    with pytest.raises(ValueError, match="engine must be one of"):
+        fit_gradient_boosting_many(x, [y], random_states=[0], engine="numba")
+    with pytest.raises(ValueError, match="CPU only"):
+        fit_gradient_boosting_many(x, [y], random_states=[0], engine="compiled", device="meta")
 
 
 def test_inputs_are_checked():
