@@ -83,6 +83,7 @@ class GradientBoosting:
     thresholds: Any
     values: Any
     learning_rate: float = LEARNING_RATE
+    threads: int = 1  # CPU threads of decision_function (the fit's)
 
     def decision_function(self, codes: Any) -> np.ndarray:
         """Raw predictions ``(n, C)`` (``(n,)`` for two classes), as scikit-learn's ``decision_function``."""
@@ -96,7 +97,7 @@ class GradientBoosting:
             from benchmark.metrics._boosting_cpu import raw_predict
 
             out = raw_predict(x.numpy(), self.features.numpy(), self.thresholds.numpy(), self.values.numpy(),
-                              self.init.cpu().numpy(), float(self.learning_rate))  # fmt: skip
+                              self.init.cpu().numpy(), self.learning_rate, self.threads)  # fmt: skip
             return out[:, 0] if out.shape[1] == 1 else out
         n = x.shape[0]
         xt = x.T.contiguous().reshape(-1).double()
@@ -942,7 +943,7 @@ def _grow_stage(srt: _Sorted, g, seeds, work: dict):
     return lv.node, splits
 
 
-def _leaf_values(neg: np.ndarray, target: np.ndarray, slot: np.ndarray, factors: list) -> np.ndarray:
+def _leaf_values(neg: np.ndarray, target: np.ndarray, slot: np.ndarray, factors: list, threads: int = 1) -> np.ndarray:
     """One Newton step per leaf ``(C, 8)`` as ``_update_terminal_regions``: ``np.average`` (numpy's pairwise sum,
     samples in index order) of the negative gradients ``neg (C, N)``, times ``factors[c]`` ((K − 1)/K of a K > 2
     class model; None: 1), over that of p(1 − p); 0 below 1e-150. ``slot (C, N)``: each sample's leaf. Compiled
@@ -951,7 +952,7 @@ def _leaf_values(neg: np.ndarray, target: np.ndarray, slot: np.ndarray, factors:
 
     scale = np.array([np.nan if f is None else f for f in factors])
     if _boosting_cpu.pairwise_sum_matches_numpy():
-        return _boosting_cpu.leaf_values(slot, _LEAVES, neg, target, scale)
+        return _boosting_cpu.leaf_values(slot, _LEAVES, neg, target, scale, threads)
     bounds, num, den = _boosting_cpu.leaf_members(slot, _LEAVES, neg, target)  # each leaf's samples contiguous
     out = np.zeros((slot.shape[0], _LEAVES))
     for c in range(slot.shape[0]):
@@ -1053,28 +1054,30 @@ def fit_gradient_boosting_many(
     work = {name: torch.empty(shape, dtype=torch.float64, device=dev) for name in ("y", "s", "r")}
     from benchmark.metrics import _boosting_cpu
 
+    cpu_threads = 1 if threads is None else int(threads)
     target = np.concatenate([t.target for t in tasks])
     factors = [t.factor for t in tasks for _ in range(t.target.shape[0])]
     if engine == "compiled":
         grower = _boosting_cpu.StageGrower(x32.T, srt.order.to(torch.int32).numpy(), srt.values.numpy(),
-                                           1 if threads is None else threads)
+                                           cpu_threads)
+    raw = np.concatenate([t.raw for t in tasks])  # (trees, N); each task's rows a view of it
+    for t in tasks:
+        t.raw = raw[t.first : t.first + t.target.shape[0]]
     stages = []
     for s in range(n_estimators):
-        g = np.concatenate([_boosting_cpu.neg_gradient(t.raw, t.target) for t in tasks])  # (trees, N)
+        g = np.concatenate([_boosting_cpu.neg_gradient(t.raw, t.target, cpu_threads) for t in tasks])  # (trees, N)
         seeds = np.concatenate([t.seeds[s * t.target.shape[0] : (s + 1) * t.target.shape[0]] for t in tasks])
         if engine == "compiled":
             slot, splits = _compiled_stage(*grower.grow(g, seeds))
         else:
             slot, splits = _grow_stage(srt, torch.as_tensor(g, device=dev).T, seeds, work)
             slot = slot.cpu().numpy()
-        values = _leaf_values(g, target, slot, factors)
-        step = learning_rate * np.take_along_axis(values, slot, axis=1)  # (trees, N)
-        for t in tasks:
-            t.raw += step[t.first : t.first + t.target.shape[0]]
+        values = _leaf_values(g, target, slot, factors, cpu_threads)
+        _boosting_cpu.add_leaf_values(raw, values, slot, learning_rate, cpu_threads)
         stages.append((splits, torch.as_tensor(values, device=dev)))
         if progress is not None:
             progress(s + 1, n_estimators)
-    return [_assemble(t, stages, x32.shape, learning_rate) for t in tasks]
+    return [_assemble(t, stages, x32.shape, learning_rate, cpu_threads) for t in tasks]
 
 
 def _compiled_stage(feature, threshold, gain, split, leaf):
@@ -1107,7 +1110,7 @@ def _task(y: np.ndarray, seed: int, n_estimators: int, first: int, dev) -> _Task
                  first)
 
 
-def _assemble(task: _Task, stages, shape, learning_rate) -> GradientBoosting:
+def _assemble(task: _Task, stages, shape, learning_rate, threads: int) -> GradientBoosting:
     """One task's trees, stacked, and ``feature_importances_`` as scikit-learn computes them."""
     import torch
 
@@ -1127,4 +1130,4 @@ def _assemble(task: _Task, stages, shape, learning_rate) -> GradientBoosting:
     importances = np.zeros(d) if per_tree.shape[0] == 0 else np.mean(per_tree, axis=0, dtype=np.float64)
     if per_tree.shape[0]:
         importances = importances / np.sum(importances)
-    return GradientBoosting(task.classes, importances, task.init, feats, thresholds, values, learning_rate)
+    return GradientBoosting(task.classes, importances, task.init, feats, thresholds, values, learning_rate, threads)

@@ -14,13 +14,14 @@ leaves the sample array as it is, as scikit-learn's sort does); equal values are
 introsort there — :mod:`._boosting`'s docstring, case (1).
 
 The trees of a stage do not depend on each other (scikit-learn computes all the stage's gradients first), so they
-are grown in parallel over ``threads`` numba threads; each tree writes only its own outputs, so the models do not
-depend on the thread count.
+are grown at once on ``threads`` threads (compiled without the GIL); each tree writes only its own outputs, so the
+models do not depend on the thread count.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import numba
 import numpy as np
@@ -281,14 +282,38 @@ def _grow_tree(xt, order, values, inverse, y, seed, rows, vals, goes_left, sampl
             top += 1
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy")
-def _grow_stage_parallel(xt, order, values, inverse, g, seeds, rows, vals, goes_left, samples,
-                         feature_out, threshold_out, gain_out, split_out, leaf_out):
-    workers = rows.shape[0]
-    for w in numba.prange(workers):  # worker w grows trees w, w + workers, ... in its own work arrays
-        for c in range(w, g.shape[0], workers):
-            _grow_tree(xt, order, values, inverse, g[c], seeds[c], rows[w], vals[w], goes_left[w], samples[w], feature_out[c], threshold_out[c], gain_out[c], split_out[c],
-                       leaf_out[c])
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _grow_trees(xt, order, values, inverse, g, seeds, rows, vals, goes_left, samples, feature_out, threshold_out,
+                gain_out, split_out, leaf_out, first, step):
+    """Trees ``first``, ``first + step``, ... of a stage, one after the other in one set of work arrays."""
+    for c in range(first, g.shape[0], step):
+        _grow_tree(xt, order, values, inverse, g[c], seeds[c], rows, vals, goes_left, samples, feature_out[c],
+                   threshold_out[c], gain_out[c], split_out[c], leaf_out[c])
+
+
+def in_threads(fn, threads: int, *args) -> None:
+    """``fn(*args, w, threads)`` for w = 0 … threads − 1, on that many threads (``fn`` compiled with ``nogil``, so
+    they run at once; plain Python threads rather than numba's threading layer, whose OpenMP build is not safe
+    across ``fork`` and whose own scheduler not across threads)."""
+    if threads == 1:
+        fn(*args, 0, 1)
+        return
+    pool = _pool(threads)
+    for done in [pool.submit(fn, *args, w, threads) for w in range(threads)]:
+        done.result()
+
+
+_POOLS: dict = {}
+
+
+def _pool(threads: int):
+    """This process's pool of ``threads`` threads (a forked child makes its own: its parent's threads are gone)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = (os.getpid(), threads)
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(threads, thread_name_prefix="boosting")
+    return _POOLS[key]
 
 
 class StageGrower:
@@ -298,43 +323,38 @@ class StageGrower:
 
     def __init__(self, xt: np.ndarray, order: np.ndarray, values: np.ndarray, threads: int):
         d, n = xt.shape
-        self.threads = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        self.threads = max(1, int(threads))
         self.xt, self.order, self.values = np.ascontiguousarray(xt), np.ascontiguousarray(order), values
         self.inverse = 1.0 / np.maximum(np.arange(n + 1, dtype=np.float64), 1.0)
-        w = self.threads
-        levels = MAX_DEPTH - 1  # the rows of depths 1 and 2 (the root's are ``order``)
+        w, levels = self.threads, MAX_DEPTH - 1  # the rows of depths 1 and 2 (the root's are ``order``)
         self.work = (np.empty((w, levels, d, n), dtype=order.dtype), np.empty((w, levels, d, n), dtype=values.dtype),
                      np.empty((w, n), dtype=np.bool_), np.empty((w, n), dtype=order.dtype))  # fmt: skip
 
     def grow(self, g: np.ndarray, seeds: np.ndarray):
         """The trees on residuals ``g (C, N)`` float64 (one row per tree) with splitter seeds ``seeds (C,)``:
         ``(feature, threshold, gain, split)`` each ``(C, 7)`` over the internal slots breadth-first, and the leaf
-        slot of each sample ``(C, N)``."""
+        slot of each sample ``(C, N)``. Worker w grows trees w, w + threads, …"""
         c, n = g.shape
-        feature = np.zeros((c, _NODES), dtype=np.int64)
-        threshold = np.zeros((c, _NODES))
-        gain = np.zeros((c, _NODES))
-        split = np.zeros((c, _NODES), dtype=np.bool_)
-        leaf = np.zeros((c, n), dtype=np.int64)
-        before = numba.get_num_threads()
-        numba.set_num_threads(self.threads)
-        try:
-            _grow_stage_parallel(self.xt, self.order, self.values, self.inverse, g,
-                                 np.asarray(seeds, dtype=np.int64), *self.work, feature, threshold, gain, split, leaf)
-        finally:
-            numba.set_num_threads(before)
-        return feature, threshold, gain, split, leaf
+        out = (np.zeros((c, _NODES), dtype=np.int64), np.zeros((c, _NODES)), np.zeros((c, _NODES)),
+               np.zeros((c, _NODES), dtype=np.bool_), np.zeros((c, n), dtype=np.int64))  # fmt: skip
+        seeds = np.asarray(seeds, dtype=np.int64)
+
+        def worker(w: int, step: int) -> None:
+            _grow_trees(self.xt, self.order, self.values, self.inverse, g, seeds, *(a[w] for a in self.work), *out,
+                        w, step)
+
+        in_threads(worker, min(self.threads, c))
+        return out
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy")
-def neg_gradient(raw, target):
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _neg_gradient(raw, target, out, first, step):
     """``(C, N)`` negative gradients of the half multinomial loss (C > 1) or the half binomial loss (C == 1) at the
     raw predictions ``raw (C, N)`` (a row per class) for the one-hot ``target (C, N)``, with the operations of
     scikit-learn's ``_loss.pyx`` (``exp`` is the C library's, as there; the classes summed in class order, as
     ``sum_exp_minus_max``)."""
     c, n = raw.shape
-    out = np.empty((c, n))
-    for i in numba.prange(n):
+    for i in range(first, n, step):
         if c == 1:
             r, y = raw[0, i], target[0, i]
             if r <= -37.0:
@@ -353,10 +373,16 @@ def neg_gradient(raw, target):
             total += out[k, i]
         for k in range(c):
             out[k, i] = -(out[k, i] / total - target[k, i])
+
+
+def neg_gradient(raw, target, threads=1):
+    """:func:`_neg_gradient` into a new array, the samples shared among ``threads``."""
+    out = np.empty(raw.shape)
+    in_threads(_neg_gradient, max(1, min(int(threads), raw.shape[1])), raw, target, out)
     return out
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def leaf_members(leaf, leaves, neg, target):
     """Each tree's samples grouped by leaf, in index order within a leaf, for the Newton step: ``(bounds (C,
     leaves + 1), gradients (C, N), hessians (C, N))``, leaf j of tree c holding positions ``bounds[c, j]`` to
@@ -366,7 +392,7 @@ def leaf_members(leaf, leaves, neg, target):
     bounds = np.zeros((c, leaves + 1), dtype=np.int64)
     gradients = np.empty((c, n))
     hessians = np.empty((c, n))
-    for t in numba.prange(c):
+    for t in range(c):
         for i in range(n):
             bounds[t, leaf[t, i] + 1] += 1
         for j in range(leaves):
@@ -382,16 +408,11 @@ def leaf_members(leaf, leaves, neg, target):
     return bounds, gradients, hessians
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy")
-def raw_predict(x, features, thresholds, values, init, learning_rate):
-    """Raw predictions ``(N, C)`` of codes ``x (N, D)`` float32 by the complete depth-3 trees ``features``,
-    ``thresholds (S, C, 7)`` and leaf ``values (S, C, 8)`` (:class:`._boosting.GradientBoosting`): ``init`` plus
-    ``learning_rate · value`` of each stage in stage order, as scikit-learn's ``predict_stages`` adds them (a sample
-    goes left where its float32 value, as float64, is <= the threshold)."""
-    n = x.shape[0]
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _raw_predict(x, features, thresholds, values, init, learning_rate, out, first, step):
+    """Rows ``first``, ``first + step``, ... of :func:`raw_predict`."""
     stages, trees = values.shape[0], values.shape[1]
-    out = np.empty((n, trees))
-    for i in numba.prange(n):
+    for i in range(first, x.shape[0], step):
         for c in range(trees):
             raw = init[c]
             for s in range(stages):
@@ -401,6 +422,16 @@ def raw_predict(x, features, thresholds, values, init, learning_rate):
                     node = 2 * node + 1 + np.int64(right)
                 raw += learning_rate * values[s, c, node - _NODES]
             out[i, c] = raw
+
+
+def raw_predict(x, features, thresholds, values, init, learning_rate, threads=1):
+    """Raw predictions ``(N, C)`` of codes ``x (N, D)`` float32 by the complete depth-3 trees ``features``,
+    ``thresholds (S, C, 7)`` and leaf ``values (S, C, 8)`` (:class:`._boosting.GradientBoosting`): ``init`` plus
+    ``learning_rate · value`` of each stage in stage order, as scikit-learn's ``predict_stages`` adds them (a sample
+    goes left where its float32 value, as float64, is <= the threshold); the rows shared among ``threads``."""
+    out = np.empty((x.shape[0], values.shape[1]))
+    in_threads(_raw_predict, max(1, min(int(threads), x.shape[0])), np.ascontiguousarray(x), features, thresholds,
+               values, init, float(learning_rate), out)
     return out
 
 
@@ -465,15 +496,16 @@ def pairwise_sum_matches_numpy() -> bool:
     return _PAIRWISE_OK[0]
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy")
-def leaf_values(leaf, leaves, neg, target, factors):
-    """One Newton step per leaf ``(C, leaves)`` as ``_update_terminal_regions``: the mean (numpy's pairwise sum,
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _leaf_values(leaf, neg, target, factors, out, first, step):
+    """One Newton step per leaf (trees ``first``, ``first + step``, ... of ``out (C, leaves)``) as
+    ``_update_terminal_regions``: the mean (numpy's pairwise sum,
     samples in index order, as ``np.average``) of the negative gradients ``neg (C, N)`` of the leaf's samples
     (``leaf (C, N)``), times ``factors[c]`` (NaN: none), over the mean of ``p (1 − p)``, ``p = target − neg``;
     0 where that mean is below 1e-150 in magnitude."""
     c, n = leaf.shape
-    out = np.zeros((c, leaves))
-    for t in numba.prange(c):
+    leaves = out.shape[1]
+    for t in range(first, c, step):
         bounds = np.zeros(leaves + 1, dtype=np.int64)
         for i in range(n):
             bounds[leaf[t, i] + 1] += 1
@@ -498,4 +530,23 @@ def leaf_values(leaf, leaves, neg, target, factors):
                 numerator *= factors[t]
             denominator = _pairwise_sum(hessians, bounds[j], m) / np.float64(m)
             out[t, j] = 0.0 if abs(denominator) < 1e-150 else numerator / denominator
+
+
+def leaf_values(leaf, leaves, neg, target, factors, threads=1):
+    """:func:`_leaf_values` ``(C, leaves)``, the trees shared among ``threads``."""
+    out = np.zeros((leaf.shape[0], leaves))
+    in_threads(_leaf_values, max(1, min(int(threads), leaf.shape[0])), leaf, neg, target, factors, out)
     return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _add_leaf_values(raw, values, leaf, learning_rate, first, step):
+    for t in range(first, raw.shape[0], step):
+        for i in range(raw.shape[1]):
+            raw[t, i] += learning_rate * values[t, leaf[t, i]]
+
+
+def add_leaf_values(raw, values, leaf, learning_rate, threads=1) -> None:
+    """``raw (C, N) += learning_rate · values[c, leaf[c, i]]`` in place (the stage's step, as scikit-learn adds it),
+    the trees shared among ``threads``."""
+    in_threads(_add_leaf_values, max(1, min(int(threads), raw.shape[0])), raw, values, leaf, float(learning_rate))
