@@ -284,9 +284,9 @@ def _grow_tree(xt, order, values, inverse, y, seed, rows, vals, goes_left, sampl
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _grow_trees(xt, order, values, inverse, g, seeds, rows, vals, goes_left, samples, feature_out, threshold_out,
-                gain_out, split_out, leaf_out, first, step):
-    """Trees ``first``, ``first + step``, ... of a stage, one after the other in one set of work arrays."""
-    for c in range(first, g.shape[0], step):
+                gain_out, split_out, leaf_out, first, stop):
+    """Trees ``first`` … ``stop − 1`` of a stage, one after the other in one set of work arrays."""
+    for c in range(first, stop):
         _grow_tree(xt, order, values, inverse, g[c], seeds[c], rows, vals, goes_left, samples, feature_out[c],
                    threshold_out[c], gain_out[c], split_out[c], leaf_out[c])
 
@@ -333,17 +333,22 @@ class StageGrower:
     def grow(self, g: np.ndarray, seeds: np.ndarray):
         """The trees on residuals ``g (C, N)`` float64 (one row per tree) with splitter seeds ``seeds (C,)``:
         ``(feature, threshold, gain, split)`` each ``(C, 7)`` over the internal slots breadth-first, and the leaf
-        slot of each sample ``(C, N)``. Worker w grows trees w, w + threads, …"""
+        slot of each sample ``(C, N)``. The workers take batches of trees as they finish (a busy core then takes
+        fewer), each in its own work arrays."""
         c, n = g.shape
         out = (np.zeros((c, _NODES), dtype=np.int64), np.zeros((c, _NODES)), np.zeros((c, _NODES)),
                np.zeros((c, _NODES), dtype=np.bool_), np.zeros((c, n), dtype=np.int64))  # fmt: skip
         seeds = np.asarray(seeds, dtype=np.int64)
+        threads = min(self.threads, c)
+        batch = max(1, c // (8 * threads))
+        batches = iter(range(0, c, batch))  # next() on it is atomic under the GIL
 
-        def worker(w: int, step: int) -> None:
-            _grow_trees(self.xt, self.order, self.values, self.inverse, g, seeds, *(a[w] for a in self.work), *out,
-                        w, step)
+        def worker(w: int, _: int) -> None:
+            for first in batches:
+                _grow_trees(self.xt, self.order, self.values, self.inverse, g, seeds, *(a[w] for a in self.work),
+                            *out, first, min(c, first + batch))  # fmt: skip
 
-        in_threads(worker, min(self.threads, c))
+        in_threads(worker, threads)
         return out
 
 
