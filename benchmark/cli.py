@@ -496,6 +496,14 @@ def _add_report(sub) -> None:
     p.set_defaults(func=_run_report)
 
 
+def _checkpoint_views(*args, **kwargs):
+    """:func:`benchmark.views.checkpoint_views`, imported at its first call: torch and the models (about 2 s) load
+    only when a report draws a checkpoint figure, not for every ``dbench report``."""
+    from benchmark import views
+
+    return views.checkpoint_views(*args, **kwargs)
+
+
 def _run_report(args) -> int:
     from benchmark.reports.report import write_report
 
@@ -505,11 +513,7 @@ def _run_report(args) -> int:
     if args.max_checkpoint_runs < 0:
         print(f"dbench report: error: --max-checkpoint-runs must be >= 0, got {args.max_checkpoint_runs}", file=sys.stderr)
         return 2
-    opener = None
-    if not args.no_checkpoints:
-        from benchmark import views  # torch and the models load only when checkpoint figures are drawn
-
-        opener = views.checkpoint_views
+    opener = None if args.no_checkpoints else _checkpoint_views
     from benchmark.sweeps.storage import read_grid
 
     try:
@@ -613,7 +617,6 @@ def write_sweep_report(spec, outcome) -> str | None:
     import glob
     import os
 
-    from benchmark import views
     from benchmark.reports.report import write_report
     from benchmark.sweeps.spec import join
     from benchmark.sweeps.storage import Mirror, read_grid
@@ -623,7 +626,7 @@ def write_sweep_report(spec, outcome) -> str | None:
         return None
     report_dir = os.path.join(os.path.dirname(local_results), "report")
     # the sweep's grid says what is missing (a trial not started, unfinished, not evaluated)
-    res = write_report(os.path.dirname(local_results), report_dir, checkpoint_views=views.checkpoint_views,
+    res = write_report(os.path.dirname(local_results), report_dir, checkpoint_views=_checkpoint_views,
                        read_grid=read_grid)
     page = str(res.html) if res.html else None
     if spec.is_remote:
