@@ -285,8 +285,8 @@ def dci(n: int, with_sklearn: bool = True, everything: bool = False) -> None:
     (ctr, ftr), (cte, fte) = synthetic_codes(n, rng), synthetic_codes(n // 2, rng)
     cpus = _codes.available_cpus()
     print(f"== DCI on {n:,} train / {n // 2:,} test points, {ctr.shape[1]} codes, factor sizes {DSPRITES_SIZES}; "
-          f"{cpus} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, numba {numba.__version__} (threading "
-          f"layer {numba.config.THREADING_LAYER}), torch {torch.__version__} ({torch.get_num_threads()} threads)")
+          f"{cpus} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, numba {numba.__version__} (its jobs "
+          f"as Python threads), torch {torch.__version__} ({torch.get_num_threads()} threads)")
     runs = [("sklearn", "cpu", "-", 1)] if with_sklearn else []
     runs += [("sklearn", "cpu", "-", cpus)] if with_sklearn and everything else []
     runs += [("gradient_boosting", "cpu", "compiled", 1), ("gradient_boosting", "cpu", "compiled", cpus)]
