@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from benchmark.cli import write_sweep_report
 from benchmark.config import METHODS
@@ -17,6 +18,9 @@ SMALL = {"beta_vae": {"beta": [4]}, "annealed_vae": {"c_max": [10], "c_anneal_st
          "beta_tc_vae": {"beta": [4]}, "dip_vae_i": {"lambda_od": [10]}, "dip_vae_ii": {"lambda_od": [10]}}
 
 
+# 40 s; the default run trains every method (tests/training/test_methods.py), sweeps two methods in one spec
+# (tests/sweeps/test_pack_sweep.py) and groups a study's report by method (tests/reports/test_study.py)
+@pytest.mark.slow
 def test_a_sweep_of_all_six_methods_completes_and_its_report_groups_them_by_method(ray_session, tmp_path):
     spec = parse_spec({
         "name": "six",

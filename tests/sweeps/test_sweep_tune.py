@@ -249,6 +249,9 @@ def test_uri_storage_is_the_source_of_truth(ray_session, tmp_path, monkeypatch):
     assert len(all_records(again.local_results_dir)) == len(METRICS) * 2
 
 
+# 40 s; the default run kills a driver and resumes (test_killed_driver_then_resume_...) and resumes a crashed
+# trial from its checkpoint (test_injected_crash_...); joining a running Ray is also tests/sweeps/test_cluster.py's
+@pytest.mark.slow
 def test_sigterm_stops_gracefully_and_resume_joins_a_running_ray(ray_session, tmp_path, quiet_env):
     """SIGTERM to the driver ends the sweep like Ctrl-C (Tune saves its state, the driver says how to go on);
     ``--resume --address`` then continues it on an already running Ray (this test session's), and the
