@@ -172,51 +172,24 @@ def _init_raw(y: np.ndarray, n_classes: int) -> np.ndarray:
     return np.log(row / gmean(row, axis=1)[:, None])[0]
 
 
-# --------------------------------------------------------------------------------- the splitter's RNG
-def _rand_r(state: int) -> tuple[int, int]:
-    """scikit-learn's ``our_rand_r`` (32-bit xorshift): (new state, value in [0, RAND_R_MAX])."""
-    if state == 0:
-        state = 1
-    state ^= (state << 13) & 0xFFFFFFFF
-    state ^= state >> 17
-    state ^= (state << 5) & 0xFFFFFFFF
-    return state, state % (RAND_R_MAX + 1)
-
-
+# ------------------------------------------------------------------------------- the splitter's draws
 class _SplitterDraws:
-    """The feature draws of one tree's ``BestSplitter`` (``node_split_best`` with max_features = D)."""
+    """The feature draws of one tree's ``BestSplitter``, node by node (:func:`._boosting_cpu.feature_draws`)."""
 
     def __init__(self, seed: int, d: int):
-        self.state, self.features, self.constant = int(seed), list(range(d)), [0] * d
+        self.state = np.array([int(seed)], dtype=np.int64)
+        self.features, self.constant = np.arange(d, dtype=np.int64), np.zeros(d, dtype=np.int64)
 
     def node_split(self, n_known: int, is_constant, is_flat) -> tuple[list[int], int, int]:
         """(non-constant features in the order they are evaluated, constants known to the children, the last
-        feature whose sort ordered the samples; a feature with one value (``is_flat``) is sorted without moving
-        any, and -1 if none did)."""
-        f, d = self.features, len(self.features)
-        f_i, n_found, n_drawn, n_total, visited, order, last = d, 0, 0, n_known, 0, [], -1
-        while f_i > n_total and (visited < d or visited <= n_found + n_drawn):
-            visited += 1
-            self.state, r = _rand_r(self.state)
-            f_j = n_drawn + r % (f_i - n_found - n_drawn)
-            if f_j < n_known:
-                f[n_drawn], f[f_j] = f[f_j], f[n_drawn]
-                n_drawn += 1
-                continue
-            f_j += n_found
-            if not is_flat[f[f_j]]:
-                last = f[f_j]  # sorted before the constant test
-            if is_constant[f[f_j]]:
-                f[f_j], f[n_total] = f[n_total], f[f_j]
-                n_found += 1
-                n_total += 1
-                continue
-            f_i -= 1
-            f[f_i], f[f_j] = f[f_j], f[f_i]
-            order.append(f[f_i])
-        f[:n_known] = self.constant[:n_known]
-        self.constant[n_known : n_known + n_found] = f[n_known : n_known + n_found]
-        return order, n_total, last
+        feature whose sort ordered the samples, -1 if none did)."""
+        from benchmark.metrics._boosting_cpu import feature_draws
+
+        order = np.empty(self.features.size, dtype=np.int64)
+        count, n_total, last = feature_draws(self.state, self.features, self.constant, int(n_known),
+                                             np.asarray(is_constant, dtype=np.bool_),
+                                             np.asarray(is_flat, dtype=np.bool_), order)  # fmt: skip
+        return order[:count].tolist(), int(n_total), int(last)
 
 
 class _StageDraws:

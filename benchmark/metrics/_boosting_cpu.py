@@ -47,6 +47,69 @@ def _rand_int(state, low, high):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def feature_draws(state, features, constants, n_known, is_constant, is_flat, order):
+    """The feature draws of ``node_split_best`` (max_features = D) at one node: Fisher-Yates over ``features`` with
+    ``rand_r`` (``state``, a 1-array), features known constant from the ancestors (the first ``n_known`` of
+    ``constants``) skipped, those constant in this node (``is_constant``: max <= float32(min + FEATURE_THRESHOLD))
+    recorded for the children. Writes the other features in the order they are evaluated to ``order`` and returns
+    ``(how many, constant features for the children, the last feature whose sort ordered the samples)``: a feature
+    with one value (``is_flat``) is sorted without moving any; -1 if none did. ``features`` and ``constants`` are
+    the splitter's arrays, carried from node to node in depth-first order."""
+    d = features.size
+    f_i = d
+    n_visited = 0
+    n_found = 0
+    n_drawn = 0
+    n_total = n_known
+    count = 0
+    last = -1
+    while f_i > n_total and (n_visited < d or n_visited <= n_found + n_drawn):
+        n_visited += 1
+        f_j = _rand_int(state, n_drawn, f_i - n_found)
+        if f_j < n_known:
+            features[n_drawn], features[f_j] = features[f_j], features[n_drawn]
+            n_drawn += 1
+            continue
+        f_j += n_found
+        f = features[f_j]
+        if not is_flat[f]:
+            last = f
+        if is_constant[f]:
+            features[f_j], features[n_total] = features[n_total], features[f_j]
+            n_found += 1
+            n_total += 1
+            continue
+        f_i -= 1
+        features[f_i], features[f_j] = features[f_j], features[f_i]
+        order[count] = f
+        count += 1
+    for k in range(n_known):
+        features[k] = constants[k]
+    for k in range(n_known, n_known + n_found):
+        constants[k] = features[k]
+    return count, n_total, last
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")  # a call per position costs 2.5x
+def _update(y, row, start, end, pos, new_pos, sum_left, wn_left, sum_total, wn):
+    """``Criterion.update(new_pos)`` from ``pos``: ``(sum_left, weighted n_left)`` of ``row[start:new_pos]``, added
+    forward from ``pos`` or, when that is the longer way, subtracted backwards from the node's sum."""
+    if new_pos - pos == 1:  # the common step, spelled out (the loop's overhead shows)
+        return sum_left + y[row[pos]], wn_left + 1.0
+    if (new_pos - pos) <= (end - new_pos):
+        for q in range(pos, new_pos):
+            sum_left += y[row[q]]
+            wn_left += 1.0
+        return sum_left, wn_left
+    sum_left = sum_total
+    wn_left = wn
+    for q in range(end - 1, new_pos - 1, -1):
+        sum_left -= y[row[q]]
+        wn_left -= 1.0
+    return sum_left, wn_left
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _node_split(xt, rows, vals, y, inverse, samples, start, end, sum_total, sq_total, wn, wn_samples, impurity,
                 n_known, features, constants, state, out):
     """``node_split_best`` on ``samples[start:end]`` (``rows[f, start:end]``: the node's samples in the value order
@@ -60,34 +123,19 @@ def _node_split(xt, rows, vals, y, inverse, samples, start, end, sum_total, sq_t
     best_pos = end
     best_feature = 0
     best_threshold = 0.0
-    last_sorted = -1
-    f_i = d
-    n_visited = 0
-    n_found = 0
-    n_drawn = 0
-    n_total = n_known
-    while f_i > n_total and (n_visited < d or n_visited <= n_found + n_drawn):
-        n_visited += 1
-        f_j = _rand_int(state, n_drawn, f_i - n_found)
-        if f_j < n_known:
-            features[n_drawn], features[f_j] = features[f_j], features[n_drawn]
-            n_drawn += 1
-            continue
-        f_j += n_found
-        f = features[f_j]
+    is_constant = np.empty(d, dtype=np.bool_)
+    is_flat = np.empty(d, dtype=np.bool_)
+    for f in range(d):  # a node's values in feature order: min first, max last
+        lo, hi = vals[f, start], vals[f, end - 1]
+        is_flat[f] = hi == lo
+        is_constant[f] = hi <= np.float32(lo + _FT)
+    order = np.empty(d, dtype=np.int64)
+    count, n_total, last_sorted = feature_draws(state, features, constants, n_known, is_constant, is_flat, order)
+    for k in range(count):
+        f = order[k]
         row = rows[f]
         x = vals[f]
         lo = x[start]
-        hi = x[end - 1]
-        if hi != lo:  # sorting by a feature with one value moves no sample
-            last_sorted = f
-        if hi <= np.float32(lo + _FT):
-            features[f_j], features[n_total] = features[n_total], features[f_j]
-            n_found += 1
-            n_total += 1
-            continue
-        f_i -= 1
-        features[f_i], features[f_j] = features[f_j], features[f_i]
         # criterion.reset(); then the positions next_p stops at: p in (start, end) with x[p] > float32(x[p-1] + FT)
         sum_left = 0.0
         wn_left = 0.0
@@ -99,19 +147,7 @@ def _node_split(xt, rows, vals, y, inverse, samples, start, end, sum_total, sq_t
             prev = current
             if not valid:
                 continue
-            if p - pos == 1:  # criterion.update(p), one step forward
-                sum_left += y[row[pos]]
-                wn_left += 1.0
-            elif (p - pos) <= (end - p):
-                for q in range(pos, p):
-                    sum_left += y[row[q]]
-                    wn_left += 1.0
-            else:
-                sum_left = sum_total
-                wn_left = wn
-                for q in range(end - 1, p - 1, -1):
-                    sum_left -= y[row[q]]
-                    wn_left -= 1.0
+            sum_left, wn_left = _update(y, row, start, end, pos, p, sum_left, wn_left, sum_total, wn)
             pos = p
             sum_right = sum_total - sum_left
             estimate = sum_left * sum_left * inverse[p - start] + sum_right * sum_right * inverse[end - p]
@@ -140,18 +176,8 @@ def _node_split(xt, rows, vals, y, inverse, samples, start, end, sum_total, sq_t
             else:
                 b -= 1
                 samples[a], samples[b] = samples[b], samples[a]
-        sum_left = 0.0  # criterion.reset(); criterion.update(best_pos)
-        wn_left = 0.0
-        if (best_pos - start) <= (end - best_pos):
-            for q in range(start, best_pos):
-                sum_left += y[samples[q]]
-                wn_left += 1.0
-        else:
-            sum_left = sum_total
-            wn_left = wn
-            for q in range(end - 1, best_pos - 1, -1):
-                sum_left -= y[samples[q]]
-                wn_left -= 1.0
+        # criterion.reset(); criterion.update(best_pos)
+        sum_left, wn_left = _update(y, samples, start, end, start, best_pos, 0.0, 0.0, sum_total, wn)
         wn_right = wn - wn_left
         sum_right = sum_total - sum_left
         sq_left = 0.0  # children_impurity
@@ -164,10 +190,6 @@ def _node_split(xt, rows, vals, y, inverse, samples, start, end, sum_total, sq_t
         imp_left = sq_left / wn_left - mean_left * mean_left
         imp_right = sq_right / wn_right - mean_right * mean_right
         improvement = (wn / wn_samples) * (impurity - (wn_right / wn * imp_right) - (wn_left / wn * imp_left))
-    for k in range(n_known):
-        features[k] = constants[k]
-    for k in range(n_known, n_known + n_found):
-        constants[k] = features[k]
     out[0] = best_pos
     out[1] = best_feature
     out[2] = best_threshold
